@@ -1,0 +1,180 @@
+"""Multi-plane denoising with modified harmonized sampling (METHOD.md Sec. 3).
+
+One latent ``x`` of shape ``[N, C, Z, Y, X]`` (N volumes at once) starts as Gaussian noise.
+Reverse step number k works on plane ``xy, xz, yz``[k % 3]: the volume is cut into that
+plane's slices, harmonized ``n_h`` times (denoise, then one forward step back: Eq. 16),
+blended with the unharmonized slices by ``gamma`` (Eq. 17), denoised once more and put back.
+
+The sampler is a generator (improved-diffusion's ``p_sample_loop_progressive``): it yields a
+:class:`SampleStep` after every reverse step with the current estimate of the clean volume,
+so a viewer can show the volume forming. It knows nothing of any GUI; ``should_stop`` is
+polled before every network call so a cancel takes effect within one call.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..encoding import decode_volume
+from ..planes import NULL_LABEL, PLANE_LABELS, PLANES, slices_to_volume, volume_to_slices
+from .schedule import Schedule
+
+#: eps_theta(x [B, C, H, W], t [B] long, c [B] long) -> [B, C, H, W]
+Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class SamplingCancelled(Exception):
+    """Raised inside the sampler when ``should_stop()`` returned True."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How to sample. Paper defaults: n_h = 4, gamma = 0.5, w = 1."""
+
+    harmonize: int = 4
+    gamma: float = 0.5
+    guidance: float = 1.0
+    #: Most slices in one network call (memory cap); halved internally when w != 1.
+    max_batch: int = 256
+    #: Clamp each x0 estimate to [-1, 1] before the reverse step (see ``Schedule.p_step``).
+    clip_x0: bool = True
+
+    def __post_init__(self):
+        if self.harmonize < 0:
+            raise ValueError("harmonize (n_h) must be >= 0")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError("gamma must be between 0 and 1")
+        if self.max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+
+    def calls_per_step(self) -> int:
+        """Network evaluations per slice batch per reverse step."""
+        return (self.harmonize + 1) * (1 if self.guidance == 1.0 else 2)
+
+
+@dataclass
+class SampleStep:
+    """Progress after reverse step ``step`` of ``total`` (1-based)."""
+
+    step: int
+    total: int
+    plane: str
+    #: Estimate of the clean volumes, model space ``[N, C, Z, Y, X]`` float32.
+    x0: torch.Tensor
+    num_phases: int
+
+    def labels(self) -> torch.Tensor:
+        """The estimate decoded to phase labels ``[N, Z, Y, X]`` uint8."""
+        return decode_volume(self.x0, self.num_phases)
+
+
+class _Eps:
+    """Batched, guided, padded network calls for one plane's slices."""
+
+    def __init__(self, model: Denoiser, settings: SamplerSettings, size_multiple: int,
+                 periodic: bool, dtype: torch.dtype, should_stop: Callable[[], bool] | None):
+        self.model = model
+        self.settings = settings
+        self.multiple = size_multiple
+        self.pad_mode = "circular" if periodic else "replicate"
+        self.dtype = dtype
+        self.should_stop = should_stop
+
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        # The U-Net needs sides divisible by 2^(levels-1); pad any box up and crop back.
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph == 0 and pw == 0:
+            return x, (h, w)
+        return F.pad(x, (0, pw, 0, ph), mode=self.pad_mode), (h, w)
+
+    def __call__(self, x: torch.Tensor, t_model: int, label: int) -> torch.Tensor:
+        w = self.settings.guidance
+        guided = w != 1.0
+        chunk = max(1, self.settings.max_batch // (2 if guided else 1))
+        out = torch.empty_like(x)
+        for start in range(0, x.shape[0], chunk):
+            if self.should_stop is not None and self.should_stop():
+                raise SamplingCancelled()
+            xb, (h, wd) = self._pad(x[start:start + chunk])
+            b = xb.shape[0]
+            labels = torch.full((b,), label, dtype=torch.long, device=x.device)
+            if guided:  # conditional and unconditional in one batch (Eq. 9)
+                xb = torch.cat([xb, xb])
+                labels = torch.cat([labels, torch.full_like(labels, NULL_LABEL)])
+            t = torch.full((xb.shape[0],), t_model, dtype=torch.long, device=x.device)
+            eps = self.model(xb.to(self.dtype), t, labels).to(x.dtype)
+            if guided:
+                eps = w * eps[:b] + (1 - w) * eps[b:]
+            out[start:start + chunk] = eps[..., :h, :wd]
+        return out
+
+
+def sample_progressive(
+    model: Denoiser,
+    schedule: Schedule,
+    shape: tuple[int, int, int],
+    num_phases: int,
+    channels: int,
+    count: int = 1,
+    settings: SamplerSettings = SamplerSettings(),
+    *,
+    seed: int | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    size_multiple: int = 1,
+    periodic: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[SampleStep]:
+    """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
+
+    ``schedule`` may be respaced; the network is called with ``schedule.timestep_map``.
+    ``dtype`` is the network's input dtype (the latent stays float32). The last
+    :class:`SampleStep`'s ``x0`` is the final sample.
+    """
+    device = torch.device(device)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed) if seed is not None else torch.seed())
+    eps_fn = _Eps(model, settings, size_multiple, periodic, dtype, should_stop)
+
+    def noise(like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(like.shape, generator=gen, device=device, dtype=like.dtype)
+
+    box = tuple(int(s) for s in shape)
+    x = torch.randn((count, channels, *box), generator=gen, device=device)
+    total = schedule.num_steps
+    clip = settings.clip_x0
+    for k, i in enumerate(range(total - 1, -1, -1)):
+        plane = PLANES[k % 3]
+        t_model = int(schedule.timestep_map[i])
+        label = PLANE_LABELS[plane]
+        plain = volume_to_slices(x, plane)  # no_x'_t
+        xs = plain
+        for _ in range(settings.harmonize):  # Eq. 16: denoise, then renoise one step
+            y = schedule.p_step(xs, i, eps_fn(xs, t_model, label), noise(xs), clip)
+            xs = schedule.q_step(y, i, noise(xs))
+        if settings.harmonize:
+            xs = settings.gamma * xs + (1 - settings.gamma) * plain  # Eq. 17
+        eps = eps_fn(xs, t_model, label)
+        x0 = schedule.predict_x0(xs, i, eps)
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+        x = slices_to_volume(schedule.p_step(xs, i, eps, noise(xs), clip), plane, count, box)
+        yield SampleStep(k + 1, total, plane, slices_to_volume(x0, plane, count, box), num_phases)
+
+
+def run_to_end(steps: Iterator[SampleStep],
+               callback: Callable[[SampleStep], object] | None = None) -> SampleStep:
+    """Consume a progressive sampler; returns the last step (its ``x0`` is the sample).
+
+    ``callback(step)`` is called after every step; a truthy return cancels
+    (:class:`SamplingCancelled` is raised).
+    """
+    last = None
+    for last in steps:
+        if callback is not None and callback(last):
+            raise SamplingCancelled()
+    return last

@@ -1,0 +1,111 @@
+"""Gaussian diffusion schedule (METHOD.md Sec. 2), kept apart from the network.
+
+All arrays are float64 NumPy, indexed by step ``i = 0 .. S-1`` where ``i`` stands for the
+paper's ``t = i + 1``. A respaced schedule (see :mod:`.respace`) is a ``Schedule`` too; its
+``timestep_map[i]`` is the original step index that the network was trained with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Linear beta schedule of the paper: T = 1000, beta from 1e-4 to 2e-2."""
+
+    num_steps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 2e-2
+
+
+def linear_betas(cfg: ScheduleConfig) -> np.ndarray:
+    return np.linspace(cfg.beta_start, cfg.beta_end, cfg.num_steps, dtype=np.float64)
+
+
+@dataclass
+class Schedule:
+    """A discrete DDPM noise schedule.
+
+    ``betas[i]`` is beta at step i; ``timestep_map[i]`` is the network's time input for step
+    i (the identity unless respaced).
+    """
+
+    betas: np.ndarray
+    timestep_map: np.ndarray = field(default=None)
+
+    def __post_init__(self):
+        self.betas = np.asarray(self.betas, dtype=np.float64)
+        if self.betas.ndim != 1 or not ((self.betas > 0) & (self.betas <= 1)).all():
+            raise ValueError("betas must be a 1D array in (0, 1]")
+        if self.timestep_map is None:
+            self.timestep_map = np.arange(len(self.betas))
+        self.timestep_map = np.asarray(self.timestep_map, dtype=np.int64)
+        self.alphas = 1.0 - self.betas
+        self.alphas_cumprod = np.cumprod(self.alphas)
+        self.alphas_cumprod_prev = np.append(1.0, self.alphas_cumprod[:-1])
+        # Posterior q(x_{t-1} | x_t, x_0) (DDPM Eq. 6-7).
+        self.posterior_variance = (
+            self.betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
+        )
+        self.posterior_mean_coef_x0 = (
+            self.betas * np.sqrt(self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
+        )
+        self.posterior_mean_coef_xt = (
+            (1.0 - self.alphas_cumprod_prev) * np.sqrt(self.alphas) / (1.0 - self.alphas_cumprod)
+        )
+
+    @classmethod
+    def from_config(cls, cfg: ScheduleConfig) -> "Schedule":
+        return cls(linear_betas(cfg))
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.betas)
+
+    # -- forward process ----------------------------------------------------------------
+    def q_sample(self, x0: torch.Tensor, i, noise: torch.Tensor) -> torch.Tensor:
+        """Draw x_t ~ q(x_t | x_0) = N(sqrt(abar) x_0, (1 - abar) I); ``i`` per batch item."""
+        abar = _gather(self.alphas_cumprod, i, x0)
+        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+    def q_step(self, x_prev: torch.Tensor, i: int, noise: torch.Tensor) -> torch.Tensor:
+        """One forward step q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I) (Eq. 1)."""
+        return float(np.sqrt(self.alphas[i])) * x_prev + float(np.sqrt(self.betas[i])) * noise
+
+    # -- reverse process ----------------------------------------------------------------
+    def predict_x0(self, x_t: torch.Tensor, i: int, eps: torch.Tensor) -> torch.Tensor:
+        """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+        abar = self.alphas_cumprod[i]
+        return (x_t - float(np.sqrt(1 - abar)) * eps) / float(np.sqrt(abar))
+
+    def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, i: int) -> torch.Tensor:
+        return float(self.posterior_mean_coef_x0[i]) * x0 + float(self.posterior_mean_coef_xt[i]) * x_t
+
+    def p_step(self, x_t: torch.Tensor, i: int, eps: torch.Tensor, noise: torch.Tensor | None,
+               clip_x0: bool = False):
+        """One reverse step (Eq. 5, 8) with sigma_t^2 = beta_t; ``noise=None`` adds none.
+
+        x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z, which is
+        the posterior mean of q(x_{t-1} | x_t, x0_hat) plus noise. ``clip_x0`` clamps x0_hat
+        to the data range [-1, 1] first (improved-diffusion's ``clip_denoised``): without it
+        an imperfect network's errors at high noise are amplified by 1 / sqrt(abar_t).
+        """
+        if clip_x0:
+            x0 = self.predict_x0(x_t, i, eps).clamp(-1.0, 1.0)
+            mean = self.posterior_mean(x0, x_t, i)
+        else:
+            coef = self.betas[i] / np.sqrt(1.0 - self.alphas_cumprod[i])
+            mean = (x_t - float(coef) * eps) / float(np.sqrt(self.alphas[i]))
+        if noise is None or i == 0:
+            return mean
+        return mean + float(np.sqrt(self.betas[i])) * noise
+
+
+def _gather(values: np.ndarray, i, like: torch.Tensor) -> torch.Tensor:
+    """values[i] as a tensor broadcastable against ``like`` ``[B, ...]``."""
+    idx = torch.as_tensor(i, device="cpu").long()
+    out = torch.from_numpy(values)[idx].to(device=like.device, dtype=like.dtype)
+    return out.reshape(-1, *([1] * (like.dim() - 1))) if out.dim() else out

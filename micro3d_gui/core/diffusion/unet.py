@@ -1,0 +1,263 @@
+"""Plane-conditional 2D U-Net eps_theta(x_t, t, c) (paper Table 1, METHOD.md Sec. 2).
+
+Input and output ``[B, C, H, W]`` with H and W divisible by ``2 ** (levels - 1)``. The time
+step ``t`` is an integer per batch item (original, unrespaced index); the condition ``c`` is a
+plane label (see :mod:`micro3d_gui.core.planes`, 3 = null). The condition embedding is added
+to the sinusoidal time embedding and also serves as extra key/value tokens of every attention
+layer (self- and cross-attention in one, as in the paper and GLIDE).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..planes import NUM_LABELS
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    in_channels: int = 1
+    base_channels: int = 128
+    channel_mults: tuple[int, ...] = (1, 2, 4, 8)
+    num_res_blocks: int = 3
+    attention_levels: tuple[bool, ...] = (False, True, True, True)
+    num_heads: int = 8
+    head_dim: int = 64
+    cond_dim: int = 512
+    dropout: float = 0.0
+    preset: str = "custom"
+
+    @property
+    def levels(self) -> int:
+        return len(self.channel_mults)
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be divisible by this."""
+        return 2 ** (self.levels - 1)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channel_mults"] = list(self.channel_mults)
+        d["attention_levels"] = list(self.attention_levels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "UNetConfig":
+        d = dict(d)
+        d["channel_mults"] = tuple(d["channel_mults"])
+        d["attention_levels"] = tuple(d["attention_levels"])
+        return cls(**d)
+
+
+PRESETS: dict[str, UNetConfig] = {
+    # Paper Table 1: ~110 GFLOP per 64x64 slice. A GPU model.
+    "paper": UNetConfig(preset="paper"),
+    # CPU presets: attention only where the feature map is small.
+    "small": UNetConfig(
+        base_channels=32, channel_mults=(1, 2, 3, 4), num_res_blocks=1,
+        attention_levels=(False, False, True, True), num_heads=4, head_dim=32,
+        cond_dim=128, preset="small",
+    ),
+    "tiny": UNetConfig(
+        base_channels=16, channel_mults=(1, 1, 2, 4), num_res_blocks=1,
+        attention_levels=(False, False, False, True), num_heads=4, head_dim=32,
+        cond_dim=128, preset="tiny",
+    ),
+}
+
+
+def preset_config(name: str, in_channels: int) -> UNetConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], in_channels=in_channels)
+
+
+def _groups(channels: int) -> int:
+    for g in (32, 16, 8, 4, 2, 1):
+        if channels % g == 0:
+            return g
+    return 1
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(_groups(channels), channels)
+
+
+def _conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+
+
+def _zero(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of integer steps ``t`` ``[B]`` -> ``[B, dim]``."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+    return F.pad(emb, (0, dim % 2))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, temb: int, dropout: float):
+        super().__init__()
+        self.in_layers = nn.Sequential(_norm(cin), nn.SiLU(), _conv3(cin, cout))
+        self.emb = nn.Sequential(nn.SiLU(), nn.Linear(temb, cout))
+        self.out_layers = nn.Sequential(
+            _norm(cout), nn.SiLU(), nn.Dropout(dropout), _zero(_conv3(cout, cout))
+        )
+        self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x, emb, cond_tokens):
+        h = self.in_layers(x) + self.emb(emb)[:, :, None, None]
+        return self.skip(x) + self.out_layers(h)
+
+
+class Attention(nn.Module):
+    """Self-attention over the pixels with the condition tokens as extra keys/values."""
+
+    def __init__(self, channels: int, heads: int, head_dim: int, cond_dim: int):
+        super().__init__()
+        inner = heads * head_dim
+        self.heads, self.head_dim = heads, head_dim
+        self.norm = _norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * inner, 1)
+        self.cond_kv = nn.Linear(cond_dim, 2 * inner)
+        self.proj = _zero(nn.Conv2d(inner, channels, 1))
+
+    def forward(self, x, emb, cond_tokens):
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, self.head_dim, h * w).unbind(1)
+        ck, cv = self.cond_kv(cond_tokens).reshape(b, -1, 2, self.heads, self.head_dim).unbind(2)
+        # [B, heads, tokens, head_dim]
+        q = q.transpose(-1, -2)
+        k = torch.cat([k.transpose(-1, -2), ck.transpose(1, 2)], dim=2)
+        v = torch.cat([v.transpose(-1, -2), cv.transpose(1, 2)], dim=2)
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(-1, -2).reshape(b, -1, h, w)
+        return x + self.proj(out)
+
+
+class Downsample(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = _conv3(channels, channels, stride=2)
+
+    def forward(self, x, emb, cond_tokens):
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = _conv3(channels, channels)
+
+    def forward(self, x, emb, cond_tokens):
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class Stage(nn.ModuleList):
+    def forward(self, x, emb, cond_tokens):
+        for layer in self:
+            x = layer(x, emb, cond_tokens)
+        return x
+
+
+class UNet(nn.Module):
+    """eps_theta(x ``[B, C, H, W]``, t ``[B]`` long, c ``[B]`` long) -> ``[B, C, H, W]``."""
+
+    def __init__(self, cfg: UNetConfig):
+        super().__init__()
+        self.config = cfg
+        ch = cfg.base_channels
+        temb = 4 * ch
+        self.time_embed = nn.Sequential(nn.Linear(ch, temb), nn.SiLU(), nn.Linear(temb, temb))
+        self.cond_embed = nn.Embedding(NUM_LABELS, cfg.cond_dim)
+        self.cond_to_time = nn.Linear(cfg.cond_dim, temb)
+        self.input_conv = _conv3(cfg.in_channels, ch)
+
+        def attn(c):
+            return Attention(c, cfg.num_heads, cfg.head_dim, cfg.cond_dim)
+
+        self.down = nn.ModuleList()
+        skips = [ch]
+        cur = ch
+        for level, mult in enumerate(cfg.channel_mults):
+            for _ in range(cfg.num_res_blocks):
+                stage = Stage([ResBlock(cur, ch * mult, temb, cfg.dropout)])
+                cur = ch * mult
+                if cfg.attention_levels[level]:
+                    stage.append(attn(cur))
+                self.down.append(stage)
+                skips.append(cur)
+            if level != cfg.levels - 1:
+                self.down.append(Stage([Downsample(cur)]))
+                skips.append(cur)
+
+        self.middle = Stage(
+            [ResBlock(cur, cur, temb, cfg.dropout), attn(cur), ResBlock(cur, cur, temb, cfg.dropout)]
+        )
+
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(cfg.channel_mults))):
+            for i in range(cfg.num_res_blocks + 1):
+                stage = Stage([ResBlock(cur + skips.pop(), ch * mult, temb, cfg.dropout)])
+                cur = ch * mult
+                if cfg.attention_levels[level]:
+                    stage.append(attn(cur))
+                if level != 0 and i == cfg.num_res_blocks:
+                    stage.append(Upsample(cur))
+                self.up.append(stage)
+
+        self.out = nn.Sequential(_norm(cur), nn.SiLU(), _zero(_conv3(cur, cfg.in_channels)))
+
+    def set_periodic(self, periodic: bool) -> None:
+        """Circular padding in every 3x3 convolution: tileable (periodic) outputs."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1):
+                m.padding_mode = "circular" if periodic else "zeros"
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        m = self.config.size_multiple
+        if x.shape[-1] % m or x.shape[-2] % m:
+            raise ValueError(
+                f"image sides must be multiples of {m} for this model, got {tuple(x.shape[-2:])}"
+            )
+        cond = self.cond_embed(c)
+        emb = self.time_embed(timestep_embedding(t, self.config.base_channels).to(x.dtype))
+        emb = emb + self.cond_to_time(cond)
+        tokens = cond[:, None, :]
+        h = self.input_conv(x)
+        hs = [h]
+        for stage in self.down:
+            h = stage(h, emb, tokens)
+            hs.append(h)
+        h = self.middle(h, emb, tokens)
+        for stage in self.up:
+            h = stage(torch.cat([h, hs.pop()], dim=1), emb, tokens)
+        return self.out(h)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_slice(cfg: UNetConfig, size: tuple[int, int] = (64, 64)) -> int:
+    """Forward FLOPs for one slice, counted by ``torch.utils.flop_counter``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = UNet(cfg).eval()
+    x = torch.zeros(1, cfg.in_channels, *size)
+    t = torch.zeros(1, dtype=torch.long)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x, t, t)
+    return counter.get_total_flops()

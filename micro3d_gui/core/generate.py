@@ -1,0 +1,64 @@
+"""Pipeline: a checkpoint -> 3D volumes (model, schedule and sampler wired together)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+from .checkpoint import model_from_checkpoint, schedule_from_checkpoint
+from .device import fastest_memory_format
+from .diffusion.respace import respace
+from .diffusion.sampler import SampleStep, SamplerSettings, run_to_end, sample_progressive
+from .encoding import num_channels
+
+
+def generate_progressive(
+    ckpt: dict,
+    shape: tuple[int, int, int],
+    count: int = 1,
+    sampling_steps: int | None = None,
+    settings: SamplerSettings = SamplerSettings(),
+    *,
+    periodic: bool = False,
+    seed: int | None = None,
+    device: torch.device | str = "cpu",
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[SampleStep]:
+    """Yield a :class:`SampleStep` per reverse step for ``count`` volumes ``(Z, Y, X)``.
+
+    ``sampling_steps`` respaces the training schedule (None = all T steps).
+    """
+    if any(int(s) < 1 for s in shape):
+        raise ValueError(f"box sides must be positive, got {tuple(shape)}")
+    device = torch.device(device)
+    model = model_from_checkpoint(ckpt, device)
+    model.set_periodic(periodic)
+    schedule = schedule_from_checkpoint(ckpt)
+    schedule = respace(schedule, sampling_steps or schedule.num_steps)
+    k = ckpt["num_phases"]
+    channels = num_channels(k)
+    cfg = model.config
+    m = cfg.size_multiple
+    side = [-(-int(s) // m) * m for s in shape[1:]]  # an xy slice, padded as the sampler does
+    probe = torch.zeros(min(8, settings.max_batch), channels, *side, device=device)
+    fmt = fastest_memory_format(model, probe)
+
+    def network(x, t, c):
+        return model(x.contiguous(memory_format=fmt), t, c)
+
+    with torch.inference_mode():
+        yield from sample_progressive(
+            network, schedule, shape, k, channels, count, settings, seed=seed, device=device,
+            size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
+        )
+
+
+def generate(ckpt: dict, shape, count: int = 1, sampling_steps: int | None = None,
+             settings: SamplerSettings = SamplerSettings(),
+             callback: Callable[[SampleStep], object] | None = None, **kwargs) -> torch.Tensor:
+    """Run :func:`generate_progressive` to the end: labels ``[N, Z, Y, X]`` uint8 (CPU).
+
+    ``callback`` as in :func:`~.diffusion.sampler.run_to_end`.
+    """
+    steps = generate_progressive(ckpt, shape, count, sampling_steps, settings, **kwargs)
+    return run_to_end(steps, callback).labels().cpu()

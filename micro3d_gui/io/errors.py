@@ -1,0 +1,18 @@
+"""Errors about the user's input, with messages that name the file and the fix."""
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad user input (file, folder, option). ``str(err)`` is a full sentence for the user."""
+
+
+class ImageReadError(InputError):
+    """A file could not be read as an image."""
+
+
+class DatasetError(InputError):
+    """Images that cannot form a training set together."""
+
+
+class CheckpointError(InputError):
+    """A file that is not a usable Micro3D model."""

@@ -1,0 +1,57 @@
+"""Already-labelled micrographs: distinct grey levels, in increasing order, are phases.
+
+All planes share one mapping, so a phase keeps its number across planes. An image may lack
+some phases (a section through a single layer is uniform), but every image's levels must
+be among the levels the whole set uses.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+
+#: More distinct levels than this in a "labelled" set means raw grey micrographs.
+MAX_LABEL_LEVELS = 16
+
+
+def grey_levels(images_by_plane: Mapping[str, Sequence[np.ndarray]],
+                origins: Mapping[str, Sequence[Path]]) -> np.ndarray:
+    """The sorted grey levels of a labelled set; :class:`DatasetError` when they disagree."""
+    level_sets = {}
+    for plane, ims in images_by_plane.items():
+        for im, origin in zip(ims, origins[plane]):
+            level_sets.setdefault(str(origin), set()).update(np.unique(im).tolist())
+    if not level_sets:
+        raise DatasetError("no images given; point each plane at a folder of micrographs")
+    levels = sorted(set().union(*level_sets.values()))
+    if len(levels) > MAX_LABEL_LEVELS:
+        worst = max(level_sets, key=lambda k: len(level_sets[k]))
+        raise DatasetError(
+            f"{worst}: has {len(level_sets[worst])} grey levels, so it is not a labelled "
+            "(segmented) image; segment the micrographs first (e.g. pass --phases K to "
+            "threshold them)"
+        )
+    if len(levels) < 2:
+        raise DatasetError(
+            f"all images use the single grey level {levels[0]}; a material needs at least "
+            "two phases"
+        )
+    # The most common set of levels among files that show the most phases is the reference.
+    widest = max(len(s) for s in level_sets.values())
+    ref_file = next(k for k, s in level_sets.items() if len(s) == widest)
+    ref = level_sets[ref_file]
+    for name, s in level_sets.items():
+        if not s <= ref:
+            raise DatasetError(
+                f"{name}: uses grey levels {sorted(s)}, but {ref_file} uses {sorted(ref)}; "
+                "label every image with the same grey values (e.g. 0 and 255 for two phases)"
+            )
+    return np.array(levels)
+
+
+def to_labels(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Grey image -> uint8 phase labels via the sorted ``levels``."""
+    return np.searchsorted(levels, image).astype(np.uint8)

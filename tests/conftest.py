@@ -1,0 +1,22 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from micro3d_gui.core.synthetic import lamellae, plane_images
+
+
+def write_planes(root, volume, step=2, scale=255):
+    """Write a label volume's plane images as PNG folders root/{xy,xz,yz}; returns the dirs."""
+    dirs = {}
+    for plane, ims in plane_images(volume, step=step).items():
+        d = root / plane
+        d.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(ims):
+            Image.fromarray((im * scale).astype(np.uint8)).save(d / f"{plane}_{i}.png")
+        dirs[plane] = d
+    return dirs
+
+
+@pytest.fixture
+def lamella_dirs(tmp_path):
+    return write_planes(tmp_path / "planes", lamellae((16, 16, 32), axis=2, seed=0))

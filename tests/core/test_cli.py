@@ -1,0 +1,100 @@
+"""The micro3d command, run as a user would (in-process for speed, one subprocess)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from micro3d_gui.cli import main
+
+
+def train_args(dirs, out, *extra):
+    return ["train", "--xy", str(dirs["xy"]), "--xz", str(dirs["xz"]), "--yz", str(dirs["yz"]),
+            "--out", str(out), "--preset", "tiny", "--crop", "16", "--batch", "4", *extra]
+
+
+def test_train_then_sample_writes_label_volumes(lamella_dirs, tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    assert main(train_args(lamella_dirs, model, "--steps", "5")) == 0
+    ckpt = torch.load(model, weights_only=True)
+    assert ckpt["step"] == 5 and ckpt["num_phases"] == 2
+    out = tmp_path / "vol.tif"
+    assert main(["sample", str(model), "--shape", "8", "12", "10", "--out", str(out),
+                 "--count", "2", "--sampling-steps", "4", "--harmonize", "1", "--seed", "1",
+                 "--guidance", "1.5", "--periodic", "--device", "cpu"]) == 0
+    for i in range(2):
+        vol = tifffile.imread(tmp_path / f"vol_{i:03d}.tif")
+        assert vol.shape == (8, 12, 10) and vol.dtype == np.uint8 and vol.max() <= 1
+    assert "phase fractions" in capsys.readouterr().out
+
+
+def test_resume_continues_to_more_steps(lamella_dirs, tmp_path):
+    model = tmp_path / "m.pt"
+    assert main(train_args(lamella_dirs, model, "--steps", "3")) == 0
+    assert main(train_args(lamella_dirs, model, "--steps", "6", "--resume", str(model))) == 0
+    assert torch.load(model, weights_only=True)["step"] == 6
+
+
+def run_error(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("micro3d: error: ") and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    return err
+
+
+def test_input_errors_name_the_file_and_the_fix(lamella_dirs, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    # missing folder
+    args = train_args(lamella_dirs, out)
+    args[2] = str(tmp_path / "nope")
+    assert "nope: no such file or folder" in run_error(args, capsys)
+    # empty folder
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args[2] = str(empty)
+    assert "empty: no images found" in run_error(args, capsys)
+    # unreadable (truncated) image
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
+    args[2] = str(bad)
+    err = run_error(args, capsys)
+    assert "broken.png: cannot be read as an image" in err and "corrupt" in err
+    # mixed phase labels: one image labelled 0/1 among 0/255 images
+    odd = lamella_dirs["xz"] / "xz_0.png"
+    Image.fromarray(np.array(Image.open(odd)) // 255).save(odd)
+    err = run_error(train_args(lamella_dirs, out), capsys)
+    assert "xz_0.png: uses grey levels [0, 1]" in err and "same grey values" in err
+    Image.fromarray(np.array(Image.open(odd)) * 255).save(odd)
+    # crop larger than the images (16x16 yz images)
+    err = run_error(train_args(lamella_dirs, out, "--crop", "24"), capsys)
+    assert "smaller than the 24 px training crop" in err and "--crop 16" in err
+    # wrong phase count
+    assert "--phases is 3" in run_error(train_args(lamella_dirs, out, "--phases", "3"), capsys)
+    # not a model
+    (tmp_path / "x.pt").write_text("hello")
+    err = run_error(["sample", str(tmp_path / "x.pt"), "--shape", "8", "8", "8",
+                     "--out", str(tmp_path / "v.tif")], capsys)
+    assert "x.pt: not a readable Micro3D model" in err
+    assert not out.exists()
+
+
+def test_grey_micrographs_are_refused_with_a_hint(tmp_path, capsys):
+    d = tmp_path / "grey"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(d / "raw.png")
+    err = run_error(["train", "--xy", str(d), "--out", str(tmp_path / "m.pt")], capsys)
+    assert "raw.png" in err and "not a labelled" in err
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "micro3d_gui.cli", "sample", str(tmp_path / "none.pt"),
+                          "--shape", "8", "8", "8", "--out", str(tmp_path / "v.tif")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "none.pt: no such model file" in res.stderr and "Traceback" not in res.stderr

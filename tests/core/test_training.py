@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import torch
+
+from micro3d_gui.core.checkpoint import (
+    load_checkpoint, model_from_checkpoint, save_checkpoint,
+)
+from micro3d_gui.core.diffusion.unet import preset_config
+from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS
+from micro3d_gui.core.synthetic import lamellae, plane_images
+from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+from micro3d_gui.io.errors import CheckpointError
+
+
+@pytest.fixture(scope="module")
+def data():
+    return PlaneDataset(plane_images(lamellae((16, 24, 32), seed=0), step=3), 2)
+
+
+def make_trainer(data, steps, batch_size=4):
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, crop=16, seed=11, checkpoint_every=0)
+    return Trainer(data, preset_config("tiny", 1), cfg)
+
+
+def test_batches_are_flipped_crops_with_plane_labels():
+    # each plane's single image is distinct, and transposes are never produced
+    rng = np.random.default_rng(0)
+    images = {"xy": [rng.integers(0, 2, (20, 24))], "xz": [rng.integers(0, 2, (18, 30))],
+              "yz": [rng.integers(0, 2, (17, 17))]}
+    ds = PlaneDataset(images, 2)
+    gen = torch.Generator().manual_seed(0)
+    x, labels = ds.batch(400, 8, 0.1, gen)
+    assert x.shape == (400, 1, 8, 8) and set(torch.unique(x).tolist()) <= {-1.0, 1.0}
+    drop = labels == NULL_LABEL
+    assert 0.05 < drop.float().mean() < 0.15
+    for xi, li in zip(x[~drop], labels[~drop]):
+        plane = {v: k for k, v in PLANE_LABELS.items()}[int(li)]
+        im = torch.from_numpy(images[plane][0] * 2.0 - 1)
+        windows = im.unfold(0, 8, 1).unfold(1, 8, 1)  # every 8x8 crop
+        variants = [xi[0], xi[0].flip(0), xi[0].flip(1), xi[0].flip(0, 1)]
+        assert any((windows == v).all(-1).all(-1).any() for v in variants)
+
+
+def test_summary_reports_per_plane_fractions(data):
+    s = data.summary()
+    assert set(s) == {"xy", "xz", "yz"}
+    assert s["yz"]["images"] == len(data.images["yz"])
+    assert sum(s["xy"]["volume_fractions"]) == pytest.approx(1.0)
+
+
+def test_loss_falls_and_checkpoint_opens_with_weights_only(data, tmp_path):
+    tr = make_trainer(data, 60, batch_size=8)
+    seen = []
+    assert tr.train(lambda p: seen.append(p) and False, checkpoint_path=tmp_path / "m.pt")
+    assert [p.step for p in seen] == list(range(1, 61))
+    assert seen[-1].eta_s == 0 and seen[-1].steps_per_s > 0
+    assert np.mean(tr.losses[-15:]) < np.mean(tr.losses[:15])
+    raw = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert raw["step"] == 60 and raw["num_phases"] == 2
+    assert raw["model_config"]["preset"] == "tiny" and raw["crop"] == 16
+    assert raw["data_summary"]["xz"]["images"] == len(data.images["xz"])
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "m.pt"))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, tr.ema.state_dict()[k])
+
+
+def test_resume_matches_an_uninterrupted_run(data, tmp_path):
+    straight = make_trainer(data, 8)
+    straight.train()
+
+    first = make_trainer(data, 8)
+    first.train(lambda p: p.step == 3, checkpoint_path=tmp_path / "half.pt")
+    assert first.step == 3
+    resumed = Trainer.resume(load_checkpoint(tmp_path / "half.pt"), data)
+    assert resumed.train()
+    assert resumed.step == 8
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    for a, b in zip(straight.ema.state_dict().values(), resumed.ema.state_dict().values()):
+        assert torch.equal(a, b)
+    assert straight.losses == resumed.losses
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint({"step": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint({"step": 2, "bad": Unpicklable()}, path)
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left
+
+
+def test_bad_checkpoint_files_are_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such model file"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a Micro3D model"):
+        load_checkpoint(tmp_path / "other.pt")

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from micro3d_gui.core.diffusion.unet import (
+    PRESETS, UNet, count_parameters, flops_per_slice, preset_config,
+)
+
+
+def tiny(channels=1):
+    return UNet(preset_config("tiny", channels)).eval()
+
+
+def randomize(model):
+    """Zero-initialised output layers make an untrained net output 0; perturb them."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    return model
+
+
+@pytest.mark.parametrize("channels,size", [(1, (32, 32)), (3, (16, 40)), (1, (8, 64))])
+def test_output_shape_matches_input_on_non_square_images(channels, size):
+    model = tiny(channels)
+    x = torch.randn(2, channels, *size)
+    t = torch.tensor([0, 999])
+    c = torch.tensor([0, 3])
+    assert model(x, t, c).shape == x.shape
+
+
+def test_sides_must_divide_by_size_multiple():
+    model = tiny()
+    with pytest.raises(ValueError, match="multiples of 8"):
+        model(torch.randn(1, 1, 20, 16), torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+
+
+def test_condition_and_time_change_the_output():
+    model = randomize(tiny())
+    x = torch.randn(1, 1, 16, 16)
+    t = torch.tensor([500])
+    outs = [model(x, t, torch.tensor([c])) for c in range(4)]
+    assert all(not torch.allclose(outs[0], o) for o in outs[1:])
+    assert not torch.allclose(model(x, torch.tensor([10]), torch.tensor([0])), outs[0])
+
+
+def test_periodic_padding_makes_the_net_shift_equivariant():
+    model = randomize(tiny())
+    model.set_periodic(True)
+    x = torch.randn(1, 1, 32, 32)
+    t, c = torch.tensor([300]), torch.tensor([1])
+    shift = 8  # multiple of 2^(levels-1), so down/up-sampling grids line up
+    with torch.no_grad():
+        a = torch.roll(model(x, t, c), (shift, -shift), (-2, -1))
+        b = model(torch.roll(x, (shift, -shift), (-2, -1)), t, c)
+    assert torch.allclose(a, b, atol=1e-4)
+    model.set_periodic(False)
+    with torch.no_grad():
+        a = torch.roll(model(x, t, c), (shift, -shift), (-2, -1))
+        b = model(torch.roll(x, (shift, -shift), (-2, -1)), t, c)
+    assert not torch.allclose(a, b, atol=1e-4)  # zero padding sees the border
+
+
+def test_presets_fit_their_compute_budgets():
+    assert flops_per_slice(PRESETS["tiny"]) <= 0.5e9
+    assert flops_per_slice(PRESETS["small"]) <= 3e9
+    paper = PRESETS["paper"]
+    assert (paper.base_channels, paper.channel_mults, paper.num_res_blocks) == (128, (1, 2, 4, 8), 3)
+    assert paper.attention_levels == (False, True, True, True)
+    assert (paper.num_heads, paper.head_dim, paper.cond_dim) == (8, 64, 512)
+    assert count_parameters(UNet(PRESETS["tiny"])) < count_parameters(UNet(PRESETS["small"]))
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="tiny"):
+        preset_config("huge", 1)
+
+
+def test_config_round_trips_through_a_plain_dict():
+    cfg = preset_config("small", 3)
+    d = cfg.to_dict()
+    assert all(isinstance(v, (int, float, str, bool, list)) for v in d.values())
+    assert type(cfg).from_dict(d) == cfg
