@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train a plane-conditional diffusion model")
     for plane in ("xy", "xz", "yz"):
-        tr.add_argument(f"--{plane}", metavar="DIR", help=f"folder of labelled {plane} images")
+        tr.add_argument(f"--{plane}", nargs="+", metavar="PATH",
+                        help=f"{plane} micrographs: folder(s) and/or image files")
     tr.add_argument("--out", required=True, metavar="MODEL.pt", help="model file to write")
     tr.add_argument("--preset", choices=("tiny", "small", "paper"), default="small",
                     help="network size (default: small; paper is for GPUs)")
@@ -52,7 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--crop", type=_positive, default=64, help="crop size in px (default 64)")
     tr.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     tr.add_argument("--phases", type=_positive, default=None,
-                    help="number of phases (checked against the labelled images)")
+                    help="number of phases K: checked against labelled images; grey "
+                         "micrographs are thresholded into K phases (Otsu for 2, multi-Otsu "
+                         "for 3 to 5) on all planes' pixels together")
+    tr.add_argument("--segment", choices=("labelled", "otsu", "multiotsu", "manual"),
+                    default=None,
+                    help="how images become phases (default: labelled when they hold at "
+                         "most 16 grey levels, else otsu/multiotsu with --phases)")
+    tr.add_argument("--thresholds", nargs="+", type=float, default=None, metavar="T",
+                    help="grey thresholds for --segment manual: K-1 increasing values for "
+                         "K phases (a pixel above T_k is in phase k or higher)")
+    tr.add_argument("--transpose", action="append", default=[], choices=("xy", "xz", "yz"),
+                    metavar="PLANE",
+                    help="swap rows and columns of this plane's images (repeatable); "
+                         "applied before the flips")
+    tr.add_argument("--flip-rows", action="append", default=[], choices=("xy", "xz", "yz"),
+                    metavar="PLANE", help="turn this plane's images upside down (repeatable)")
+    tr.add_argument("--flip-cols", action="append", default=[], choices=("xy", "xz", "yz"),
+                    metavar="PLANE", help="mirror this plane's images left-right (repeatable)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--checkpoint-every", type=_positive, default=1000, metavar="N",
@@ -149,11 +167,31 @@ def cmd_train(args) -> int:
     from .core.diffusion.unet import preset_config
     from .core.encoding import num_channels
     from .core.training import PlaneDataset, TrainConfig, Trainer
+    from .core.segment import SegmentationConfig
     from .io.dataset import load_labelled_planes
+    from .io.planeset import PlaneOptions
 
     device = _device(args.device)
     folders = {"xy": args.xy, "xz": args.xz, "yz": args.yz}
-    image_set = load_labelled_planes(folders, args.phases)
+    segmentation = None  # None: labelled, or Otsu when grey images come with --phases
+    if args.segment or args.thresholds:
+        method = args.segment or "manual"
+        if args.thresholds and method != "manual":
+            raise InputError(f"--thresholds goes with --segment manual, not --segment {method}")
+        if method == "multiotsu" and args.phases is None:
+            raise InputError("--segment multiotsu needs --phases K (3 to 5)")
+        phases = args.phases if method in ("otsu", "multiotsu") and args.phases else 2
+        segmentation = SegmentationConfig(method, phases, tuple(args.thresholds or ()))
+    flags = {"--transpose": args.transpose, "--flip-rows": args.flip_rows,
+             "--flip-cols": args.flip_cols}
+    for flag, planes in flags.items():
+        for plane in planes:
+            if not folders[plane]:
+                raise InputError(f"{flag} {plane}: no {plane} images given; add --{plane} "
+                                 f"PATH or drop {flag} {plane}")
+    options = {p: PlaneOptions(p in args.transpose, p in args.flip_rows, p in args.flip_cols)
+               for p in folders}
+    image_set = load_labelled_planes(folders, args.phases, segmentation, options)
     image_set.check_crop(args.crop)
     data = PlaneDataset(image_set.images, image_set.num_phases)
     if args.resume:
@@ -173,9 +211,18 @@ def cmd_train(args) -> int:
                           crop=args.crop, lr=args.lr, seed=args.seed,
                           checkpoint_every=args.checkpoint_every)
         trainer = Trainer(data, model_cfg, cfg, device=device)
-    counts = ", ".join(f"{p}: {len(v)}" for p, v in image_set.images.items())
-    print(f"{image_set.num_phases} phases (grey levels {image_set.grey_levels}); "
+    counts = ", ".join(
+        f"{p}: {len(v)} ({', '.join(sorted({f'{h}x{w}' for h, w in (im.shape for im in v)}))})"
+        for p, v in image_set.images.items())
+    seg = image_set.segmentation
+    how = (f"grey levels {image_set.grey_levels}" if seg.method == "labelled" else
+           f"{seg.method} thresholds {[float(f'{t:.4g}') for t in seg.thresholds]}")
+    print(f"{image_set.num_phases} phases ({how}); "
           f"images {counts}; device {device}; preset {trainer.model_config.preset}")
+    print("phase fractions: " + "; ".join(f"{p} {np.round(f, 3).tolist()}"
+                                          for p, f in seg.fractions.items()))
+    for warning in image_set.warnings:
+        print(f"warning: {warning}")
     bar = _Progress(trainer.config.steps, trainer.step)
     with _stop_on_sigint() as stop_requested:
         def progress(p):

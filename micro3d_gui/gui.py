@@ -1,8 +1,13 @@
-"""Entry point of the desktop app (``micro3d-gui``)."""
+"""Entry point of the desktop app (``micro3d-gui``, ``python -m micro3d_gui``).
+
+Qt is imported only inside :func:`main`, so importing this module (and the CLI) stays
+Qt-free.
+"""
 from __future__ import annotations
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("The Micro3D desktop app is coming soon; meanwhile use the 'micro3d' command "
-          "(try 'micro3d demo').")
-    return 0
+    """``micro3d-gui [PROJECT_DIR] [--model MODEL.pt]``; see :mod:`micro3d_gui.qt.app`."""
+    from .qt.app import main as app_main
+
+    return app_main(argv)

@@ -12,11 +12,15 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path to write to; it replaces ``path`` when the block succeeds."""
+def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
+    """Yield a temporary path to write to; it replaces ``path`` when the block succeeds.
+
+    ``suffix`` ends the temporary name, for writers that choose the format by it
+    (e.g. ``".part.vti"`` for pyvista).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

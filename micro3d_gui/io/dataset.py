@@ -1,15 +1,24 @@
-"""Folders of labelled micrographs, one per plane -> label images ready for training."""
+"""Micrographs per plane (folders or files) -> phase-label images ready for training.
+
+Already-labelled images are used as they are; grey micrographs are segmented with one set of
+thresholds for all planes (:mod:`micro3d_gui.core.segment`).
+"""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..core.segment import Segmentation, SegmentationConfig, segment_planes
 from .errors import DatasetError
-from .images import read_folder
-from .labels import grey_levels, to_labels
+from .images import read_sources
+from .labels import MAX_LABEL_LEVELS
+from .planeset import PlaneOptions, apply_options
+
+Source = str | os.PathLike
 
 
 @dataclass
@@ -20,41 +29,86 @@ class PlaneImageSet:
     origins: dict[str, list[Path]]
     num_phases: int
     grey_levels: list[float] = field(default_factory=list)
+    #: How the labels were made (method, thresholds, per-plane fractions, warnings).
+    segmentation: Segmentation | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.segmentation.warnings) if self.segmentation else []
 
     def check_crop(self, crop: int) -> None:
         """:class:`DatasetError` naming the smallest image when ``crop`` does not fit."""
-        for plane, ims in self.images.items():
-            for im, origin in zip(ims, self.origins[plane]):
-                if min(im.shape) < crop:
-                    raise DatasetError(
-                        f"{origin}: image is {im.shape[0]}x{im.shape[1]} px, smaller than "
-                        f"the {crop} px training crop; use --crop {_fitting_crop(im)} "
-                        "or larger images"
-                    )
+        check_crop(self.images, self.origins, crop)
+
+
+def check_crop(images: Mapping[str, Sequence[np.ndarray]],
+               origins: Mapping[str, Sequence[Path]], crop: int) -> None:
+    """:class:`DatasetError` naming the first image smaller than ``crop`` px on a side."""
+    for plane, ims in images.items():
+        for im, origin in zip(ims, origins[plane]):
+            if min(im.shape) < crop:
+                raise DatasetError(
+                    f"{origin}: image is {im.shape[0]}x{im.shape[1]} px, smaller than "
+                    f"the {crop} px training crop; use --crop {_fitting_crop(im)} "
+                    "or larger images"
+                )
 
 
 def _fitting_crop(im: np.ndarray, multiple: int = 8) -> int:
     return max(multiple, (min(im.shape) // multiple) * multiple)
 
 
-def load_labelled_planes(folders: dict[str, str | os.PathLike | None],
-                         phases: int | None = None) -> PlaneImageSet:
-    """Read ``{plane: folder}`` (planes without a folder are skipped) as labelled images.
+def _count_levels(images: Mapping[str, Sequence[np.ndarray]]) -> int:
+    """Distinct grey values of all images, counted up to MAX_LABEL_LEVELS + 1."""
+    levels: set = set()
+    for ims in images.values():
+        for im in ims:
+            levels.update(np.unique(im).tolist())
+            if len(levels) > MAX_LABEL_LEVELS:
+                return len(levels)
+    return len(levels)
 
-    ``phases``, when given, must equal the number of grey levels found.
+
+def load_labelled_planes(folders: Mapping[str, Source | Sequence[Source] | None],
+                         phases: int | None = None,
+                         segmentation: SegmentationConfig | None = None,
+                         options: Mapping[str, PlaneOptions] | None = None, *,
+                         tolerance: float = 0.03) -> PlaneImageSet:
+    """Read ``{plane: folder, file or list of them}`` (planes given None are skipped) and
+    turn the images into phase labels.
+
+    ``options[plane]`` re-orients that plane's images first (transpose, flips).
+    ``segmentation`` None picks the method from the data: images with at most
+    ``MAX_LABEL_LEVELS`` grey levels are labelled (``phases``, when given, must equal the
+    number of levels); grey micrographs need ``phases`` K and are thresholded with Otsu
+    (K = 2) or multi-Otsu (K >= 3) on all planes' pixels together. An explicit
+    ``segmentation`` is used as given (with ``phases``, when given, checked against it).
+    ``tolerance``: planes' phase fractions further apart than this give a warning.
     """
     images, origins = {}, {}
-    for plane, folder in folders.items():
-        if folder is None:
+    for plane, source in folders.items():
+        if source is None or (not isinstance(source, (str, os.PathLike)) and not len(source)):
             continue
-        images[plane], origins[plane] = read_folder(folder)
+        images[plane], origins[plane] = read_sources(source)
     if not images:
         raise DatasetError("no plane folders given; pass at least one of --xy, --xz, --yz")
-    levels = grey_levels(images, origins)
-    if phases is not None and phases != len(levels):
+    images = apply_options(images, options)
+    if segmentation is None:
+        if phases is None or _count_levels(images) <= MAX_LABEL_LEVELS:
+            segmentation = SegmentationConfig("labelled")
+        else:
+            segmentation = SegmentationConfig("otsu" if phases == 2 else "multiotsu", phases)
+    result = segment_planes(images, segmentation, origins, tolerance=tolerance)
+    if phases is not None and phases != result.num_phases:
+        if segmentation.method == "labelled":
+            raise DatasetError(
+                f"the images hold {result.num_phases} grey levels {result.thresholds} but "
+                f"--phases is {phases}; drop --phases for labelled images, relabel them, or "
+                "threshold them (--segment otsu / multiotsu / manual)"
+            )
         raise DatasetError(
-            f"the images hold {len(levels)} grey levels {levels.tolist()} but --phases is "
-            f"{phases}; drop --phases for labelled images or relabel them"
+            f"the {segmentation.method} segmentation gives {result.num_phases} phases but "
+            f"--phases is {phases}; make them agree"
         )
-    labelled = {p: [to_labels(im, levels) for im in ims] for p, ims in images.items()}
-    return PlaneImageSet(labelled, origins, len(levels), levels.tolist())
+    levels = result.thresholds if segmentation.method == "labelled" else []
+    return PlaneImageSet(result.labels, origins, result.num_phases, levels, result)

@@ -14,5 +14,17 @@ class DatasetError(InputError):
     """Images that cannot form a training set together."""
 
 
+class SegmentationError(InputError):
+    """Micrographs or options that cannot be segmented into phases as asked."""
+
+
 class CheckpointError(InputError):
     """A file that is not a usable Micro3D model."""
+
+
+class MaterialsError(InputError):
+    """A materials file (elastic constants per phase) that cannot be used."""
+
+
+class ExportError(InputError):
+    """An export that cannot be written as asked (format, voxel size, volume)."""

@@ -1,13 +1,15 @@
 """Reading 2D micrographs from files and folders.
 
 Supported: PNG, JPEG, BMP (Pillow), TIFF (tifffile: 8/16-bit, float, multipage = several
-images). RGB(A) images become grey. Files are taken in natural order (``img2`` before
-``img10``). Every failure raises :class:`~.errors.ImageReadError` naming the file and the fix.
+images; an ImageJ stack is several images). RGB(A), palette and grey+alpha images become
+grey. Files of a folder are taken in natural order (``img2`` before ``img10``). Every failure
+raises :class:`~.errors.ImageReadError` naming the file and the fix.
 """
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +64,39 @@ def to_grey(image: np.ndarray, path: Path) -> np.ndarray:
     return image
 
 
+def _pil_array(im) -> np.ndarray:
+    """A Pillow image as an array of grey values, RGB or RGBA (no palette, no 1-bit)."""
+    if im.mode in ("I;16B", "I;16L", "I;16N"):
+        im = im.convert("I;16")
+    elif im.mode == "1":
+        im = im.convert("L")  # bool -> 0/255
+    elif im.mode == "LA":
+        im = im.getchannel("L")
+    elif im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "PA", "La", "RGBa"):
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+def _tiff_pages(tif) -> list[np.ndarray]:
+    pages = []
+    for page in tif.pages:
+        a = page.asarray()
+        # RGB stored plane by plane comes as [3, H, W]: colour last, like the other readers.
+        if (a.ndim == 3 and a.shape[0] in (3, 4) and page.photometric == 2
+                and page.planarconfig == 2):
+            a = np.moveaxis(a, 0, -1)
+        pages.append(a)
+    return pages
+
+
 def read_images(path: str | os.PathLike) -> list[np.ndarray]:
-    """All 2D images in one file (a multipage TIFF gives several), grey ``[H, W]``."""
+    """All 2D images in one file (a multipage TIFF gives several), grey ``[H, W]``.
+
+    Grey values keep the file's type (uint8, uint16, float, ...); colour images become
+    float grey in [0, 1] (luminance), except grey stored as RGB, which keeps its levels.
+    """
     p = Path(path)
     _check_suffix(p)
     try:
@@ -71,13 +104,13 @@ def read_images(path: str | os.PathLike) -> list[np.ndarray]:
             import tifffile
 
             with tifffile.TiffFile(p) as tif:
-                pages = [page.asarray() for page in tif.pages]
+                pages = _tiff_pages(tif)
         else:
             from PIL import Image
 
             with Image.open(p) as im:
                 im.load()
-                pages = [np.asarray(im.convert("I;16") if im.mode == "I;16B" else im)]
+                pages = [_pil_array(im)]
     except ImageReadError:
         raise
     except Exception as exc:  # each reader raises its own types for a broken file
@@ -90,19 +123,51 @@ def read_images(path: str | os.PathLike) -> list[np.ndarray]:
         # A multipage TIFF page can itself be [S, H, W] (ImageJ stacks).
         stack = page if page.ndim == 3 and page.shape[-1] not in (3, 4) else [page]
         images.extend(to_grey(np.asarray(im), p) for im in stack)
+    if not images:
+        raise ImageReadError(f"{p}: holds no image data; export it again or remove it")
     for im in images:
         if min(im.shape) < 2:
             raise ImageReadError(
                 f"{p}: image is only {im.shape[0]}x{im.shape[1]} pixels; "
                 "use micrographs at least as large as the training crop"
             )
+        if im.dtype.kind in "fc" and not np.isfinite(im).all():
+            raise ImageReadError(
+                f"{p}: holds NaN or infinite grey values; replace them (e.g. with 0) "
+                "or remove the file"
+            )
+        if im.dtype.kind == "c":
+            raise ImageReadError(f"{p}: holds complex numbers, not grey values; "
+                                 "export the magnitude as a grey image")
     return images
 
 
 def read_folder(source: str | os.PathLike) -> tuple[list[np.ndarray], list[Path]]:
     """Images of a folder (or one file) and, per image, the file it came from."""
+    return read_sources([source])
+
+
+def read_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]
+                 ) -> tuple[list[np.ndarray], list[Path]]:
+    """Images of several files and folders, and per image the file it came from.
+
+    ``sources`` is a sequence of paths (a single path is also accepted). They are read in the
+    order given; a folder expands to its images in natural order. A file named twice (also
+    through its folder) is read once. Grey ``[H, W]`` arrays, as :func:`read_images`.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    if not len(sources):
+        raise ImageReadError("no images given; choose image files or a folder of micrographs")
+    files, seen = [], set()
+    for src in sources:
+        for f in list_images(src):
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(f)
     images, origins = [], []
-    for f in list_images(source):
+    for f in files:
         ims = read_images(f)
         images.extend(ims)
         origins.extend([f] * len(ims))

@@ -35,9 +35,10 @@ def grey_levels(images_by_plane: Mapping[str, Sequence[np.ndarray]],
             "threshold them)"
         )
     if len(levels) < 2:
+        first = next(iter(level_sets))
         raise DatasetError(
-            f"all images use the single grey level {levels[0]}; a material needs at least "
-            "two phases"
+            f"{first}: this and every other image use the single grey level {levels[0]}; a "
+            "material needs at least two phases: check that the right files were chosen"
         )
     # The most common set of levels among files that show the most phases is the reference.
     widest = max(len(s) for s in level_sets.values())

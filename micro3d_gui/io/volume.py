@@ -21,12 +21,31 @@ def write_tiff(volume: np.ndarray, path: str | os.PathLike) -> None:
 
 
 def read_volume(path: str | os.PathLike) -> np.ndarray:
-    """A 3D TIFF stack -> ``[Z, Y, X]`` array."""
+    """A 3D TIFF stack -> ``[Z, Y, X]`` array (one xy image per z), values as stored.
+
+    An RGB(A) stack becomes grey (luminance; grey stored as RGB keeps its levels).
+    """
     p = Path(path)
+    if p.suffix.lower() not in (".tif", ".tiff"):
+        raise ImageReadError(f"{p}: a volume must be a TIFF stack (.tif, .tiff); "
+                             "save the stack as TIFF")
     try:
         vol = tifffile.imread(p)
     except Exception as exc:
-        raise ImageReadError(f"{p}: cannot be read as a TIFF stack ({exc}); check the file") from None
+        raise ImageReadError(f"{p}: cannot be read as a TIFF stack ({exc}); the file may be "
+                             "corrupt or truncated: export it again") from None
+    if vol.ndim == 4 and vol.shape[-1] in (3, 4):
+        rgb = vol[..., :3]
+        if (rgb == rgb[..., :1]).all():
+            vol = rgb[..., 0]
+        else:
+            from skimage.color import rgb2gray
+
+            vol = rgb2gray(rgb)
     if vol.ndim != 3:
-        raise ImageReadError(f"{p}: has shape {vol.shape}, not a 3D [z, y, x] stack")
+        raise ImageReadError(f"{p}: has shape {vol.shape}, not a 3D [z, y, x] stack; "
+                             "import a single image as a plane micrograph instead")
+    if min(vol.shape) < 2:
+        raise ImageReadError(f"{p}: stack is only {'x'.join(map(str, vol.shape))} voxels "
+                             "[z, y, x]; a volume needs at least 2 voxels along each axis")
     return vol

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fractions import volume_fractions  # noqa: F401  (moved; re-exported for old imports)
+
 AXES = ("z", "y", "x")
 
 
@@ -15,7 +17,3 @@ def transition_rate(volume: np.ndarray) -> dict[str, float]:
     return {name: float((np.diff(vol, axis=a) != 0).mean()) if vol.shape[a] > 1 else 0.0
             for a, name in enumerate(AXES)}
 
-
-def volume_fractions(volume: np.ndarray, num_phases: int) -> list[float]:
-    counts = np.bincount(np.asarray(volume).ravel().astype(np.int64), minlength=num_phases)
-    return (counts / counts.sum()).tolist()

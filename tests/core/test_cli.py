@@ -98,3 +98,61 @@ def test_console_script_runs_as_a_process(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "none.pt: no such model file" in res.stderr and "Traceback" not in res.stderr
+
+
+def write_raw_planes(root, truth, bits, transpose=()):
+    """Raw grey micrographs (phase contrast + noise) of a label volume, 8-bit PNG or 16-bit
+    TIFF; planes in ``transpose`` are written with rows and columns swapped."""
+    from micro3d_gui.io.planeset import volume_plane_images
+
+    rng = np.random.default_rng(1)
+    means, noise, dtype = ((60, 190), 12, np.uint8) if bits == 8 else \
+        ((9000, 50000), 3000, np.uint16)
+    dirs = {}
+    for plane, ims in volume_plane_images(truth, step=2).items():
+        d = dirs[plane] = root / plane
+        d.mkdir(parents=True)
+        for i, im in enumerate(ims):
+            g = (np.asarray(means, float)[im] + rng.normal(0, noise, im.shape))
+            g = g.clip(0, np.iinfo(dtype).max).astype(dtype)
+            g = g.T if plane in transpose else g
+            if bits == 8:
+                Image.fromarray(g).save(d / f"{plane}_{i}.png")
+            else:
+                tifffile.imwrite(d / f"{plane}_{i}.tif", g)
+    return dirs
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_train_on_raw_grey_micrographs(tmp_path, capsys, bits):
+    from micro3d_gui.core.synthetic import lamellae
+
+    truth = lamellae((16, 16, 32), axis=2, seed=0)
+    # the 16-bit xz micrographs come x down, z across: --transpose xz turns them back
+    transpose = ("xz",) if bits == 16 else ()
+    dirs = write_raw_planes(tmp_path / "raw", truth, bits, transpose)
+    model = tmp_path / "m.pt"
+    extra = ["--transpose", "xz"] if transpose else []
+    assert main(train_args(dirs, model, "--phases", "2", "--steps", "2", "--batch", "2",
+                           "--device", "cpu", *extra)) == 0
+    ckpt = torch.load(model, weights_only=True)
+    assert ckpt["step"] == 2 and ckpt["num_phases"] == 2
+    out = capsys.readouterr().out
+    assert "2 phases (otsu thresholds" in out and "phase fractions: xy" in out
+    assert "xz: 8 (16x32)" in out  # METHOD.md orientation: z down, x across
+
+
+def test_segmentation_options_are_checked(tmp_path, lamella_dirs, capsys):
+    out = tmp_path / "m.pt"
+    err = run_error(train_args(lamella_dirs, out, "--segment", "multiotsu"), capsys)
+    assert "--segment multiotsu needs --phases K" in err
+    err = run_error(train_args(lamella_dirs, out, "--segment", "otsu", "--thresholds", "9"),
+                    capsys)
+    assert "--thresholds goes with --segment manual" in err
+    err = run_error(train_args(lamella_dirs, out, "--thresholds", "300"), capsys)
+    assert "thresholds [300.0] leave phase(s) [1] without any pixel" in err
+    err = run_error(train_args(lamella_dirs, out, "--segment", "otsu", "--phases", "3"), capsys)
+    assert "use multiotsu for 3 phases" in err
+    args = ["train", "--xy", str(lamella_dirs["xy"]), "--out", str(out), "--flip-rows", "yz"]
+    assert "--flip-rows yz: no yz images given" in run_error(args, capsys)
+    assert not out.exists()

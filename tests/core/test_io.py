@@ -78,3 +78,316 @@ def test_volume_tiff_round_trip(tmp_path):
     np.testing.assert_array_equal(read_volume(tmp_path / "v.tif"), vol)
     with tifffile.TiffFile(tmp_path / "v.tif") as tif:
         assert tif.is_imagej and tif.series[0].axes == "ZYX"
+
+
+# --- sources, formats, orientation, volumes -------------------------------------------------
+
+from micro3d_gui.core.segment import SegmentationConfig, segment_planes  # noqa: E402
+from micro3d_gui.core.synthetic import lamellae  # noqa: E402
+from micro3d_gui.io.dataset import check_crop  # noqa: E402
+from micro3d_gui.io.errors import InputError, SegmentationError  # noqa: E402
+from micro3d_gui.io.images import read_sources  # noqa: E402
+from micro3d_gui.io.planeset import (PlaneOptions, apply_options,  # noqa: E402
+                                     apply_plane_options, volume_plane_images)
+
+
+def test_read_sources_takes_files_and_folders(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in (10, 2):
+        Image.fromarray(np.full((4, 5), i, np.uint8)).save(d / f"a{i}.png")
+    tifffile.imwrite(tmp_path / "b.tif", np.full((4, 5), 99, np.uint8))
+    images, origins = read_sources([tmp_path / "b.tif", d, str(d / "a2.png")])
+    assert [o.name for o in origins] == ["b.tif", "a2.png", "a10.png"]  # a2 read once
+    assert [int(im[0, 0]) for im in images] == [99, 2, 10]
+    assert [o.name for o in read_sources(d)[1]] == ["a2.png", "a10.png"]  # one path is fine
+    with pytest.raises(ImageReadError, match="no images given"):
+        read_sources([])
+
+
+def test_more_image_kinds_become_grey(tmp_path):
+    a = (np.indices((12, 10)).sum(0) % 3 == 0).astype(np.uint8)
+    # 16-bit PNG keeps its values
+    Image.fromarray(a.astype(np.uint16) * 40000).save(tmp_path / "deep.png")
+    np.testing.assert_array_equal(read_images(tmp_path / "deep.png")[0],
+                                  a.astype(np.uint16) * 40000)
+    # palette and 1-bit PNGs give two grey levels in the same places
+    pal = Image.fromarray(a * 255).convert("P")
+    pal.save(tmp_path / "pal.png")
+    Image.fromarray(a.astype(bool)).save(tmp_path / "bits.png")
+    for name in ("pal.png", "bits.png"):
+        im = read_images(tmp_path / name)[0]
+        assert im.shape == (12, 10) and len(np.unique(im)) == 2
+        np.testing.assert_array_equal(im == im.max(), a.astype(bool))
+    # colour (RGBA, grey+alpha, planar RGB TIFF) -> luminance, same shape
+    rgba = np.zeros((12, 10, 4), np.uint8)
+    rgba[..., 0] = a * 255
+    rgba[..., 3] = 255
+    Image.fromarray(rgba).save(tmp_path / "red.png")
+    la = Image.fromarray(a * 200).convert("LA")
+    la.save(tmp_path / "la.png")
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgba[..., :3], -1, 0),
+                     photometric="rgb", planarconfig="separate")
+    red = read_images(tmp_path / "red.png")[0]
+    planar = read_images(tmp_path / "planar.tif")[0]
+    assert red.shape == planar.shape == (12, 10)
+    np.testing.assert_allclose(planar, red)
+    assert red[a == 1].min() > red[a == 0].max()
+    np.testing.assert_array_equal(read_images(tmp_path / "la.png")[0], a * 200)
+    # JPEG (lossy): grey, right shape, levels near the originals
+    Image.fromarray(np.kron(a, np.ones((4, 4), np.uint8)) * 255).save(tmp_path / "j.jpg",
+                                                                       quality=95)
+    j = read_images(tmp_path / "j.jpg")[0]
+    assert j.shape == (48, 40) and j.dtype == np.uint8
+
+
+def test_plane_options_transpose_then_flip():
+    a = np.arange(6).reshape(2, 3)
+    assert apply_plane_options(a, PlaneOptions()) is a
+    np.testing.assert_array_equal(apply_plane_options(a, PlaneOptions(transpose=True)), a.T)
+    np.testing.assert_array_equal(apply_plane_options(a, PlaneOptions(flip_rows=True)), a[::-1])
+    np.testing.assert_array_equal(apply_plane_options(a, PlaneOptions(flip_cols=True)),
+                                  a[:, ::-1])
+    both = apply_plane_options(a, PlaneOptions(True, True, False))
+    np.testing.assert_array_equal(both, [[2, 5], [1, 4], [0, 3]])  # transpose, then flip
+    with pytest.raises(ValueError, match="unknown plane 'zz'"):
+        apply_options({"xy": [a]}, {"zz": PlaneOptions(transpose=True)})
+
+
+def test_volume_plane_images_follow_the_convention():
+    vol = np.arange(3 * 4 * 5).reshape(3, 4, 5)
+    sets = volume_plane_images(vol)
+    assert [len(sets[p]) for p in ("xy", "xz", "yz")] == [3, 4, 5]
+    np.testing.assert_array_equal(sets["xy"][2], vol[2])
+    np.testing.assert_array_equal(sets["xz"][1], vol[:, 1, :])
+    np.testing.assert_array_equal(sets["yz"][4], vol[:, :, 4])
+    assert all(im.flags.c_contiguous for ims in sets.values() for im in ims)
+    every2 = volume_plane_images(vol, step=2)
+    np.testing.assert_array_equal(every2["yz"][1], vol[:, :, 2])
+    with pytest.raises(ValueError, match="z, y, x"):
+        volume_plane_images(vol[0])
+
+
+def test_misoriented_plane_is_fixed_on_load(tmp_path):
+    truth = lamellae((8, 12, 16), axis=2, mean_thickness=3, seed=2)
+    sets = volume_plane_images(truth)
+    dirs = {}
+    for plane, ims in sets.items():
+        d = dirs[plane] = tmp_path / plane
+        d.mkdir()
+        for i, im in enumerate(ims):
+            if plane == "xz":  # delivered x down and z across, upside down
+                im = im.T[::-1, :]
+            Image.fromarray(im * 255).save(d / f"{i}.png")
+    wrong = load_labelled_planes(dirs)
+    assert wrong.images["xz"][0].shape == (16, 8)
+    fixed = load_labelled_planes(dirs, options={"xz": PlaneOptions(transpose=True,
+                                                                   flip_cols=True)})
+    for plane in sets:
+        for got, want in zip(fixed.images[plane], sets[plane]):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_volume_stack_import(tmp_path):
+    vol = np.random.default_rng(0).integers(0, 2, (4, 5, 6)).astype(np.uint8)
+    rgb = np.repeat(vol[..., None] * 255, 3, axis=-1)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    np.testing.assert_array_equal(read_volume(tmp_path / "rgb.tif"), vol * 255)
+    # a grey tomography stack -> three plane sets -> the same phases in every plane
+    tifffile.imwrite(tmp_path / "grey.tif", (vol * 150 + 50).astype(np.uint8),
+                     photometric="minisblack")
+    seg = segment_planes(volume_plane_images(read_volume(tmp_path / "grey.tif")),
+                         SegmentationConfig("otsu"))
+    np.testing.assert_array_equal(seg.labels["yz"][2], vol[:, :, 2])
+    assert 50 <= seg.thresholds[0] < 200
+    tifffile.imwrite(tmp_path / "flat.tif", vol[0])
+    with pytest.raises(ImageReadError, match="flat.tif: has shape .* not a 3D"):
+        read_volume(tmp_path / "flat.tif")
+    Image.fromarray(vol[0]).save(tmp_path / "v.png")
+    with pytest.raises(ImageReadError, match="v.png: a volume must be a TIFF stack"):
+        read_volume(tmp_path / "v.png")
+
+
+def write_grey_planes(root, truth, means, dtype=np.uint8, suffix=".png", noise=10.0):
+    """Raw micrographs of a label volume's planes: grey = phase mean + Gaussian noise."""
+    rng = np.random.default_rng(0)
+    dirs = {}
+    for plane, ims in volume_plane_images(truth, step=2).items():
+        d = dirs[plane] = root / plane
+        d.mkdir(parents=True)
+        for i, im in enumerate(ims):
+            g = np.asarray(means, float)[im] + rng.normal(0, noise, im.shape)
+            g = g.clip(0, np.iinfo(dtype).max).astype(dtype)
+            if suffix == ".png":
+                Image.fromarray(g).save(d / f"{plane}_{i}.png")
+            else:
+                tifffile.imwrite(d / f"{plane}_{i}.tif", g)
+    return dirs
+
+
+def test_grey_micrographs_are_segmented_on_load(tmp_path):
+    truth = lamellae((16, 16, 24), axis=2, mean_thickness=3, seed=0)
+    dirs = write_grey_planes(tmp_path / "a", truth, (50, 180))
+    s = load_labelled_planes(dirs, phases=2)  # > 16 grey levels + --phases: Otsu
+    assert s.num_phases == 2 and s.segmentation.method == "otsu" and s.grey_levels == []
+    for plane, ims in volume_plane_images(truth, step=2).items():
+        for got, want in zip(s.images[plane], ims):
+            np.testing.assert_array_equal(got, want)
+    # three phases, 16-bit TIFFs: multi-Otsu
+    three = truth + (np.indices(truth.shape)[0] >= 8).astype(np.uint8)  # 0, 1, 2
+    dirs = write_grey_planes(tmp_path / "b", three, (5000, 30000, 60000), np.uint16, ".tif",
+                             noise=1500)
+    s = load_labelled_planes(dirs, phases=3)
+    assert s.segmentation.method == "multiotsu" and s.num_phases == 3
+    np.testing.assert_array_equal(s.images["xy"][0], three[0])
+    # an explicit manual segmentation
+    s = load_labelled_planes(dirs, segmentation=SegmentationConfig("manual",
+                                                                   thresholds=(15000, 45000)))
+    np.testing.assert_array_equal(s.images["xz"][3], three[:, 6, :])
+
+
+# --- every bad input gets our exception, naming the file and the fix -----------------------
+
+def _png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, np.uint8)).save(path)
+    return path
+
+
+def _labelled(path, hi=255, shape=(16, 16)):
+    im = np.zeros(shape, np.uint8)
+    im[: shape[0] // 2] = hi
+    return _png(path, im)
+
+
+def case_corrupt(tmp):
+    p = tmp / "xy" / "broken.png"
+    p.parent.mkdir()
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
+    return lambda: load_labelled_planes({"xy": p.parent})
+
+
+def case_truncated_png(tmp):
+    p = _labelled(tmp / "xy" / "cut.png", shape=(64, 64))
+    p.write_bytes(p.read_bytes()[:60])
+    return lambda: load_labelled_planes({"xy": p.parent})
+
+
+def case_truncated_tiff(tmp):
+    p = tmp / "xy" / "cut.tif"
+    p.parent.mkdir()
+    tifffile.imwrite(p, np.zeros((64, 64), np.uint16))
+    p.write_bytes(p.read_bytes()[:100])
+    return lambda: load_labelled_planes({"xy": [p]})
+
+
+def case_unknown_type(tmp):
+    p = tmp / "scan.xyz"
+    p.write_text("?")
+    return lambda: load_labelled_planes({"xy": [p]})
+
+
+def case_empty_folder(tmp):
+    (tmp / "emptyfolder").mkdir()
+    return lambda: load_labelled_planes({"xy": tmp / "emptyfolder"})
+
+
+def case_missing_path(tmp):
+    return lambda: load_labelled_planes({"xy": tmp / "nothere"})
+
+
+def case_mixed_phase_counts(tmp):
+    _labelled(tmp / "xz" / "xz_0.png", hi=255)
+    _labelled(tmp / "xz" / "xz_1.png", hi=1)  # labelled 0/1 among 0/255 images
+    return lambda: load_labelled_planes({"xz": tmp / "xz"})
+
+
+def case_one_pixel(tmp):
+    _labelled(tmp / "yz" / "a.png")
+    _png(tmp / "yz" / "dot.png", [[255]])
+    return lambda: load_labelled_planes({"yz": tmp / "yz"})
+
+
+def case_smaller_than_crop(tmp):
+    _labelled(tmp / "xy" / "big.png", shape=(32, 32))
+    _labelled(tmp / "xy" / "small.png", shape=(12, 20))
+    return lambda: load_labelled_planes({"xy": tmp / "xy"}).check_crop(16)
+
+
+def case_nan(tmp):
+    im = np.zeros((8, 8), np.float32)
+    im[2, 3] = np.nan
+    (tmp / "xy").mkdir()
+    tifffile.imwrite(tmp / "xy" / "nan.tif", im)
+    return lambda: load_labelled_planes({"xy": tmp / "xy"})
+
+
+def case_grey_without_phases(tmp):
+    rng = np.random.default_rng(0)
+    _png(tmp / "xy" / "raw.png", rng.integers(0, 255, (16, 16)))
+    return lambda: load_labelled_planes({"xy": tmp / "xy"})
+
+
+def case_uniform_images(tmp):
+    _png(tmp / "xy" / "blank.png", np.full((8, 8), 7))
+    return lambda: load_labelled_planes({"xy": tmp / "xy"}, phases=2)
+
+
+def case_wrong_phase_count(tmp):
+    _labelled(tmp / "xy" / "two.png")
+    return lambda: load_labelled_planes({"xy": tmp / "xy"}, phases=3)
+
+
+def case_bad_thresholds(tmp):
+    _labelled(tmp / "xy" / "two.png", hi=200)
+    cfg = SegmentationConfig("manual", thresholds=(100, 220))
+    return lambda: load_labelled_planes({"xy": tmp / "xy"}, segmentation=cfg)
+
+
+def case_too_few_levels_for_multiotsu(tmp):
+    _labelled(tmp / "xy" / "two.png", hi=200)
+    cfg = SegmentationConfig("multiotsu", phases=3)
+    return lambda: load_labelled_planes({"xy": tmp / "xy"}, segmentation=cfg)
+
+
+BAD_INPUTS = [
+    # (case, exception, text naming the file or option, text telling the fix)
+    (case_corrupt, ImageReadError, "broken.png: cannot be read as an image", "export it again"),
+    (case_truncated_png, ImageReadError, "cut.png: cannot be read as an image", "truncated"),
+    (case_truncated_tiff, ImageReadError, "cut.tif: cannot be read as an image", "truncated"),
+    (case_unknown_type, ImageReadError, "scan.xyz: unknown file type '.xyz'", "use PNG, JPEG"),
+    (case_empty_folder, ImageReadError, "emptyfolder: no images found", "put PNG"),
+    (case_missing_path, ImageReadError, "nothere: no such file or folder", "check the path"),
+    (case_mixed_phase_counts, DatasetError, "xz_1.png: uses grey levels [0, 1]",
+     "same grey values"),
+    (case_one_pixel, ImageReadError, "dot.png: image is only 1x1 pixels", "at least as large"),
+    (case_smaller_than_crop, DatasetError, "small.png: image is 12x20 px, smaller than the 16",
+     "use --crop"),
+    (case_nan, ImageReadError, "nan.tif: holds NaN", "replace them"),
+    (case_grey_without_phases, DatasetError, "raw.png: has", "pass --phases K"),
+    (case_uniform_images, DatasetError, "blank.png: this and every other image use the single",
+     "check that the right files"),
+    (case_wrong_phase_count, DatasetError, "--phases is 3", "--segment"),
+    (case_bad_thresholds, SegmentationError, "thresholds [100.0, 220.0] leave phase(s) [2]",
+     "choose thresholds inside"),
+    (case_too_few_levels_for_multiotsu, SegmentationError, "into 3 phases", "fewer phases"),
+]
+
+
+@pytest.mark.parametrize("case, error, names, fix", BAD_INPUTS,
+                         ids=[c[0].__name__[5:] for c in BAD_INPUTS])
+def test_every_bad_input_is_named_with_a_fix(tmp_path, case, error, names, fix):
+    call = case(tmp_path)
+    with pytest.raises(error) as info:
+        call()
+    message = str(info.value)
+    assert isinstance(info.value, InputError)
+    assert names in message and fix in message, message
+    assert "\n" not in message
+
+
+def test_check_crop_works_on_plain_mappings(tmp_path):
+    ims = {"xy": [np.zeros((20, 20)), np.zeros((9, 30))]}
+    check_crop(ims, {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}, 8)
+    with pytest.raises(DatasetError, match="b.png: image is 9x30 px.*use --crop 8"):
+        check_crop(ims, {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}, 16)

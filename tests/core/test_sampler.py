@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from micro3d_gui.core.diffusion.respace import respace
 from micro3d_gui.core.diffusion.sampler import (
-    SamplerSettings, SamplingCancelled, run_to_end, sample_progressive,
+    SamplerSettings, SamplingCancelled, project_x0, run_to_end, sample_progressive,
 )
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.planes import NULL_LABEL
@@ -115,7 +115,7 @@ def test_gaussian_data_keeps_its_variance(harmonize, gamma):
 
     last = run_to_end(sample_progressive(eps, respace(SCHED, 200), (16, 16, 16), 2, 1, 4,
                                          SamplerSettings(harmonize=harmonize, gamma=gamma,
-                                                         clip_x0=False),
+                                                         x0_projection="none"),
                                          seed=1))
     assert last.x0.var().item() == pytest.approx(s2, rel=0.1)
 
@@ -172,3 +172,18 @@ def test_seed_makes_runs_reproducible():
                                              (4, 4, 4), 2, 1, 1, SamplerSettings(harmonize=1),
                                              seed=seed)).x0
     assert torch.equal(run(7), run(7)) and not torch.equal(run(7), run(8))
+
+
+def test_x0_projections():
+    x0 = torch.tensor([[[[0.2, -0.1], [0.05, -0.3]]], [[[3.0, -2.0], [1.5, -0.5]]]])
+    assert torch.equal(project_x0(x0, "none"), x0)
+    assert project_x0(x0, "clip").abs().max() == 1.0
+    assert torch.equal(project_x0(x0, "clip")[0], x0[0])
+    rms = project_x0(x0, "rms")
+    assert torch.equal(torch.sign(rms), torch.sign(x0))  # the phases are kept
+    assert rms.abs().max() <= 1.0
+    # a uniformly shrunken estimate of +-1 data is restored exactly
+    pattern = torch.tensor([[[[1.0, -1.0], [-1.0, 1.0]]]])
+    assert torch.allclose(project_x0(0.3 * pattern, "rms"), pattern)
+    with pytest.raises(ValueError):
+        SamplerSettings(x0_projection="magic")

@@ -84,22 +84,23 @@ class Schedule:
     def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, i: int) -> torch.Tensor:
         return float(self.posterior_mean_coef_x0[i]) * x0 + float(self.posterior_mean_coef_xt[i]) * x_t
 
-    def p_step(self, x_t: torch.Tensor, i: int, eps: torch.Tensor, noise: torch.Tensor | None,
-               clip_x0: bool = False):
+    def p_step(self, x_t: torch.Tensor, i: int, eps: torch.Tensor, noise: torch.Tensor | None):
         """One reverse step (Eq. 5, 8) with sigma_t^2 = beta_t; ``noise=None`` adds none.
 
-        x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z, which is
-        the posterior mean of q(x_{t-1} | x_t, x0_hat) plus noise. ``clip_x0`` clamps x0_hat
-        to the data range [-1, 1] first (improved-diffusion's ``clip_denoised``): without it
-        an imperfect network's errors at high noise are amplified by 1 / sqrt(abar_t).
+        x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z.
         """
-        if clip_x0:
-            x0 = self.predict_x0(x_t, i, eps).clamp(-1.0, 1.0)
-            mean = self.posterior_mean(x0, x_t, i)
-        else:
-            coef = self.betas[i] / np.sqrt(1.0 - self.alphas_cumprod[i])
-            mean = (x_t - float(coef) * eps) / float(np.sqrt(self.alphas[i]))
-        if noise is None or i == 0:
+        coef = self.betas[i] / np.sqrt(1.0 - self.alphas_cumprod[i])
+        return self._add_noise((x_t - float(coef) * eps) / float(np.sqrt(self.alphas[i])), i, noise)
+
+    def p_step_from_x0(self, x_t: torch.Tensor, i: int, x0: torch.Tensor,
+                       noise: torch.Tensor | None):
+        """The same step written through an x0 estimate: mean of q(x_{t-1} | x_t, x0) plus
+        sigma_t z. Equal to :meth:`p_step` when ``x0 = predict_x0(x_t, i, eps)``; lets a
+        sampler correct x0 (e.g. clamp it to the data range) before stepping."""
+        return self._add_noise(self.posterior_mean(x0, x_t, i), i, noise)
+
+    def _add_noise(self, mean: torch.Tensor, i: int, noise: torch.Tensor | None):
+        if noise is None or i == 0:  # no noise at the last step
             return mean
         return mean + float(np.sqrt(self.betas[i])) * noise
 

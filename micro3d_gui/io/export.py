@@ -1,0 +1,164 @@
+"""Export label volumes ``[z, y, x]`` (VTK image, ImageJ TIFF stack, NumPy) and reports
+(JSON, CSV). Every write is atomic (:func:`micro3d_gui.io.atomic.atomic_path`).
+
+``voxel_size`` is always given in array order ``(z, y, x)``, in ``unit`` per voxel.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_path
+from .errors import ExportError
+
+
+def _labels(volume: np.ndarray) -> np.ndarray:
+    vol = np.asarray(volume)
+    if vol.ndim != 3:
+        raise ExportError(f"only a 3D [z, y, x] volume can be exported, got shape {vol.shape}")
+    if vol.size and (not np.issubdtype(vol.dtype, np.integer) and vol.dtype != bool
+                     or vol.min() < 0 or vol.max() > 255):
+        raise ExportError("the volume must hold integer phase labels 0..255 to be exported")
+    return np.ascontiguousarray(vol, dtype=np.uint8)
+
+
+def _voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]:
+    try:
+        vs = tuple(float(v) for v in voxel_size)
+    except (TypeError, ValueError):
+        vs = ()
+    if len(vs) != 3 or not all(math.isfinite(v) and v > 0 for v in vs):
+        raise ExportError(f"voxel size {voxel_size!r} must be three positive numbers (z, y, x)")
+    return vs  # type: ignore[return-value]
+
+
+def write_vti(volume: np.ndarray, path: str | os.PathLike,
+              voxel_size: Sequence[float] = (1.0, 1.0, 1.0), unit: str = "um") -> None:
+    """VTK XML image (``.vti``): one cell per voxel, cell data ``phase`` (uint8), spacing
+    from ``voxel_size`` (z, y, x), origin 0, and the unit as field data ``unit``.
+
+    VTK orders points x fastest, which is the C order of a ``[z, y, x]`` array, and its
+    spacing is (x, y, z): voxel (z, y, x) is cell ``x + X * (y + Y * z)``.
+    """
+    import pyvista as pv  # noqa: PLC0415  (VTK is a slow import; only when exporting)
+
+    vol = _labels(volume)
+    sz, sy, sx = _voxel_size(voxel_size)
+    nz, ny, nx = vol.shape
+    grid = pv.ImageData(dimensions=(nx + 1, ny + 1, nz + 1), spacing=(sx, sy, sz))
+    grid.cell_data["phase"] = vol.ravel(order="C")
+    grid.field_data["unit"] = np.array([str(unit)])
+    # pyvista picks the writer from the suffix, so the temporary file keeps ".vti".
+    with atomic_path(path, suffix=".part.vti") as tmp:
+        grid.save(tmp, binary=True)
+
+
+def write_tiff_stack(volume: np.ndarray, path: str | os.PathLike,
+                     voxel_size: Sequence[float] = (1.0, 1.0, 1.0), unit: str = "um") -> None:
+    """ImageJ/Fiji TIFF stack, one xy page per z, with the voxel size: x and y as the
+    resolution tags (pixels per ``unit`` = 1 / size), z as ImageJ's ``spacing``, and
+    ``unit`` in the ImageJ description."""
+    import tifffile  # noqa: PLC0415
+
+    vol = _labels(volume)
+    sz, sy, sx = _voxel_size(voxel_size)
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, vol, imagej=True, resolution=(1.0 / sx, 1.0 / sy),
+                         metadata={"axes": "ZYX", "spacing": sz, "unit": str(unit)})
+
+
+def write_npy(volume: np.ndarray, path: str | os.PathLike,
+              voxel_size: Sequence[float] | None = None, unit: str | None = None) -> None:
+    """NumPy ``.npy`` of the uint8 ``[z, y, x]`` array (``voxel_size``/``unit`` are accepted
+    for a uniform call but a .npy file has no place for them)."""
+    vol = _labels(volume)
+    # Through a file handle: np.save would append ".npy" to the temporary name.
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, vol)
+
+
+Writer = Callable[..., None]
+EXPORT_FORMATS: dict[str, Writer] = {
+    ".vti": write_vti,
+    ".tif": write_tiff_stack,
+    ".tiff": write_tiff_stack,
+    ".npy": write_npy,
+}
+
+
+def export_volume(volume: np.ndarray, path: str | os.PathLike,
+                  voxel_size: Sequence[float] = (1.0, 1.0, 1.0), unit: str = "um") -> Path:
+    """Write ``volume`` in the format its suffix names (see :data:`EXPORT_FORMATS`);
+    returns the path. An unknown suffix raises :class:`ExportError` listing the choices."""
+    p = Path(path)
+    writer = EXPORT_FORMATS.get(p.suffix.lower())
+    if writer is None:
+        choices = ", ".join(EXPORT_FORMATS)
+        raise ExportError(f"{p}: cannot export to {p.suffix or 'a file without suffix'!r}; "
+                          f"choose a file name ending in one of {choices}")
+    writer(volume, p, voxel_size=voxel_size, unit=unit)
+    return p
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays, paths and tuples -> JSON types; non-finite floats -> the
+    strings "inf", "-inf", "nan" (strict JSON has no such numbers)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ExportError(f"a report value of type {type(value).__name__} cannot be written")
+
+
+def flatten_report(report: Mapping) -> list[tuple[str, Any]]:
+    """Nested dicts/lists -> ``[(key path, value)]`` with keys joined by "." and list
+    items by their index, e.g. ``("diffusivity.0.tortuosity.z", 1.42)``."""
+    rows: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}" if prefix else str(i), v)
+        else:
+            rows.append((prefix, value))
+
+    walk("", _plain(report))
+    return rows
+
+
+def write_report(report: Mapping, json_path: str | os.PathLike | None = None,
+                 csv_path: str | os.PathLike | None = None) -> None:
+    """Write a (nested) report dict as pretty JSON and/or as a flat two-column CSV
+    (``key,value`` header, rows from :func:`flatten_report`)."""
+    if json_path is None and csv_path is None:
+        raise ValueError("write_report needs json_path, csv_path or both")
+    plain = _plain(report)
+    if json_path is not None:
+        with atomic_path(json_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(plain, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+    if csv_path is not None:
+        with atomic_path(csv_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(("key", "value"))
+            out.writerows(flatten_report(plain))

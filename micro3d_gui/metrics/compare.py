@@ -1,0 +1,78 @@
+"""A generated volume against the reference micrographs, plane by plane (METHOD.md Sec. 4)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..core.planes import PLANES, check_plane, label_volume_to_images
+from ..io.planeset import volume_plane_images
+from .correlation import (Curves, default_max_r, lineal_path_images, relative_error,
+                          s2_images)
+from .fractions import volume_fractions
+
+
+def _curve_error(gen: Curves, ref: Curves) -> float:
+    return float(np.mean([relative_error(gen.along_rows, ref.along_rows),
+                          relative_error(gen.along_cols, ref.along_cols)]))
+
+
+def compare_planes(volume: np.ndarray,
+                   reference: Mapping[str, Sequence[np.ndarray]] | np.ndarray,
+                   num_phases: int, max_r: int | None = None, *,
+                   periodic: bool = False) -> dict:
+    """S2, lineal path and volume fractions of ``volume`` against reference images per plane.
+
+    ``volume``: generated label volume ``[Z, Y, X]`` (phases ``0..num_phases-1``).
+    ``reference``: ``{plane: [label images [H, W]]}`` in METHOD.md orientation (planes
+    without images are skipped), or a reference label volume ``[Z, Y, X]`` (all its slices).
+    ``max_r`` (pixels): curves run over ``r = 0..max_r``; default a quarter of the smallest
+    image or slice side, at most 32. ``periodic``: the generated volume wraps around (S2 by
+    plain FFT); the reference micrographs are always treated as non-periodic.
+
+    Returns plain data: ``s2_relative_error`` and ``lineal_path_relative_error``
+    ``{plane: float}`` (sum|f-g|/sum|g|, mean over phases and both image axes);
+    ``volume_fraction`` ``{phase (str): float}`` of the volume;
+    ``reference_volume_fraction`` likewise of the reference images pooled; ``max_r``;
+    ``curves``: ``{"s2" | "lineal_path": {plane: {phase (str): {"generated": {...},
+    "reference": {...}}}}}`` with lists ``along_rows``, ``along_cols`` (and ``radial`` for S2).
+    """
+    vol = np.asarray(volume)
+    if vol.ndim != 3:
+        raise ValueError(f"expected a [z, y, x] label volume, got shape {vol.shape}")
+    if isinstance(reference, np.ndarray):
+        if reference.ndim != 3:
+            raise ValueError(f"a reference volume must be [z, y, x], got {reference.shape}")
+        ref = volume_plane_images(reference)
+    else:
+        ref = {check_plane(p): [np.asarray(im) for im in ims]
+               for p, ims in reference.items() if len(ims)}
+    planes = [p for p in PLANES if p in ref]
+    if not planes:
+        raise ValueError("no reference images in any plane")
+    generated = {p: label_volume_to_images(vol, p) for p in planes}
+    if max_r is None:
+        shapes = [im.shape for p in planes for im in ref[p]]
+        shapes += [generated[p].shape[1:] for p in planes]
+        max_r = default_max_r(shapes)
+
+    report = {"s2_relative_error": {}, "lineal_path_relative_error": {},
+              "volume_fraction": {}, "reference_volume_fraction": {}, "max_r": int(max_r),
+              "curves": {"s2": {}, "lineal_path": {}}}
+    for name, stat, gen_kw in (("s2", s2_images, {"periodic": periodic}),
+                               ("lineal_path", lineal_path_images, {})):
+        key = f"{name}_relative_error"
+        for p in planes:
+            errors, per_phase = [], {}
+            for k in range(num_phases):
+                g = stat(generated[p], k, max_r, **gen_kw)
+                r = stat(ref[p], k, max_r)
+                errors.append(_curve_error(g, r))
+                per_phase[str(k)] = {"generated": g.to_dict(), "reference": r.to_dict()}
+            report[key][p] = float(np.mean(errors))
+            report["curves"][name][p] = per_phase
+    vf = volume_fractions(vol, num_phases)
+    rf = volume_fractions([im for p in planes for im in ref[p]], num_phases)
+    report["volume_fraction"] = {str(k): float(v) for k, v in enumerate(vf)}
+    report["reference_volume_fraction"] = {str(k): float(v) for k, v in enumerate(rf)}
+    return report

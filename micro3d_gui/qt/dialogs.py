@@ -1,0 +1,27 @@
+"""Message boxes shared by all panels (tests monkeypatch :func:`show_error` to record calls)."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+
+def show_error(parent: QWidget | None, title: str, text: str) -> None:
+    """A modal critical message box: ``text`` is a sentence for the user, never a traceback."""
+    QMessageBox.critical(parent, title, text)
+
+
+def error_text(exc: BaseException) -> str:
+    """What to tell the user about ``exc``: our InputErrors already are full sentences."""
+    from ..io.errors import InputError
+
+    if isinstance(exc, InputError):
+        return str(exc)
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def ask(parent: QWidget | None, title: str, text: str) -> bool:
+    """A Yes / No question (default No); True for Yes."""
+    answer = QMessageBox.question(parent, title, text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes

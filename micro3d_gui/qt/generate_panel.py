@@ -1,0 +1,335 @@
+"""Generate panel: a model, a box, sampler settings; Start / Cancel; live preview; Analyse.
+
+It mirrors ``micro3d sample``: :func:`~micro3d_gui.core.generate.generate_progressive` runs in
+a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
+reverse step; the worker decodes volume 0's current x0 estimate to labels and hands it on.
+Only the latest estimate matters, so the panel forwards at most one every
+``preview_interval_ms`` (250 ms: <= 4 viewport updates a second) and drops the rest.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from ..io.errors import InputError
+from . import dialogs
+from .jobs import Job
+from .train_panel import DEVICES, spin_box as _spin
+
+RANDOM_SEED = -1  # the seed spin box's "random" value
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """The panel's fields (plain data for projects). Box is ``(Z, Y, X)`` voxels.
+
+    Defaults: the paper's sampler (n_h 4, gamma 0.5, w 1) on a respaced schedule of 100
+    steps, which a CPU samples in minutes (``micro3d sample`` defaults to all T steps).
+    """
+
+    model_path: str = ""
+    shape: tuple[int, int, int] = (64, 64, 64)
+    count: int = 1
+    sampling_steps: int = 100
+    harmonize: int = 4
+    gamma: float = 0.5
+    guidance: float = 1.0
+    periodic: bool = False
+    seed: int | None = None
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GenerateSettings":
+        names = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        if "shape" in d:
+            d["shape"] = tuple(int(v) for v in d["shape"])
+        return cls(**d)
+
+
+@dataclass
+class SamplePreview:
+    """One reverse step's estimate of volume 0, decoded: ``labels [Z, Y, X]`` uint8."""
+
+    step: int
+    total: int
+    plane: str
+    labels: np.ndarray
+    num_phases: int
+
+
+def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], bool]):
+    """Worker body (no Qt): yields a :class:`SamplePreview` per step, returns
+    ``(volumes [N, Z, Y, X] uint8, num_phases)``."""
+    from ..core.checkpoint import load_checkpoint
+    from ..core.diffusion.sampler import SamplerSettings
+    from ..core.encoding import decode_volume
+    from ..core.generate import generate_progressive
+
+    ckpt = load_checkpoint(settings.model_path)
+    total = int(ckpt["schedule_config"]["num_steps"])
+    if settings.sampling_steps > total:
+        raise InputError(f"{settings.model_path}: sampling steps must be at most {total}, "
+                         "the model's T")
+    try:
+        sampler = SamplerSettings(harmonize=settings.harmonize, gamma=settings.gamma,
+                                  guidance=settings.guidance)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    k = int(ckpt["num_phases"])
+    last = None
+    for step in generate_progressive(ckpt, settings.shape, settings.count,
+                                     settings.sampling_steps, sampler,
+                                     periodic=settings.periodic, seed=settings.seed,
+                                     device=device, should_stop=should_stop):
+        last = step
+        # Only volume 0 is shown while sampling: decode just that one.
+        preview = decode_volume(step.x0[:1], k)[0].cpu().numpy()
+        yield SamplePreview(step.step, step.total, step.plane, preview, k)
+    return last.labels().cpu().numpy(), k
+
+
+class GeneratePanel(QWidget):
+    """Signals: ``preview(labels, num_phases)`` (throttled), ``volumes_ready(list, k)``,
+    ``analyse_requested(properties: bool)``, ``busy(bool)``."""
+
+    preview = Signal(object, int)
+    volumes_ready = Signal(list, int)
+    analyse_requested = Signal(bool)
+    busy = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.job: Job | None = None
+        self.preview_interval_ms = 250
+        #: Previews received from the worker / forwarded to the viewport (tests read them).
+        self.previews_received = 0
+        self.previews_shown = 0
+        self._pending: SamplePreview | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._flush_preview)
+
+        self.model_edit = QLineEdit()
+        self.model_edit.setPlaceholderText("trained model (.pt)")
+        self.browse_button = QPushButton("Browse...")
+        self.browse_button.clicked.connect(self._ask_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(self.browse_button)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+
+        self.shape_spins = []
+        box_row = QHBoxLayout()
+        for axis in ("Z", "Y", "X"):
+            s = _spin(1, 4096, f"Voxels along {axis.lower()}")
+            box_row.addWidget(QLabel(axis))
+            box_row.addWidget(s, 1)
+            self.shape_spins.append(s)
+        self.count_spin = _spin(1, 1000, "Number of volumes sampled together")
+        self.steps_spin = _spin(1, 100_000, "Reverse steps (respaced; the paper: all 1000)")
+        self.harmonize_spin = _spin(0, 100, "Harmonizing steps n_h per reverse step "
+                                    "(the paper: 4; each costs one more network call)")
+        self.gamma_spin = QDoubleSpinBox()
+        self.gamma_spin.setRange(0.0, 1.0)
+        self.gamma_spin.setSingleStep(0.05)
+        self.gamma_spin.setToolTip("Blend of harmonized and plain slices (Eq. 17; paper 0.5)")
+        self.guidance_spin = QDoubleSpinBox()
+        self.guidance_spin.setRange(0.0, 20.0)
+        self.guidance_spin.setSingleStep(0.1)
+        self.guidance_spin.setToolTip("Classifier-free guidance w (1 = conditional only)")
+        self.periodic_check = QCheckBox("Periodic (tileable) volume")
+        self.seed_spin = _spin(RANDOM_SEED, 2**31 - 1, "Seed of the initial noise")
+        self.seed_spin.setSpecialValueText("random")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setToolTip("auto: a CUDA or Apple MPS GPU when present, else the CPU")
+
+        form = QFormLayout()
+        form.addRow("Model", model_row)
+        form.addRow("", self.model_info)
+        form.addRow("Box (voxels)", box_row)
+        form.addRow("Volumes", self.count_spin)
+        form.addRow("Sampling steps", self.steps_spin)
+        form.addRow("n_h", self.harmonize_spin)
+        form.addRow("gamma", self.gamma_spin)
+        form.addRow("Guidance w", self.guidance_spin)
+        form.addRow("", self.periodic_check)
+        form.addRow("Seed", self.seed_spin)
+        form.addRow("Device", self.device_combo)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+
+        self.properties_check = QCheckBox("with properties")
+        self.properties_check.setToolTip("Also diffusivity and elastic / thermal constants "
+                                         "(slower)")
+        self.analyse_button = QPushButton("Analyse")
+        self.analyse_button.setToolTip("Compare the generated volumes with the micrographs "
+                                       "(Analysis panel)")
+        self.analyse_button.clicked.connect(
+            lambda: self.analyse_requested.emit(self.properties_check.isChecked()))
+        analyse_row = QHBoxLayout()
+        analyse_row.addWidget(self.analyse_button)
+        analyse_row.addWidget(self.properties_check)
+        analyse_row.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        layout.addLayout(analyse_row)
+        layout.addStretch(1)
+        self.set_settings(GenerateSettings())
+        self.set_has_volumes(False)
+        self._sync()
+
+    # -- settings -------------------------------------------------------------------------
+    def settings(self) -> GenerateSettings:
+        seed = self.seed_spin.value()
+        return GenerateSettings(
+            model_path=self.model_edit.text().strip(),
+            shape=tuple(s.value() for s in self.shape_spins),
+            count=self.count_spin.value(), sampling_steps=self.steps_spin.value(),
+            harmonize=self.harmonize_spin.value(), gamma=self.gamma_spin.value(),
+            guidance=self.guidance_spin.value(), periodic=self.periodic_check.isChecked(),
+            seed=None if seed == RANDOM_SEED else seed, device=self.device_combo.currentText(),
+        )
+
+    def set_settings(self, s: GenerateSettings | dict) -> None:
+        if isinstance(s, dict):
+            s = GenerateSettings.from_dict(s)
+        self.model_edit.setText(s.model_path)
+        for spin, n in zip(self.shape_spins, s.shape):
+            spin.setValue(int(n))
+        self.count_spin.setValue(s.count)
+        self.steps_spin.setValue(s.sampling_steps)
+        self.harmonize_spin.setValue(s.harmonize)
+        self.gamma_spin.setValue(s.gamma)
+        self.guidance_spin.setValue(s.guidance)
+        self.periodic_check.setChecked(s.periodic)
+        self.seed_spin.setValue(RANDOM_SEED if s.seed is None else s.seed)
+        self.device_combo.setCurrentText(s.device)
+
+    def set_model(self, path: str | os.PathLike, info: str = "") -> None:
+        """Use this model file (the one just trained or loaded); ``info`` describes it."""
+        self.model_edit.setText(str(path))
+        self.model_info.setText(info)
+
+    def set_has_volumes(self, has: bool) -> None:
+        self.analyse_button.setEnabled(has)
+
+    # -- running --------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def start(self) -> bool:
+        from ..core.device import resolve_device
+
+        if self.is_running():
+            return False
+        s = self.settings()
+        try:
+            if not s.model_path:
+                raise InputError("no model: train one in the Train panel or choose a model "
+                                 "file (.pt) with Browse...")
+            if not Path(s.model_path).is_file():
+                raise InputError(f"{s.model_path}: no such model file; train one or choose "
+                                 "another with Browse...")
+            device = resolve_device(s.device)
+        except (InputError, ValueError) as exc:
+            dialogs.show_error(self, "Cannot generate", dialogs.error_text(exc))
+            return False
+        self.previews_received = self.previews_shown = 0
+        self._pending = None
+        self.progress_bar.setValue(0)
+        z, y, x = s.shape
+        self.status_label.setText(f"Sampling {s.count} volume(s) of {z} x {y} x {x} on "
+                                  f"{device}...")
+        job = Job(sample_job, s, device, name="Generation", unit="step",
+                  progress_of=lambda p: (p.step, p.total), error_parent=self, parent=self)
+        job.yielded.connect(self._on_preview)
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(self._on_done)
+        job.ended.connect(self._on_ended)
+        self.job = job.start()
+        self._sync()
+        self.busy.emit(True)
+        return True
+
+    def cancel(self) -> None:
+        if self.is_running():
+            self.job.cancel()
+            self.status_label.setText("Cancelling...")
+
+    def _on_preview(self, item: SamplePreview) -> None:
+        self.previews_received += 1
+        self._pending = item
+        if not self._timer.isActive():
+            # The first estimate shows at once, later ones at most every interval.
+            self._flush_preview()
+            self._timer.start(self.preview_interval_ms)
+
+    def _flush_preview(self) -> None:
+        item, self._pending = self._pending, None
+        if item is None:
+            return
+        self.previews_shown += 1
+        self.preview.emit(item.labels, item.num_phases)
+        if self.is_running():
+            self._timer.start(self.preview_interval_ms)
+
+    def _on_progress(self, fraction: float, text: str) -> None:
+        self.progress_bar.setValue(int(round(1000 * fraction)))
+        self.status_label.setText(text)
+
+    def _on_done(self, result) -> None:
+        volumes, k = result
+        self._timer.stop()
+        self._pending = None  # the final volumes replace any estimate not yet shown
+        vols = [np.ascontiguousarray(v) for v in volumes]
+        self.status_label.setText(f"Generated {len(vols)} volume(s)")
+        self.volumes_ready.emit(vols, k)
+
+    def _on_ended(self, status: str) -> None:
+        self._timer.stop()
+        self._pending = None
+        if status == "cancelled":
+            self.status_label.setText("Generation cancelled")
+        elif status == "failed":
+            self.status_label.setText("Generation failed; see the message")
+        self._sync()
+        self.busy.emit(False)
+
+    def _sync(self) -> None:
+        running = self.is_running()
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.browse_button.setEnabled(not running)
+
+    def _ask_model(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Choose a model", self.model_edit.text(),
+                                              "Micro3D model (*.pt);;All files (*)")
+        if name:
+            self.set_model(name)
+

@@ -1,0 +1,207 @@
+"""Long work (training, sampling, property runs) in a superqt worker thread.
+
+A :class:`Job` runs one plain function from the core in a thread of the global
+``QThreadPool`` and re-emits its reports on the GUI thread: a progress fraction with a
+rate / ETA text, every yielded or reported item, and how it ended. The function is either
+
+- a generator function ``fn(*args, should_stop=callable, **kwargs)`` whose yielded items are
+  reports (the napari / superqt style), or
+- a plain function; if it has parameters named ``report`` / ``should_stop`` they are
+  passed (core APIs that report through a callback, as ``Trainer.train``): ``report(item)``
+  forwards an item.
+
+``should_stop()`` turns True when the user cancels; the function polls it (the sampler before
+every network call, the trainer after every step) so a cancel takes effect within about one
+network call. An exception raised after a cancel counts as the cancel
+(``SamplingCancelled``, ``PropertyCancelled``); any other exception is shown with
+:func:`micro3d_gui.qt.dialogs.show_error` (the message, never a traceback).
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+from superqt.utils import WorkerBase
+from superqt.utils._qthreading import GeneratorWorkerSignals
+
+from . import dialogs
+
+log = logging.getLogger(__name__)
+
+#: ``progress_of(item) -> (done, total)`` or None for items that carry no progress.
+ProgressOf = Callable[[Any], "tuple[float, float] | None"]
+
+
+def format_duration(seconds: float) -> str:
+    """``75.2 -> '1:15'``, ``3725 -> '1:02:05'``; '?' when unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class _Worker(WorkerBase):
+    """A superqt worker that drives a generator or a callback function to its end.
+
+    Unlike superqt's GeneratorWorker it closes the generator on a stop (so the function's
+    ``finally`` blocks run in the worker thread) and it tells when its thread is done.
+    """
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, should_stop: Callable[[], bool]):
+        super().__init__(SignalsClass=GeneratorWorkerSignals)
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._should_stop = should_stop
+        self.thread_done = threading.Event()
+
+    def work(self):
+        try:
+            if inspect.isgeneratorfunction(self._fn):
+                return self._drive(self._fn(*self._args, should_stop=self._should_stop,
+                                            **self._kwargs))
+            params = inspect.signature(self._fn).parameters
+            extra = {k: v for k, v in (("report", self.yielded.emit),
+                                       ("should_stop", self._should_stop)) if k in params}
+            return self._fn(*self._args, **extra, **self._kwargs)
+        finally:
+            self.thread_done.set()
+
+    def _drive(self, gen):
+        try:
+            while True:
+                try:
+                    item = next(gen)
+                except StopIteration as stop:
+                    return stop.value
+                self.yielded.emit(item)
+                if self._should_stop():
+                    # A generator that does not poll should_stop itself stops at its next
+                    # yield; the end is reported as a cancel (no result).
+                    raise JobCancelled()
+        finally:
+            gen.close()
+
+
+class JobCancelled(Exception):
+    """The job was stopped at a yield because the user cancelled it."""
+
+
+class Job(QObject):
+    """One run of ``fn`` in a worker thread. Create, connect, :meth:`start`.
+
+    Signals (all on the GUI thread): ``progress(fraction, text)``, ``yielded(item)``,
+    ``succeeded(result)`` when ``fn`` returned (also after a cancel it honoured by
+    returning, as the trainer does), ``cancelled()`` when it stopped by raising after a
+    cancel, ``failed(exception)`` on any other exception (after the message box), and
+    ``ended(status)`` last, always, with status ``"done" | "cancelled" | "failed"``.
+    """
+
+    progress = Signal(float, str)
+    yielded = Signal(object)
+    succeeded = Signal(object)
+    cancelled = Signal()
+    failed = Signal(object)
+    ended = Signal(str)
+
+    def __init__(self, fn: Callable, *args, name: str = "Job",
+                 progress_of: ProgressOf | None = None, unit: str = "step",
+                 error_parent: QWidget | None = None, show_errors: bool = True,
+                 parent: QObject | None = None, **kwargs):
+        super().__init__(parent)
+        self.name = name
+        self.unit = unit
+        self.status: str | None = None  # set when ended
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._progress_of = progress_of
+        self._error_parent = error_parent
+        self._show_errors = show_errors
+        self._stop = threading.Event()
+        self._started_at: float | None = None
+        self._first: tuple[float, float] | None = None  # (time, done) at the first report
+        self._worker = _Worker(fn, args, kwargs, self._stop.is_set)
+        w = self._worker
+        w.yielded.connect(self._on_yielded)
+        w.returned.connect(self._on_returned)
+        w.errored.connect(self._on_errored)
+        w.finished.connect(self._on_finished)
+
+    # -- control --------------------------------------------------------------------------
+    def start(self) -> "Job":
+        self._started_at = time.perf_counter()
+        self._worker.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the function to stop (it polls ``should_stop``); returns at once."""
+        self._stop.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def is_running(self) -> bool:
+        """True from :meth:`start` until the ``ended`` signal."""
+        return self._started_at is not None and self.status is None
+
+    def wait(self, timeout_s: float = 30.0) -> bool:
+        """Block until the worker thread is done (for shutdown); True if it is."""
+        if self._started_at is None:
+            return True
+        return self._worker.thread_done.wait(timeout_s)
+
+    # -- worker signals (GUI thread) ------------------------------------------------------
+    def _on_yielded(self, item) -> None:
+        self.yielded.emit(item)
+        if self._progress_of is None:
+            return
+        p = self._progress_of(item)
+        if p is not None:
+            self.progress.emit(*self.progress_report(*p))
+
+    def progress_report(self, done: float, total: float) -> tuple[float, str]:
+        """Fraction and ``'done/total - rate unit/s - ETA m:ss'`` from the reports so far.
+
+        The rate counts from the first report, so a resumed run or a slow first step
+        (model set-up) does not distort the estimate.
+        """
+        now = time.perf_counter()
+        if self._first is None:
+            self._first = (now, done)
+        t0, d0 = self._first
+        rate = (done - d0) / (now - t0) if now > t0 and done > d0 else float("nan")
+        eta = (total - done) / rate if rate and rate > 0 else float("nan")
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        rate_text = f"{rate:.2f} {self.unit}s/s" if math.isfinite(rate) else f"- {self.unit}s/s"
+        text = f"{self.unit} {done:g}/{total:g} · {rate_text} · ETA {format_duration(eta)}"
+        return fraction, text
+
+    def _on_returned(self, result) -> None:
+        self.result = result
+        self.status = "done"
+        self.succeeded.emit(result)
+
+    def _on_errored(self, exc) -> None:
+        if self._stop.is_set():
+            self.status = "cancelled"
+            self.cancelled.emit()
+            return
+        self.status = "failed"
+        self.error = exc
+        log.debug("%s failed", self.name, exc_info=(type(exc), exc, exc.__traceback__))
+        if self._show_errors:
+            dialogs.show_error(self._error_parent, f"{self.name} failed", dialogs.error_text(exc))
+        self.failed.emit(exc)
+
+    def _on_finished(self) -> None:
+        if self.status is None:  # the worker swallowed the result (should not happen)
+            self.status = "cancelled" if self._stop.is_set() else "done"
+        self.ended.emit(self.status)

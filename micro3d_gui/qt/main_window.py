@@ -1,0 +1,512 @@
+"""The main window: 3D viewport in the middle, Data / Train / Generate / Analysis docks.
+
+Wiring (the panels do not know each other; this window connects them):
+
+- Data panel -> Train panel: ``TrainPanel.data_source`` is ``DataPanel.segmentation`` (the
+  labelled micrographs per plane), ``origins_source`` names the file of a too-small image.
+- Train panel ``model_saved(path)`` and File > Load model... -> :meth:`set_model` (reads the
+  model in a worker, then hands it to the Train and Generate panels).
+- Generate panel ``preview(labels, k)`` (throttled) -> viewport; ``volumes_ready`` ->
+  :meth:`set_volumes` (the volume combo, the Analysis panel's volumes);
+  ``analyse_requested(properties)`` -> :meth:`analyse` (segmented micrographs as reference).
+- File menu: projects (:mod:`.project`), recent projects, Export volumes (GUI-B's
+  ExportDialog), Quit. View menu: dock toggles, reset layout.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
+                               QMainWindow, QScrollArea, QVBoxLayout, QWidget)
+
+from ..core.planes import PLANES
+from ..io.errors import InputError
+from . import dialogs
+from .generate_panel import GeneratePanel
+from .jobs import Job
+from .project import (Project, add_recent_project, app_settings, load_project,
+                      recent_projects, save_project)
+from .train_panel import TrainPanel
+from .viewport import VIEW_MODES, Viewport
+
+log = logging.getLogger(__name__)
+
+# GUI-B's panels (and the core modules they use) may be missing in a partial checkout:
+# the window then shows a note in their dock instead of failing to start.
+_MISSING: dict[str, str] = {}
+try:
+    from .data_panel import DataPanel
+except ImportError as exc:  # pragma: no cover - depends on the checkout
+    DataPanel = None
+    _MISSING["Data"] = str(exc)
+try:
+    from .analysis_panel import AnalysisPanel
+except ImportError as exc:  # pragma: no cover
+    AnalysisPanel = None
+    _MISSING["Analysis"] = str(exc)
+
+WINDOW_TITLE = "Micro3D"
+GEOMETRY_KEY = "window/geometry"
+STATE_KEY = "window/state"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def demo_dirs() -> tuple[Path | None, Path | None]:
+    """(folder of the bundled demo's plane folders, folder of bundled models), if present."""
+    package = Path(__file__).resolve().parents[1]
+    demo = next((d for d in (package / "resources" / "demo", repo_root() / "resources" / "demo")
+                 if d.is_dir()), None)
+    models = next((d for d in (package / "models", repo_root() / "models") if d.is_dir()), None)
+    return demo, models
+
+
+def model_summary(path: str) -> dict:
+    """Worker body: read a model file; what the panels show about it."""
+    from ..core.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    return {"path": str(path), "preset": ckpt["model_config"].get("preset", "custom"),
+            "num_phases": int(ckpt["num_phases"]), "step": int(ckpt.get("step", 0)),
+            "crop": int(ckpt.get("crop", 0))}
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings if settings is not None else app_settings()
+        self.project_dir: Path | None = None
+        self.volumes: list[np.ndarray] = []
+        self.num_phases: int | None = None
+        self.model_path: str = ""
+        self.model_info: dict | None = None
+        self.model_job: Job | None = None
+        self._closing = False
+        self.setWindowTitle(WINDOW_TITLE)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
+
+        # -- central: volume picker + viewport ------------------------------------------
+        self.viewport = Viewport()
+        self.volume_combo = QComboBox()
+        self.volume_combo.setMinimumContentsLength(24)
+        self.volume_combo.setToolTip("Which generated volume the viewport shows")
+        self.volume_combo.currentIndexChanged.connect(self.show_volume)
+        self.volume_info = QLabel("No volume yet: train a model and generate")
+        top = QHBoxLayout()
+        top.setContentsMargins(6, 4, 6, 0)
+        top.addWidget(QLabel("Volume"))
+        top.addWidget(self.volume_combo)
+        top.addWidget(self.volume_info, 1)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.viewport, 1)
+        self.setCentralWidget(central)
+
+        # -- panels --------------------------------------------------------------------
+        self.data_panel = DataPanel() if DataPanel is not None else None
+        self.train_panel = TrainPanel(data_source=self.training_data)
+        self.generate_panel = GeneratePanel()
+        self.analysis_panel = AnalysisPanel() if AnalysisPanel is not None else None
+        if self.data_panel is not None:
+            self.train_panel.origins_source = self.data_panel.image_origins
+        self.docks: dict[str, QDockWidget] = {}
+        self._add_dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("Train", self.train_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Generate", self.generate_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Analysis", self.analysis_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.docks["Train"], self.docks["Generate"])
+        self.docks["Train"].raise_()
+
+        self.train_panel.model_saved.connect(self.set_model)
+        self.train_panel.load_requested.connect(self.ask_load_model)
+        self.train_panel.busy.connect(lambda b: self._job_message("Training", b))
+        self.generate_panel.preview.connect(self.show_preview)
+        self.generate_panel.volumes_ready.connect(self.set_volumes)
+        self.generate_panel.analyse_requested.connect(self.analyse)
+        self.generate_panel.busy.connect(lambda b: self._job_message("Generation", b))
+
+        self._build_menus()
+        self.statusBar().showMessage("Ready")
+        self.resize(1400, 900)
+        self._default_state: QByteArray | None = None  # taken when first shown
+
+
+    # -- layout ---------------------------------------------------------------------------
+    def _add_dock(self, title: str, panel: QWidget | None, area: Qt.DockWidgetArea) -> None:
+        if panel is None:
+            panel = QLabel(f"The {title} panel is not available in this installation:\n"
+                           f"{_MISSING.get(title, '')}")
+            panel.setWordWrap(True)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")  # saveState needs names
+        dock.setWidget(scroll)
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.actions: dict[str, QAction] = {}
+
+        def action(key, text, slot, shortcut=None, menu=file_menu):
+            a = QAction(text, self)
+            if shortcut is not None:
+                a.setShortcut(shortcut)
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            self.actions[key] = a
+            return a
+
+        action("new", "&New project", self.new_project, QKeySequence.StandardKey.New)
+        action("open", "&Open project...", self.ask_open_project, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Recent projects")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        action("save", "&Save project", self.save_project, QKeySequence.StandardKey.Save)
+        action("save_as", "Save project &as...", self.ask_save_project_as,
+               QKeySequence.StandardKey.SaveAs)
+        file_menu.addSeparator()
+        action("load_model", "Load &model...", self.ask_load_model)
+        action("export", "&Export volumes...", self.export_volumes)
+        file_menu.addSeparator()
+        action("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        action("reset_layout", "&Reset layout", self.reset_layout, menu=view_menu)
+        action("reset_camera", "Reset &camera", self.viewport.reset_camera, menu=view_menu)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._default_state is None:
+            # Dock sizes only take once the window has its size: the viewport gets most
+            # of it, Analysis a strip below. Then the user's last layout, if any.
+            self.resizeDocks([self.docks["Data"], self.docks["Train"]], [440, 400],
+                             Qt.Orientation.Horizontal)
+            self.resizeDocks([self.docks["Analysis"]], [260], Qt.Orientation.Vertical)
+            self._default_state = self.saveState()
+            self._restore_window()
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        if self._default_state is not None:
+            self.restoreState(self._default_state)
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.value(GEOMETRY_KEY)
+        state = self.settings.value(STATE_KEY)
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def _save_window(self) -> None:
+        self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+        self.settings.setValue(STATE_KEY, self.saveState())
+        self.settings.sync()
+
+    def _job_message(self, name: str, running: bool) -> None:
+        self.statusBar().showMessage(f"{name} running..." if running else f"{name} ended", 5000)
+
+    # -- data and model -------------------------------------------------------------------
+    def training_data(self):
+        """The segmented micrographs (``labels`` per plane, ``num_phases``) or None."""
+        if self.data_panel is None:
+            return None
+        return self.data_panel.segmentation()
+
+    def set_model(self, path: str | os.PathLike) -> Job | None:
+        """Read the model file in a worker; on success the Train and Generate panels use it.
+
+        A file that is not a model leaves everything as it was and says why.
+        """
+        if self._closing:  # a training run cancelled by closing reports its model late
+            return None
+        job = Job(model_summary, str(path), name="Loading the model", error_parent=self,
+                  parent=self)
+        job.succeeded.connect(self._model_loaded)
+        self.model_job = job.start()
+        return job
+
+    def _model_loaded(self, info: dict) -> None:
+        self.model_path, self.model_info = info["path"], info
+        text = (f"{info['preset']} network, {info['num_phases']} phases, trained "
+                f"{info['step']} steps (crop {info['crop']} px)")
+        self.train_panel.set_model_path(info["path"])
+        self.generate_panel.set_model(info["path"], text)
+        self.statusBar().showMessage(f"Model {info['path']}: {text}", 8000)
+
+    def ask_load_model(self) -> None:
+        start = str(self.project_dir or Path.cwd())
+        name, _ = QFileDialog.getOpenFileName(self, "Load model", start,
+                                              "Micro3D model (*.pt);;All files (*)")
+        if name:
+            self.set_model(name)
+
+    # -- volumes --------------------------------------------------------------------------
+    def show_preview(self, labels: np.ndarray, num_phases: int) -> None:
+        """A live estimate while sampling (volume 0)."""
+        self.viewport.set_volume(labels, num_phases)
+        z, y, x = labels.shape
+        self.volume_info.setText(f"sampling: current estimate of volume 0 ({z} x {y} x {x}, "
+                                 "z y x)")
+
+    def set_volumes(self, volumes: list[np.ndarray], num_phases: int) -> None:
+        """Replace the generated volumes (uint8 ``[z, y, x]``) and show the first."""
+        self.volumes = [np.asarray(v, dtype=np.uint8) for v in volumes]
+        self.num_phases = int(num_phases) if self.volumes else None
+        self.volume_combo.blockSignals(True)
+        self.volume_combo.clear()
+        for i, v in enumerate(self.volumes):
+            self.volume_combo.addItem(f"volume {i}  ({' x '.join(map(str, v.shape))})")
+        self.volume_combo.blockSignals(False)
+        self.generate_panel.set_has_volumes(bool(self.volumes))
+        if self.analysis_panel is not None and self.volumes:
+            self.analysis_panel.set_volumes(self.volumes, self.num_phases)
+        if self.volumes:
+            self.volume_combo.setCurrentIndex(0)
+            self.show_volume(0)
+        else:
+            self.viewport.clear()
+            self.volume_info.setText("No volume yet: train a model and generate")
+
+    def show_volume(self, index: int) -> None:
+        if not 0 <= index < len(self.volumes):
+            return
+        vol = self.volumes[index]
+        self.viewport.set_volume(vol, self.num_phases)
+        fractions = np.bincount(vol.ravel(), minlength=self.num_phases) / vol.size
+        self.volume_info.setText("phase fractions " + ", ".join(
+            f"{k}: {f:.3f}" for k, f in enumerate(fractions)))
+
+    def analyse(self, properties: bool = False) -> None:
+        """Compare the generated volumes with the segmented micrographs (Analysis panel)."""
+        if self.analysis_panel is None:
+            dialogs.show_error(self, "Analysis", "The Analysis panel is not available in "
+                               f"this installation: {_MISSING.get('Analysis', '')}")
+            return
+        if not self.volumes:
+            dialogs.show_error(self, "Analysis", "There are no volumes to analyse; generate "
+                               "some first")
+            return
+        try:
+            seg = self.training_data()
+        except InputError as exc:
+            dialogs.show_error(self, "Analysis", f"The micrographs cannot be segmented, so "
+                               f"there is no reference to compare with: {exc}")
+            return
+        if seg is not None and seg.num_phases != self.num_phases:
+            dialogs.show_error(self, "Analysis", f"The micrographs have {seg.num_phases} "
+                               f"phases but the volumes {self.num_phases}; the comparison "
+                               "needs the same phases")
+            seg = None
+        self.analysis_panel.set_reference_planes(None if seg is None else seg.labels,
+                                                 None if seg is None else seg.num_phases)
+        self.docks["Analysis"].show()
+        self.docks["Analysis"].raise_()
+        self.analysis_panel.analyse(self.volumes, self.num_phases, properties=properties)
+
+    def export_volumes(self) -> None:
+        if not self.volumes:
+            dialogs.show_error(self, "Export", "There are no volumes to export; generate "
+                               "some first")
+            return
+        try:
+            from .export_dialog import ExportDialog
+        except ImportError as exc:  # pragma: no cover - depends on the checkout
+            dialogs.show_error(self, "Export", f"Export is not available: {exc}")
+            return
+        report = self.analysis_panel.report() if self.analysis_panel is not None else None
+        dialog = ExportDialog(self.volumes, report, self, folder=self.project_dir)
+        dialog.exec()
+        if dialog.written:
+            self.statusBar().showMessage(f"Exported {len(dialog.written)} file(s) to "
+                                         f"{dialog.written[0].parent}", 8000)
+
+    # -- projects -------------------------------------------------------------------------
+    def project_state(self) -> Project:
+        return Project(
+            data=self.data_panel.state() if self.data_panel is not None else {},
+            train=_asdict(self.train_panel.settings()),
+            generate=_asdict(self.generate_panel.settings()),
+            model_path=self.model_path,
+            volumes=list(self.volumes),
+            num_phases=self.num_phases,
+            view={"mode": self.viewport.mode, "volume": max(self.volume_combo.currentIndex(), 0)},
+        )
+
+    def apply_project(self, project: Project) -> None:
+        if self.data_panel is not None:
+            self.data_panel.set_state(project.data)
+        self.train_panel.set_settings(project.train)
+        self.generate_panel.set_settings(project.generate)
+        self.model_path, self.model_info = project.model_path, None
+        if project.model_path and Path(project.model_path).is_file():
+            self.set_model(project.model_path)
+        self.set_volumes(project.volumes, project.num_phases or 0)
+        mode = project.view.get("mode", "slices")
+        if mode in VIEW_MODES:
+            self.viewport.set_mode(mode)
+        index = int(project.view.get("volume", 0))
+        if 0 <= index < len(self.volumes):
+            self.volume_combo.setCurrentIndex(index)
+
+    def _jobs_running(self) -> list[str]:
+        running = []
+        if self.train_panel.is_running():
+            running.append("training")
+        if self.generate_panel.is_running():
+            running.append("generation")
+        if self.analysis_panel is not None and self.analysis_panel.is_running():
+            running.append("analysis")
+        return running
+
+    def _refuse_while_running(self, what: str) -> bool:
+        running = self._jobs_running()
+        if running:
+            dialogs.show_error(self, what, f"Wait for the {' and '.join(running)} to end, or "
+                               "cancel it, first")
+        return bool(running)
+
+    def new_project(self) -> None:
+        if self._refuse_while_running("New project"):
+            return
+        from .generate_panel import GenerateSettings
+        from .train_panel import TrainSettings
+
+        if self.data_panel is not None:
+            self.data_panel.set_state({})
+        self.train_panel.set_settings(TrainSettings())
+        self.generate_panel.set_settings(GenerateSettings())
+        self.model_path, self.model_info = "", None
+        self.set_volumes([], 0)
+        self.project_dir = None
+        self.setWindowTitle(WINDOW_TITLE)
+
+    def open_project(self, folder: str | os.PathLike) -> bool:
+        """Load a project folder; a bad one is reported and the current work stays."""
+        if self._refuse_while_running("Open project"):
+            return False
+        try:
+            project = load_project(folder)
+        except InputError as exc:
+            dialogs.show_error(self, "Cannot open the project", str(exc))
+            return False
+        self.project_dir = Path(folder)
+        self.train_panel.default_dir = self.project_dir
+        self.apply_project(project)
+        add_recent_project(self.settings, self.project_dir)
+        self.setWindowTitle(f"{WINDOW_TITLE} - {self.project_dir.name}")
+        self.statusBar().showMessage(f"Opened {self.project_dir}", 5000)
+        return True
+
+    def save_project(self, folder: str | os.PathLike | None = None) -> bool:
+        """Save into ``folder`` (default: the open project's; asks when there is none)."""
+        if folder is None:
+            if self.project_dir is None:
+                return self.ask_save_project_as()
+            folder = self.project_dir
+        folder = Path(folder)
+        try:
+            save_project(folder, self.project_state())
+        except (OSError, ValueError) as exc:
+            dialogs.show_error(self, "Cannot save the project",
+                               f"{folder}: {dialogs.error_text(exc)}")
+            return False
+        self.project_dir = folder
+        self.train_panel.default_dir = folder
+        add_recent_project(self.settings, folder)
+        self.setWindowTitle(f"{WINDOW_TITLE} - {folder.name}")
+        self.statusBar().showMessage(f"Saved {folder}", 5000)
+        return True
+
+    def ask_open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open project folder",
+                                                  str(self.project_dir or Path.cwd()))
+        if folder:
+            self.open_project(folder)
+
+    def ask_save_project_as(self) -> bool:
+        folder = QFileDialog.getExistingDirectory(self, "Save project in folder",
+                                                  str(self.project_dir or Path.cwd()))
+        return self.save_project(folder) if folder else False
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = recent_projects(self.settings)
+        for folder in items:
+            a = self.recent_menu.addAction(str(folder))
+            a.triggered.connect(lambda _=False, f=folder: self.open_project(f))
+        if not items:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # -- demo -----------------------------------------------------------------------------
+    def open_demo(self) -> bool:
+        """Load the bundled demo: ``resources/demo/{xy,xz,yz}`` micrographs and the first
+        ``models/*.pt``. Does nothing (returns False) when they are not bundled."""
+        demo, models = demo_dirs()
+        loaded = False
+        if demo is not None and self.data_panel is not None:
+            for plane in PLANES:
+                if (demo / plane).is_dir():
+                    self.data_panel.add_paths(plane, [demo / plane], ask=False)
+                    loaded = True
+        model_files = sorted(models.glob("*.pt")) if models is not None else []
+        if model_files:
+            self.set_model(model_files[0])
+            loaded = True
+        return loaded
+
+    # -- closing --------------------------------------------------------------------------
+    def cancel_jobs(self, timeout_s: float = 30.0) -> bool:
+        """Cancel every running job and wait for its thread; True when all ended."""
+        jobs = [p.job for p in (self.train_panel, self.generate_panel) if p.is_running()]
+        if self.model_job is not None and self.model_job.is_running():
+            jobs.append(self.model_job)
+        for job in jobs:
+            job.cancel()
+        if self.analysis_panel is not None and self.analysis_panel.is_running():
+            self.analysis_panel.cancel()
+        ok = all(job.wait(timeout_s) for job in jobs)
+        from PySide6.QtCore import QThreadPool
+
+        # The analysis worker (and any other superqt worker) runs in the global pool.
+        return QThreadPool.globalInstance().waitForDone(int(timeout_s * 1000)) and ok
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        running = self._jobs_running()
+        if running:
+            if not dialogs.ask(self, "Quit Micro3D?",
+                               f"The {' and '.join(running)} is still running. Cancel it "
+                               "and quit? (A training run saves its model first.)"):
+                event.ignore()
+                return
+            self._closing = True
+            self.cancel_jobs()
+        self._closing = True
+        self._save_window()
+        self.viewport.shutdown()
+        event.accept()
+        super().closeEvent(event)
+
+
+def _asdict(settings) -> dict:
+    from dataclasses import asdict
+
+    d = asdict(settings)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

@@ -1,0 +1,189 @@
+"""Project folders (work that survives a restart) and the app's QSettings.
+
+A project folder holds ``project.json`` and ``volumes/volume_000.npy, ...`` (the generated
+uint8 label volumes ``[z, y, x]``). ``project.json`` keeps the Data panel's state (plane
+image paths, per-plane options, segmentation config), the model file, the train and
+generate settings and the view. Model paths inside the folder are stored relative to it, so
+a project folder can be moved. Every file is written atomically, the volumes first and
+``project.json`` last, so an interrupted save leaves the previous project readable.
+
+QSettings (INI format, organisation "Micro3D", application "micro3d-gui") keep the recent
+projects and the window geometry; tests redirect them with ``QSettings.setPath``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings
+
+from ..io.atomic import atomic_path
+from ..io.errors import InputError
+
+PROJECT_FILE = "project.json"
+VOLUME_DIR = "volumes"
+FORMAT = "micro3d-project"
+VERSION = 1
+
+ORGANIZATION = "Micro3D"
+APPLICATION = "micro3d-gui"
+RECENT_KEY = "recent_projects"
+MAX_RECENT = 8
+
+
+class ProjectError(InputError):
+    """A folder that is not a readable Micro3D project (the message names the file)."""
+
+
+@dataclass
+class Project:
+    """Everything a project folder stores. ``volumes`` are ``[z, y, x]`` uint8 labels."""
+
+    data: dict = field(default_factory=dict)       # DataPanel.state()
+    train: dict = field(default_factory=dict)      # TrainSettings as a dict
+    generate: dict = field(default_factory=dict)   # GenerateSettings as a dict
+    model_path: str = ""
+    volumes: list[np.ndarray] = field(default_factory=list)
+    num_phases: int | None = None
+    view: dict = field(default_factory=dict)       # {"mode": ..., "volume": index}
+
+
+def volume_path(folder: str | os.PathLike, index: int) -> Path:
+    return Path(folder) / VOLUME_DIR / f"volume_{index:03d}.npy"
+
+
+def _relative(path: str, folder: Path) -> str:
+    """``path`` relative to ``folder`` when inside it (portable), else as given."""
+    if not path:
+        return path
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _absolute(path: str, folder: Path) -> str:
+    if not path:
+        return path
+    p = Path(path)
+    return str(p if p.is_absolute() else folder / p)
+
+
+def _map_model_paths(project_dict: dict, fn) -> None:
+    project_dict["model_path"] = fn(project_dict.get("model_path", ""))
+    for key in ("train", "generate"):
+        section = project_dict.get(key)
+        if isinstance(section, dict) and "model_path" in section:
+            section["model_path"] = fn(section["model_path"])
+
+
+def save_project(folder: str | os.PathLike, project: Project) -> Path:
+    """Write ``project`` into ``folder`` (created if needed); returns ``project.json``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, vol in enumerate(project.volumes):
+        vol = np.asarray(vol)
+        if vol.ndim != 3 or vol.dtype != np.uint8:
+            raise ValueError(f"volume {i} must be uint8 [z, y, x], got {vol.dtype} {vol.shape}")
+        path = volume_path(folder, i)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, vol)  # a file object: np.save would add '.npy' to a path
+        names.append(path.relative_to(folder).as_posix())
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "data": project.data,
+        "train": dict(project.train),
+        "generate": dict(project.generate),
+        "model_path": project.model_path or "",
+        "volumes": names,
+        "num_phases": project.num_phases,
+        "view": project.view,
+    }
+    _map_model_paths(meta, lambda p: _relative(p, folder))
+    target = folder / PROJECT_FILE
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
+    # Volumes of an earlier save beyond the current count are stale.
+    for old in (folder / VOLUME_DIR).glob("volume_*.npy"):
+        if old.relative_to(folder).as_posix() not in names:
+            old.unlink()
+    return target
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def load_project(folder: str | os.PathLike) -> Project:
+    """Read a project folder; :class:`ProjectError` naming the file when it is unusable."""
+    folder = Path(folder)
+    path = folder / PROJECT_FILE
+    if not path.is_file():
+        raise ProjectError(f"{folder}: not a Micro3D project (no {PROJECT_FILE}); choose a "
+                           "folder saved with File > Save project")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProjectError(f"{path}: cannot be read as a project ({exc}); the file may be "
+                           "damaged") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ProjectError(f"{path}: not a Micro3D project file")
+    if int(meta.get("version", 0)) > VERSION:
+        raise ProjectError(f"{path}: made by a newer Micro3D; update Micro3D to open it")
+    _map_model_paths(meta, lambda p: _absolute(p, folder))
+    volumes = []
+    for name in meta.get("volumes", []):
+        vpath = folder / name
+        try:
+            vol = np.load(vpath, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ProjectError(f"{vpath}: cannot read this generated volume ({exc}); delete "
+                               f"it from {path.name}'s 'volumes' list or restore it") from None
+        if vol.ndim != 3:
+            raise ProjectError(f"{vpath}: not a [z, y, x] volume (shape {vol.shape})")
+        volumes.append(vol.astype(np.uint8, copy=False))
+    return Project(
+        data=meta.get("data") or {},
+        train=meta.get("train") or {},
+        generate=meta.get("generate") or {},
+        model_path=meta.get("model_path") or "",
+        volumes=volumes,
+        num_phases=meta.get("num_phases"),
+        view=meta.get("view") or {},
+    )
+
+
+# -- QSettings ----------------------------------------------------------------------------
+def app_settings() -> QSettings:
+    """The app's settings (INI file in the user's config folder; tests redirect it)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION,
+                     APPLICATION)
+
+
+def recent_projects(settings: QSettings) -> list[Path]:
+    """Recent project folders, newest first, those that still exist."""
+    value = settings.value(RECENT_KEY, [])
+    if isinstance(value, str):  # QSettings returns a one-item list as a str
+        value = [value]
+    return [Path(v) for v in (value or []) if (Path(v) / PROJECT_FILE).is_file()]
+
+
+def add_recent_project(settings: QSettings, folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder).resolve()
+    items = [folder] + [p for p in recent_projects(settings) if p.resolve() != folder]
+    items = items[:MAX_RECENT]
+    settings.setValue(RECENT_KEY, [str(p) for p in items])
+    settings.sync()
+    return items

@@ -1,0 +1,77 @@
+"""Fixtures of the GUI tests (pytest-qt, real widgets, real VTK under Xvfb).
+
+QSettings never touch the user's settings: the INI paths of the whole session point to a
+temporary folder, and each main window gets its own settings file.
+"""
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QSettings, QThreadPool
+
+from micro3d_gui.core.synthetic import lamellae, plane_images
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_qsettings(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, folder)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    yield folder
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left_behind():
+    """A test that leaves a worker thread running fails here rather than crash the next."""
+    yield
+    assert QThreadPool.globalInstance().waitForDone(60_000), "a worker thread did not end"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "micro3d-gui.ini"), QSettings.Format.IniFormat)
+
+
+class Recorder:
+    """Stands in for the modal boxes of ``micro3d_gui.qt.dialogs`` (they would block)."""
+
+    def __init__(self):
+        self.errors: list[tuple[str, str]] = []
+        self.questions: list[tuple[str, str]] = []
+        self.answer = True
+
+    def show_error(self, parent, title, text):
+        self.errors.append((title, text))
+
+    def ask(self, parent, title, text):
+        self.questions.append((title, text))
+        return self.answer
+
+
+@pytest.fixture
+def boxes(monkeypatch):
+    """Record error boxes and answer questions (``boxes.answer``, default Yes)."""
+    from micro3d_gui.qt import dialogs
+
+    rec = Recorder()
+    monkeypatch.setattr(dialogs, "show_error", rec.show_error)
+    monkeypatch.setattr(dialogs, "ask", rec.ask)
+    return rec
+
+
+def write_plane_pngs(root, volume, step=2):
+    """Plane images of a label volume as PNG folders ``root/{xy,xz,yz}`` (0 / 255 grey)."""
+    dirs = {}
+    for plane, ims in plane_images(volume, step=step).items():
+        d = root / plane
+        d.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(ims):
+            Image.fromarray((im * 255).astype(np.uint8)).save(d / f"{plane}_{i:03d}.png")
+        dirs[plane] = d
+    return dirs
+
+
+@pytest.fixture
+def micrograph_dirs(tmp_path):
+    """Three folders of synthetic lamellar micrographs (layers normal to x), 24-32 px."""
+    return write_plane_pngs(tmp_path / "micrographs", lamellae((24, 24, 32), axis=2, seed=0))
