@@ -1,4 +1,5 @@
-"""The ``micro3d`` command: train, sample and demo, headless (for batch runs and clusters).
+"""The ``micro3d`` command: train, sample, evaluate and demo, headless (for batch runs and
+clusters).
 
 Bad input prints one line naming the file and the fix, and exits with code 2.
 """
@@ -33,6 +34,87 @@ def _non_negative(text: str) -> int:
     return value
 
 
+PLANE_NAMES = ("xy", "xz", "yz")
+
+
+def _add_micrograph_options(parser: argparse.ArgumentParser, reference: bool = False) -> None:
+    """Micrographs per plane and how they become phases: shared by train and evaluate."""
+    for plane in PLANE_NAMES:
+        parser.add_argument(f"--{plane}", nargs="+", metavar="PATH",
+                            help=f"{plane} micrographs: folder(s) and/or image files")
+    images = "images (and the --reference volume)" if reference else "images"
+    parser.add_argument("--phases", type=_positive, default=None,
+                        help=f"number of phases K: checked against labelled {images}; grey "
+                             "micrographs are thresholded into K phases (Otsu for 2, "
+                             "multi-Otsu for 3 to 5) on all planes' pixels together")
+    parser.add_argument("--segment", choices=("labelled", "otsu", "multiotsu", "manual"),
+                        default=None,
+                        help="how images become phases (default: labelled when they hold at "
+                             "most 16 grey levels, else otsu/multiotsu with --phases)")
+    parser.add_argument("--thresholds", nargs="+", type=float, default=None, metavar="T",
+                        help="grey thresholds for --segment manual: K-1 increasing values "
+                             "for K phases (a pixel above T_k is in phase k or higher)")
+    parser.add_argument("--transpose", action="append", default=[], choices=PLANE_NAMES,
+                        metavar="PLANE",
+                        help="swap rows and columns of this plane's images (repeatable); "
+                             "applied before the flips")
+    parser.add_argument("--flip-rows", action="append", default=[], choices=PLANE_NAMES,
+                        metavar="PLANE",
+                        help="turn this plane's images upside down (repeatable)")
+    parser.add_argument("--flip-cols", action="append", default=[], choices=PLANE_NAMES,
+                        metavar="PLANE", help="mirror this plane's images left-right "
+                                              "(repeatable)")
+
+
+def _segmentation_config(args):
+    """The --segment / --thresholds / --phases options -> a SegmentationConfig, or None to
+    let the data decide (labelled, or Otsu when grey images come with --phases)."""
+    from .core.segment import SegmentationConfig
+
+    if not (args.segment or args.thresholds):
+        return None
+    method = args.segment or "manual"
+    if args.thresholds and method != "manual":
+        raise InputError(f"--thresholds goes with --segment manual, not --segment {method}")
+    if method == "multiotsu" and args.phases is None:
+        raise InputError("--segment multiotsu needs --phases K (3 to 5)")
+    phases = args.phases if method in ("otsu", "multiotsu") and args.phases else 2
+    return SegmentationConfig(method, phases, tuple(args.thresholds or ()))
+
+
+def _load_micrographs(args):
+    """Read and segment the --xy/--xz/--yz micrographs as the options say -> PlaneImageSet
+    (as ``micro3d train`` does; an InputError when no plane is given)."""
+    from .io.dataset import load_labelled_planes
+    from .io.planeset import PlaneOptions
+
+    folders = {p: getattr(args, p) for p in PLANE_NAMES}
+    segmentation = _segmentation_config(args)
+    flags = {"--transpose": args.transpose, "--flip-rows": args.flip_rows,
+             "--flip-cols": args.flip_cols}
+    for flag, planes in flags.items():
+        for plane in planes:
+            if not folders[plane]:
+                raise InputError(f"{flag} {plane}: no {plane} images given; add --{plane} "
+                                 f"PATH or drop {flag} {plane}")
+    options = {p: PlaneOptions(p in args.transpose, p in args.flip_rows, p in args.flip_cols)
+               for p in folders}
+    return load_labelled_planes(folders, args.phases, segmentation, options)
+
+
+def _describe_micrographs(image_set) -> list[str]:
+    """Lines for the user: phases and how they were found, images per plane, fractions."""
+    counts = ", ".join(
+        f"{p}: {len(v)} ({', '.join(sorted({f'{h}x{w}' for h, w in (im.shape for im in v)}))})"
+        for p, v in image_set.images.items())
+    seg = image_set.segmentation
+    how = (f"grey levels {image_set.grey_levels}" if seg.method == "labelled" else
+           f"{seg.method} thresholds {[float(f'{t:.4g}') for t in seg.thresholds]}")
+    return [f"{image_set.num_phases} phases ({how}); images {counts}",
+            "phase fractions: " + "; ".join(f"{p} {np.round(f, 3).tolist()}"
+                                            for p, f in seg.fractions.items())]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="micro3d",
@@ -41,9 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     tr = sub.add_parser("train", help="train a plane-conditional diffusion model")
-    for plane in ("xy", "xz", "yz"):
-        tr.add_argument(f"--{plane}", nargs="+", metavar="PATH",
-                        help=f"{plane} micrographs: folder(s) and/or image files")
+    _add_micrograph_options(tr)
     tr.add_argument("--out", required=True, metavar="MODEL.pt", help="model file to write")
     tr.add_argument("--preset", choices=("tiny", "small", "paper"), default="small",
                     help="network size (default: small; paper is for GPUs)")
@@ -51,26 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="total training steps (default 60000, the paper's)")
     tr.add_argument("--batch", type=_positive, default=32, help="batch size (default 32)")
     tr.add_argument("--crop", type=_positive, default=64, help="crop size in px (default 64)")
-    tr.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
-    tr.add_argument("--phases", type=_positive, default=None,
-                    help="number of phases K: checked against labelled images; grey "
-                         "micrographs are thresholded into K phases (Otsu for 2, multi-Otsu "
-                         "for 3 to 5) on all planes' pixels together")
-    tr.add_argument("--segment", choices=("labelled", "otsu", "multiotsu", "manual"),
-                    default=None,
-                    help="how images become phases (default: labelled when they hold at "
-                         "most 16 grey levels, else otsu/multiotsu with --phases)")
-    tr.add_argument("--thresholds", nargs="+", type=float, default=None, metavar="T",
-                    help="grey thresholds for --segment manual: K-1 increasing values for "
-                         "K phases (a pixel above T_k is in phase k or higher)")
-    tr.add_argument("--transpose", action="append", default=[], choices=("xy", "xz", "yz"),
-                    metavar="PLANE",
-                    help="swap rows and columns of this plane's images (repeatable); "
-                         "applied before the flips")
-    tr.add_argument("--flip-rows", action="append", default=[], choices=("xy", "xz", "yz"),
-                    metavar="PLANE", help="turn this plane's images upside down (repeatable)")
-    tr.add_argument("--flip-cols", action="append", default=[], choices=("xy", "xz", "yz"),
-                    metavar="PLANE", help="mirror this plane's images left-right (repeatable)")
+    tr.add_argument("--lr", type=float, default=None,
+                    help="Adam learning rate (default: 1e-3 tiny, 5e-4 small, 1e-4 paper)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--checkpoint-every", type=_positive, default=1000, metavar="N",
@@ -81,7 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("model", metavar="MODEL.pt")
     sa.add_argument("--shape", nargs=3, type=_positive, required=True, metavar=("Z", "Y", "X"))
     sa.add_argument("--out", required=True, metavar="VOLUME.tif",
-                    help="uint8 phase labels, axis order [z, y, x]")
+                    help="uint8 phase labels, axis order [z, y, x]; the suffix picks the "
+                         "format: .tif/.tiff (ImageJ stack), .vti (VTK image), .npy")
+    sa.add_argument("--voxel-size", nargs=3, type=float, default=None, metavar=("Z", "Y", "X"),
+                    help="voxel size along z, y, x, written into .tif and .vti files "
+                         "(default: none for .tif, 1 for .vti)")
+    sa.add_argument("--unit", default=None,
+                    help="unit of --voxel-size, e.g. um or nm (default um)")
     sa.add_argument("--count", type=_positive, default=1,
                     help="number of volumes (N > 1 writes VOLUME_000.tif, ...)")
     sa.add_argument("--sampling-steps", type=_positive, default=None, metavar="S",
@@ -95,14 +163,52 @@ def build_parser() -> argparse.ArgumentParser:
                     help="periodic (tileable) volumes: circular padding in the network")
     sa.add_argument("--seed", type=int, default=None)
     sa.add_argument("--device", default="auto")
+    sa.add_argument("--x0-projection", choices=("rms", "clip", "none"), default="rms",
+                    help="correction of each x0 estimate (default rms; none = the paper's)")
+    sa.add_argument("--no-anchor", action="store_true",
+                    help="do not hold the volume fractions at the micrographs'")
+    sa.add_argument("--no-match-variance", action="store_true",
+                    help="plain Eq. 17 blend (the paper's), without restoring its variance")
     sa.add_argument("--max-batch", type=_positive, default=256,
                     help="most slices per network call (lower it to save memory)")
 
-    de = sub.add_parser("demo", help="synthetic material -> train a tiny model -> sample")
+    ev = sub.add_parser("evaluate", help="S2, lineal path, volume fractions and properties "
+                                         "of volumes -> a JSON / CSV report")
+    ev.add_argument("volumes", nargs="+", metavar="VOLUME.tif",
+                    help="label volumes [z, y, x] (TIFF stacks of phases 0..K-1, as "
+                         "micro3d sample writes them)")
+    _add_micrograph_options(ev, reference=True)
+    ev.add_argument("--reference", metavar="REAL.tif",
+                    help="a measured 3D TIFF stack whose slices are the reference (read and "
+                         "segmented like the micrographs); with micrographs too, its errors "
+                         "are reported under reference_volume")
+    ev.add_argument("--diffusivity", action="store_true",
+                    help="relative diffusivity and tortuosity of every phase along z, y, x "
+                         "(TauFactor)")
+    ev.add_argument("--elastic", action="store_true",
+                    help="effective elastic constants and thermal expansion (FFT solver)")
+    ev.add_argument("--materials", metavar="MATERIALS.json",
+                    help='phase materials for --elastic: {"0": {"E": GPa, "nu": .., '
+                         '"cte": 1/K}, ...} (default: epoxy 0, carbon fibre 1, glass 2)')
+    ev.add_argument("--device", default="auto",
+                    help="for the property solvers: auto, cpu, cuda, cuda:1 or mps")
+    ev.add_argument("--max-r", type=_positive, default=None, metavar="R",
+                    help="largest distance (voxels) of the S2 / lineal-path curves (default "
+                         "a quarter of the smallest image side, at most 32)")
+    ev.add_argument("--json", required=True, metavar="REPORT.json", help="report to write")
+    ev.add_argument("--csv", metavar="REPORT.csv", help="the report as key,value rows too")
+
+    de = sub.add_parser("demo", help="sample the bundled demo model of a synthetic material "
+                                     "(or, with --train, train one on synthetic lamellae)")
+    de.add_argument("--material", default="fibres", choices=("fibres", "separator", "electrode"),
+                    help="bundled material (default fibres)")
     de.add_argument("--out", default="micro3d-demo", metavar="DIR")
-    de.add_argument("--steps", type=_positive, default=1500,
-                    help="training steps (default 1500, a few minutes on a laptop CPU)")
     de.add_argument("--size", type=_positive, default=32, help="edge of the sampled cube")
+    de.add_argument("--train", action="store_true",
+                    help="train a tiny model on synthetic lamellae first (a few minutes) "
+                         "instead of using the bundled model")
+    de.add_argument("--steps", type=_positive, default=1500,
+                    help="training steps with --train (default 1500)")
     de.add_argument("--device", default="auto")
     return parser
 
@@ -166,32 +272,10 @@ def cmd_train(args) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.diffusion.unet import preset_config
     from .core.encoding import num_channels
-    from .core.training import PlaneDataset, TrainConfig, Trainer
-    from .core.segment import SegmentationConfig
-    from .io.dataset import load_labelled_planes
-    from .io.planeset import PlaneOptions
+    from .core.training import PlaneDataset, TrainConfig, Trainer, default_lr
 
     device = _device(args.device)
-    folders = {"xy": args.xy, "xz": args.xz, "yz": args.yz}
-    segmentation = None  # None: labelled, or Otsu when grey images come with --phases
-    if args.segment or args.thresholds:
-        method = args.segment or "manual"
-        if args.thresholds and method != "manual":
-            raise InputError(f"--thresholds goes with --segment manual, not --segment {method}")
-        if method == "multiotsu" and args.phases is None:
-            raise InputError("--segment multiotsu needs --phases K (3 to 5)")
-        phases = args.phases if method in ("otsu", "multiotsu") and args.phases else 2
-        segmentation = SegmentationConfig(method, phases, tuple(args.thresholds or ()))
-    flags = {"--transpose": args.transpose, "--flip-rows": args.flip_rows,
-             "--flip-cols": args.flip_cols}
-    for flag, planes in flags.items():
-        for plane in planes:
-            if not folders[plane]:
-                raise InputError(f"{flag} {plane}: no {plane} images given; add --{plane} "
-                                 f"PATH or drop {flag} {plane}")
-    options = {p: PlaneOptions(p in args.transpose, p in args.flip_rows, p in args.flip_cols)
-               for p in folders}
-    image_set = load_labelled_planes(folders, args.phases, segmentation, options)
+    image_set = _load_micrographs(args)
     image_set.check_crop(args.crop)
     data = PlaneDataset(image_set.images, image_set.num_phases)
     if args.resume:
@@ -208,19 +292,12 @@ def cmd_train(args) -> int:
                 f"for the {args.preset} preset"
             )
         cfg = TrainConfig(steps=args.steps or TrainConfig.steps, batch_size=args.batch,
-                          crop=args.crop, lr=args.lr, seed=args.seed,
+                          crop=args.crop, lr=args.lr or default_lr(args.preset), seed=args.seed,
                           checkpoint_every=args.checkpoint_every)
         trainer = Trainer(data, model_cfg, cfg, device=device)
-    counts = ", ".join(
-        f"{p}: {len(v)} ({', '.join(sorted({f'{h}x{w}' for h, w in (im.shape for im in v)}))})"
-        for p, v in image_set.images.items())
-    seg = image_set.segmentation
-    how = (f"grey levels {image_set.grey_levels}" if seg.method == "labelled" else
-           f"{seg.method} thresholds {[float(f'{t:.4g}') for t in seg.thresholds]}")
-    print(f"{image_set.num_phases} phases ({how}); "
-          f"images {counts}; device {device}; preset {trainer.model_config.preset}")
-    print("phase fractions: " + "; ".join(f"{p} {np.round(f, 3).tolist()}"
-                                          for p, f in seg.fractions.items()))
+    described, fractions = _describe_micrographs(image_set)
+    print(f"{described}; device {device}; preset {trainer.model_config.preset}")
+    print(fractions)
     for warning in image_set.warnings:
         print(f"warning: {warning}")
     bar = _Progress(trainer.config.steps, trainer.step)
@@ -247,15 +324,36 @@ def _output_paths(out: str, count: int) -> list[Path]:
     return [p.with_name(f"{p.stem}_{i:03d}{p.suffix}") for i in range(count)]
 
 
+def _volume_writer(out: str, voxel_size, unit):
+    """Check --out / --voxel-size / --unit before any sampling -> ``write(volume, path)``."""
+    from .io.export import EXPORT_FORMATS, export_volume
+    from .io.volume import write_tiff
+
+    suffix = Path(out).suffix.lower()
+    if suffix not in EXPORT_FORMATS:
+        raise InputError(f"{out}: cannot write {suffix or 'a file without suffix'!r}; end "
+                         f"--out in one of {', '.join(EXPORT_FORMATS)}")
+    if voxel_size is not None and not all(np.isfinite(v) and v > 0 for v in voxel_size):
+        raise InputError(f"--voxel-size {' '.join(map(str, voxel_size))}: must be three "
+                         "positive numbers (z, y, x)")
+    if voxel_size is None and unit is None and suffix in (".tif", ".tiff"):
+        return write_tiff  # no physical size was given: a plain label stack, as always
+    size = tuple(voxel_size) if voxel_size is not None else (1.0, 1.0, 1.0)
+    return lambda vol, path: export_volume(vol, path, voxel_size=size, unit=unit or "um")
+
+
 def cmd_sample(args) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.diffusion.sampler import SamplerSettings, SamplingCancelled
     from .core.generate import generate
-    from .io.volume import write_tiff
 
+    write = _volume_writer(args.out, args.voxel_size, args.unit)
     ckpt = load_checkpoint(args.model)
     try:
         settings = SamplerSettings(harmonize=args.harmonize, gamma=args.gamma,
+                                   x0_projection=args.x0_projection,
+                                   anchor_fractions=not args.no_anchor,
+                                   match_variance=not args.no_match_variance,
                                    guidance=args.guidance, max_batch=args.max_batch)
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -278,19 +376,217 @@ def cmd_sample(args) -> int:
             return EXIT_INTERRUPTED
     bar.close()
     for vol, path in zip(volumes.numpy(), _output_paths(args.out, args.count)):
-        write_tiff(vol, path)
+        write(vol, path)
         print(f"wrote {path} ({'x'.join(map(str, vol.shape))} [z, y, x], "
               f"phase fractions {np.round(np.bincount(vol.ravel(), minlength=ckpt['num_phases']) / vol.size, 3).tolist()})")
     return 0
 
 
+def _check_output(path: str | None, flag: str) -> None:
+    if path is not None and not Path(path).parent.is_dir():
+        raise InputError(f"{flag} {path}: the folder {Path(path).parent} does not exist; "
+                         "create it or write the report elsewhere")
+
+
+def _evaluation_phases(args, volumes: list[np.ndarray], references: list[tuple[str, int]]
+                       ) -> int:
+    """The phase count K of an evaluation; InputError naming the file when the volumes'
+    labels do not fit the references' (or --phases') phases."""
+    from .io.labels import MAX_LABEL_LEVELS
+
+    for path, vol in zip(args.volumes, volumes):
+        if vol.dtype.kind not in "iub" or vol.min() < 0:
+            raise InputError(f"{path}: holds {vol.dtype} values {vol.min():g}..{vol.max():g}, "
+                             "not phase labels 0..K-1; evaluate label volumes as micro3d "
+                             "sample writes them, or pass a grey volume as --reference")
+    tops = [int(v.max()) for v in volumes]
+    worst = args.volumes[int(np.argmax(tops))]
+    if references:
+        source, k = references[0]
+        if len(references) > 1 and references[1][1] != k:
+            raise InputError(f"{references[1][0]}: segments into {references[1][1]} phases "
+                             f"but {source} into {k}; label or segment both the same way "
+                             "(e.g. --phases K)")
+    elif args.phases:
+        source, k = "--phases", args.phases
+    else:
+        k = max(tops) + 1
+        if k > MAX_LABEL_LEVELS:
+            raise InputError(f"{worst}: holds values up to {max(tops)}, not phase labels "
+                             "0..K-1; evaluate label volumes as micro3d sample writes them, "
+                             "or give --phases K")
+        return max(k, 2)
+    if max(tops) >= k:
+        raise InputError(f"{worst}: holds labels up to {max(tops)}, but {source} give "
+                         f"{k} phases (0..{k - 1}); evaluate volumes of the same material "
+                         "(or segment the references into as many phases)")
+    if max(tops) + 1 < k and not args.phases:
+        raise InputError(f"{', '.join(args.volumes)}: hold {max(tops) + 1} phases but "
+                         f"{source} {k}; evaluate volumes of the same material, or pass "
+                         f"--phases {k} if a phase is just absent from the volumes")
+    return k
+
+
+def _print_report(report: dict) -> None:
+    """The report's headline numbers, one line each."""
+    def fmt(d, digits=3):
+        return ", ".join(f"{k} {v:.{digits}g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in d.items())
+
+    print(f"volume fractions: {fmt(report['volume_fraction'])}")
+    for key, name in (("s2_relative_error", "S2"),
+                      ("lineal_path_relative_error", "lineal path")):
+        if key in report:
+            print(f"{name} relative error vs {report['reference']}: {fmt(report[key])}")
+        if key in report.get("reference_volume", {}):
+            print(f"{name} relative error vs the reference volume: "
+                  f"{fmt(report['reference_volume'][key])}")
+    for k, d in report.get("relative_diffusivity", {}).items():
+        print(f"phase {k}: relative diffusivity {fmt(d)}; tortuosity "
+              f"{fmt(report['tortuosity'][k])}")
+    if "elastic" in report:
+        print(f"elastic (GPa; 1 = x, 2 = y, 3 = z): {fmt(report['elastic'], 4)}")
+        print(f"thermal expansion (1/K): {fmt(report['cte'])}")
+    if report["num_volumes"] > 1:
+        print(f"(means over {report['num_volumes']} volumes; per_volume and summary in "
+              "the report)")
+
+
+def cmd_evaluate(args) -> int:
+    from .io.dataset import load_labelled_volume
+    from .io.export import write_report
+    from .io.volume import read_volume
+    from .metrics.report import EvaluationCancelled, check_materials, run_evaluation
+
+    _check_output(args.json, "--json")
+    _check_output(args.csv, "--csv")
+    image_set = None
+    if any(getattr(args, p) for p in PLANE_NAMES) or args.transpose or args.flip_rows \
+            or args.flip_cols:
+        image_set = _load_micrographs(args)
+        for line in _describe_micrographs(image_set):
+            print(f"micrographs: {line}")
+        for warning in image_set.warnings:
+            print(f"warning: {warning}")
+    elif (args.segment or args.thresholds) and not args.reference:
+        raise InputError("--segment / --thresholds apply to micrographs (--xy, --xz, --yz) "
+                         "or a --reference volume; give them or drop the option")
+    references, reference_volume = [], None
+    if image_set is not None:
+        references.append(("the micrographs", image_set.num_phases))
+    if args.reference:
+        reference_volume, seg = load_labelled_volume(args.reference, args.phases,
+                                                     _segmentation_config(args))
+        references.append((args.reference, seg.num_phases))
+        how = (f"grey levels {seg.thresholds}" if seg.method == "labelled" else
+               f"{seg.method} thresholds {[float(f'{t:.4g}') for t in seg.thresholds]}")
+        print(f"reference {args.reference}: {'x'.join(map(str, reference_volume.shape))} "
+              f"[z, y, x], {seg.num_phases} phases ({how})")
+    volumes = [read_volume(path) for path in args.volumes]
+    num_phases = _evaluation_phases(args, volumes, references)
+
+    materials = None
+    if args.materials:
+        from .properties.elastic import load_materials
+
+        materials = load_materials(args.materials)
+    if args.elastic:
+        materials = check_materials(materials, num_phases, source=args.materials or
+                                    "the default materials (give --materials MATERIALS.json)")
+    if args.max_r is not None:
+        sides = [(min(v.shape), path) for v, path in zip(volumes, args.volumes)]
+        if image_set is not None:
+            sides += [(min(im.shape), origin) for p, ims in image_set.images.items()
+                      for im, origin in zip(ims, image_set.origins[p])]
+        if reference_volume is not None:
+            sides.append((min(reference_volume.shape), args.reference))
+        side, where = min(sides, key=lambda t: t[0])
+        if args.max_r >= side:
+            raise InputError(f"--max-r {args.max_r}: must be below the smallest side, "
+                             f"{side} voxels (of {where}); choose --max-r {side - 1} or less")
+    device = _device(args.device) if args.diffusivity or args.elastic else "cpu"
+
+    last = {"text": None}
+    with _stop_on_sigint() as stop_requested:
+        def progress(fraction: float, text: str) -> bool:
+            if text != last["text"] and text != "done":
+                last["text"] = text
+                print(f"[{100 * fraction:3.0f} %] {text}", flush=True)
+            return stop_requested()
+
+        try:
+            evaluation = run_evaluation(
+                volumes, num_phases,
+                image_set.images if image_set is not None else reference_volume,
+                reference_volume=reference_volume if image_set is not None else None,
+                diffusivity=args.diffusivity, elastic=args.elastic, materials=materials,
+                device=device, max_r=args.max_r, names=list(args.volumes), progress=progress)
+        except EvaluationCancelled:
+            print("evaluation cancelled; nothing written")
+            return EXIT_INTERRUPTED
+    report = evaluation.report()
+    inputs = {"volumes": list(args.volumes)}
+    if image_set is not None:
+        inputs["micrographs"] = {p: [str(o) for o in image_set.origins[p]]
+                                 for p in image_set.images}
+    if args.reference:
+        inputs["reference_volume"] = args.reference
+    if args.elastic:
+        inputs["materials"] = {str(k): {"E": m.E, "nu": m.nu, "cte": m.cte}
+                               for k, m in materials.items()}
+    report["inputs"] = inputs
+    write_report(report, args.json, args.csv)
+    _print_report(report)
+    print(f"wrote {args.json}" + (f" and {args.csv}" if args.csv else ""))
+    return 0
+
+
+#: The sampler settings of the demo and the app: respaced to 50 steps with one harmonizing
+#: step, the fastest setting that kept both fractions and anisotropy (docs/benchmarks.md).
+FAST_SAMPLING = ("--sampling-steps", "50", "--harmonize", "1")
+
+
 def cmd_demo(args) -> int:
-    from .core.synthetic import lamellae, plane_images
     from .io.volume import read_volume
     from .metrics.anisotropy import transition_rate
-    from PIL import Image
+    from .metrics.fractions import volume_fractions
+    from .paths import demo_dir, demo_model
 
     out = Path(args.out)
+    if args.train:
+        rc, model, truth = _train_lamellae_demo(out, args.steps, args.device)
+        if rc:
+            return rc
+    else:
+        model, truth = demo_model(args.material), demo_dir(args.material) / "truth.tif"
+        if not model.is_file():
+            raise InputError(f"{model}: no bundled model; make it with 'bash "
+                             "models/train_models.sh', or run 'micro3d demo --train'")
+        truth = read_volume(truth)
+    volume = out / "volume.tif"
+    n = str(args.size)
+    rc = main(["sample", str(model), "--shape", n, n, n, "--out", str(volume), *FAST_SAMPLING,
+               "--seed", "0", "--device", args.device])
+    if rc:
+        return rc
+    vol = read_volume(volume)
+    k = int(max(vol.max(), truth.max())) + 1
+    for name, v in (("generated", vol), ("truth", truth)):
+        rates = transition_rate(v)
+        print(f"{name:9s}: phase fractions {np.round(volume_fractions(v, k), 3).tolist()}; "
+              "phase changes per voxel step " +
+              ", ".join(f"{a} {r:.3f}" for a, r in rates.items()))
+    return 0
+
+
+def _train_lamellae_demo(out: Path, steps: int, device: str):
+    """Synthetic lamellae normal to x -> micrographs -> a tiny model.
+
+    Returns (the train command's exit code, model path, truth volume)."""
+    from PIL import Image
+
+    from .core.synthetic import lamellae, plane_images
+
     truth = lamellae((64, 64, 64), axis=2, mean_thickness=4, seed=1)
     for plane, ims in plane_images(truth, step=2).items():
         folder = out / "micrographs" / plane
@@ -301,24 +597,12 @@ def cmd_demo(args) -> int:
     model = out / "model.pt"
     rc = main(["train", "--xy", str(out / "micrographs/xy"), "--xz", str(out / "micrographs/xz"),
                "--yz", str(out / "micrographs/yz"), "--out", str(model), "--preset", "tiny",
-               "--steps", str(args.steps), "--crop", "32", "--batch", "16",
-               "--device", args.device])
-    if rc:
-        return rc
-    volume = out / "volume.tif"
-    n = str(args.size)
-    rc = main(["sample", str(model), "--shape", n, n, n, "--out", str(volume),
-               "--sampling-steps", "50", "--harmonize", "1", "--seed", "0",
-               "--device", args.device])
-    if rc:
-        return rc
-    rates = transition_rate(read_volume(volume))
-    print("phase changes per voxel step: " + ", ".join(f"{k} {v:.3f}" for k, v in rates.items())
-          + "   (truth: x high, y and z zero)")
-    return 0
+               "--steps", str(steps), "--crop", "32", "--batch", "16", "--device", device])
+    return rc, model, truth
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
+            "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

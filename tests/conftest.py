@@ -20,3 +20,9 @@ def write_planes(root, volume, step=2, scale=255):
 @pytest.fixture
 def lamella_dirs(tmp_path):
     return write_planes(tmp_path / "planes", lamellae((16, 16, 32), axis=2, seed=0))
+
+
+@pytest.fixture
+def plane_writer():
+    """:func:`write_planes` for tests that make their own volumes."""
+    return write_planes

@@ -50,7 +50,29 @@ def generate_progressive(
         yield from sample_progressive(
             network, schedule, shape, k, channels, count, settings, seed=seed, device=device,
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
+            target_mean=encoded_mean(ckpt),
         )
+
+
+def training_fractions(ckpt: dict) -> list[float] | None:
+    """Phase fractions of a checkpoint's training micrographs, pooled over the planes
+    (weighted by image count); None for a checkpoint without a data summary."""
+    summary = ckpt.get("data_summary")
+    if not summary:
+        return None
+    weights = [summary[p]["images"] for p in summary]
+    fractions = [summary[p]["volume_fractions"] for p in summary]
+    return [sum(w * f[k] for w, f in zip(weights, fractions)) / sum(weights)
+            for k in range(ckpt["num_phases"])]
+
+
+def encoded_mean(ckpt: dict) -> list[float] | None:
+    """Mean per model channel of the encoded training data (``2 f - 1``, see encoding):
+    the sampler's anchor for the volume fractions."""
+    f = training_fractions(ckpt)
+    if f is None:
+        return None
+    return [2 * f[1] - 1] if ckpt["num_phases"] == 2 else [2 * v - 1 for v in f]
 
 
 def generate(ckpt: dict, shape, count: int = 1, sampling_steps: int | None = None,

@@ -40,6 +40,17 @@ class TrainConfig:
     checkpoint_every: int = 1000
 
 
+#: Adam learning rate per network preset. The paper's 1e-4 suits its big network and 60k
+#: steps; the CPU presets train for a few thousand steps, and on the tiny preset 1e-3
+#: reached in 1,500 steps a lower loss than 1e-4 did (docs/benchmarks.md). ``small`` sits
+#: between the two (not measured as finely).
+PRESET_LR = {"tiny": 1e-3, "small": 5e-4, "paper": 1e-4}
+
+
+def default_lr(preset: str) -> float:
+    return PRESET_LR.get(preset, TrainConfig.lr)
+
+
 @dataclass
 class TrainProgress:
     step: int

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core.segment import Segmentation, SegmentationConfig, segment_planes
-from .errors import DatasetError
+from .errors import DatasetError, InputError
 from .images import read_sources
 from .labels import MAX_LABEL_LEVELS
 from .planeset import PlaneOptions, apply_options
+from .volume import read_volume
 
 Source = str | os.PathLike
 
@@ -93,6 +94,15 @@ def load_labelled_planes(folders: Mapping[str, Source | Sequence[Source] | None]
     if not images:
         raise DatasetError("no plane folders given; pass at least one of --xy, --xz, --yz")
     images = apply_options(images, options)
+    result = _segment(images, origins, phases, segmentation, tolerance)
+    levels = result.thresholds if result.method == "labelled" else []
+    return PlaneImageSet(result.labels, origins, result.num_phases, levels, result)
+
+
+def _segment(images: Mapping[str, Sequence[np.ndarray]], origins: Mapping[str, Sequence],
+             phases: int | None, segmentation: SegmentationConfig | None,
+             tolerance: float) -> Segmentation:
+    """The method choice and phase-count check of :func:`load_labelled_planes`."""
     if segmentation is None:
         if phases is None or _count_levels(images) <= MAX_LABEL_LEVELS:
             segmentation = SegmentationConfig("labelled")
@@ -110,5 +120,25 @@ def load_labelled_planes(folders: Mapping[str, Source | Sequence[Source] | None]
             f"the {segmentation.method} segmentation gives {result.num_phases} phases but "
             f"--phases is {phases}; make them agree"
         )
-    levels = result.thresholds if segmentation.method == "labelled" else []
-    return PlaneImageSet(result.labels, origins, result.num_phases, levels, result)
+    return result
+
+
+def load_labelled_volume(path: Source, phases: int | None = None,
+                         segmentation: SegmentationConfig | None = None
+                         ) -> tuple[np.ndarray, Segmentation]:
+    """Read a 3D TIFF stack (e.g. a measured reference volume) and turn it into phase labels
+    ``[Z, Y, X]`` uint8 by the rules of :func:`load_labelled_planes` (labelled when it holds
+    at most ``MAX_LABEL_LEVELS`` grey levels, else Otsu / multi-Otsu with ``phases``, or the
+    given ``segmentation``), all voxels pooled. Returns ``(labels, segmentation)``.
+    """
+    vol = read_volume(path)
+    # One 2D image of all voxels: a slice may lack phases (a section inside one layer),
+    # which the per-image checks of labelled sets would take for inconsistent labels.
+    flat = {"volume": [vol.reshape(-1, vol.shape[-1])]}
+    try:
+        result = _segment(flat, {"volume": [Path(path)]}, phases, segmentation, tolerance=1.0)
+    except InputError as exc:
+        if str(path) in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
+    return result.labels["volume"][0].reshape(vol.shape), result

@@ -29,6 +29,8 @@ def read_volume(path: str | os.PathLike) -> np.ndarray:
     if p.suffix.lower() not in (".tif", ".tiff"):
         raise ImageReadError(f"{p}: a volume must be a TIFF stack (.tif, .tiff); "
                              "save the stack as TIFF")
+    if not p.is_file():
+        raise ImageReadError(f"{p}: no such file; check the path")
     try:
         vol = tifffile.imread(p)
     except Exception as exc:

@@ -2,10 +2,9 @@
 
 Plots S2 and lineal-path curves per plane with their relative errors, volume-fraction
 histograms, and, on request, relative diffusivity per phase and direction and the elastic /
-thermal-expansion constants as box plots over the volumes. The numbers come from
-:func:`micro3d_gui.metrics.compare.compare_planes`,
-:func:`micro3d_gui.properties.diffusion.diffusivity_all` and
-:func:`micro3d_gui.properties.elastic.homogenize`, run in a superqt worker thread.
+thermal-expansion constants as box plots over the volumes. The numbers and the report come
+from :func:`micro3d_gui.metrics.report.run_evaluation` (the engine of ``micro3d
+evaluate``), run in a superqt worker thread.
 """
 from __future__ import annotations
 
@@ -89,153 +88,33 @@ def _phase_colour(k: int) -> tuple[float, float, float]:
     return tuple(PHASE_COLOURS[k % len(PHASE_COLOURS)] / 255.0)
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else float("nan")
-
-
-def _mean_dict(dicts: Sequence[Mapping]) -> dict:
-    """Key-wise mean of (nested) dicts of numbers, e.g. per-volume results -> one summary."""
-    if not dicts:
-        return {}
-    first = dicts[0]
-    if not isinstance(first, Mapping):
-        return _mean(dicts)
-    return {k: _mean_dict([d[k] for d in dicts]) for k in first}
-
-
 def analysis_job(volumes: Sequence[np.ndarray], num_phases: int,
                  reference_planes: Mapping[str, Sequence[np.ndarray]] | None,
                  reference_volume: np.ndarray | None, properties: bool,
                  materials: Mapping | None, device: str, stop: threading.Event,
                  progress: Callable[[float, str], None] | None = None):
-    """Generator run by the worker: yields ``(fraction, text)``, returns the raw results.
+    """Generator run by the worker (a generator, so that superqt can stop it): runs
+    :func:`micro3d_gui.metrics.report.run_evaluation` and returns its
+    :class:`~micro3d_gui.metrics.report.Evaluation`, or None when stopped.
 
-    ``progress(fraction, text)`` also gets the solvers' fine progress (from this thread).
-
-    Returns ``{"metrics": [compare_planes per volume] | None, "metrics_volume": [... vs the
-    reference volume] | None, "diffusion": [diffusivity_all per volume] | None, "elastic":
-    [ElasticResult per volume] | None}``, or None when stopped.
+    ``progress(fraction, text)`` gets the evaluation's progress (from this thread).
     """
-    from micro3d_gui.metrics.compare import compare_planes
+    from micro3d_gui.metrics.report import EvaluationCancelled, run_evaluation
 
-    n = len(volumes)
-    steps_per_volume = 1 + (reference_planes is not None and reference_volume is not None)
-    steps_per_volume += 3 * bool(properties)
-    total = max(1, n * steps_per_volume)
-    done = 0
-    out = {"metrics": [], "metrics_volume": None, "diffusion": None, "elastic": None}
+    yield 0.0, "starting"
 
-    def report(extra: float, text: str) -> bool:
-        """Fine progress from inside a property solver; True asks it to stop."""
+    def post(fraction: float, text: str) -> bool:
         if progress is not None:
-            progress(min(1.0, (done + extra) / total), text)
+            progress(fraction, text)
         return stop.is_set()
 
-    primary = reference_planes if reference_planes is not None else reference_volume
-    if reference_planes is not None and reference_volume is not None:
-        out["metrics_volume"] = []
-    if properties:
-        out["diffusion"], out["elastic"] = [], []
-    for i, vol in enumerate(volumes):
-        vol = np.asarray(vol)
-        tag = f"volume {i + 1}/{n}"
-        yield done / total, f"{tag}: correlation functions"
-        if primary is None:
-            out["metrics"].append(generated_only(vol, num_phases))
-        else:
-            out["metrics"].append(compare_planes(vol, primary, num_phases))
-        done += 1
-        if out["metrics_volume"] is not None:
-            yield done / total, f"{tag}: against the reference volume"
-            out["metrics_volume"].append(compare_planes(vol, reference_volume, num_phases))
-            done += 1
-        if stop.is_set():
-            return None
-        if properties:
-            # Imported here, in the worker: torch and TauFactor take seconds to load.
-            from micro3d_gui.properties import PropertyCancelled
-            from micro3d_gui.properties.diffusion import diffusivity_all
-            from micro3d_gui.properties.elastic import DEFAULT_MATERIALS, homogenize
-
-            mats = DEFAULT_MATERIALS if materials is None else materials
-            missing = [k for k in range(num_phases) if k not in mats]
-            if missing:
-                raise InputError(f"no material given for phase(s) {missing}; load a "
-                                 "materials file (JSON) with an entry for every phase")
-
-            yield done / total, f"{tag}: diffusivity (TauFactor)"
-            try:
-                out["diffusion"].append(diffusivity_all(
-                    vol, num_phases, device=device, should_stop=stop.is_set,
-                    progress=lambda f, t=f"{tag}: diffusivity (TauFactor)": report(f, t)))
-                done += 1
-                if stop.is_set():
-                    return None
-                yield done / total, f"{tag}: elastic and thermal constants"
-                out["elastic"].append(homogenize(
-                    vol, {k: mats[k] for k in range(num_phases)}, device=device,
-                    progress=lambda f, t=f"{tag}: elastic and thermal constants":
-                        report(2 * float(f), t)))
-                done += 2
-            except PropertyCancelled:
-                return None
-        if stop.is_set():
-            return None
-    yield 1.0, "done"
-    return out
-
-
-def generated_only(volume: np.ndarray, num_phases: int) -> dict:
-    """Without any reference: the volume's curves and fractions in compare_planes' layout
-    (``curves`` hold only ``"generated"``; no relative errors)."""
-    from micro3d_gui.metrics.correlation import (default_max_r, lineal_path_volume,
-                                                 s2_volume)
-    from micro3d_gui.metrics.fractions import volume_fractions
-
-    max_r = default_max_r([volume.shape[1:], volume.shape[::2], volume.shape[:2]])
-    curves = {"s2": {p: {} for p in PLANES}, "lineal_path": {p: {} for p in PLANES}}
-    for k in range(num_phases):
-        for name, stat in (("s2", s2_volume), ("lineal_path", lineal_path_volume)):
-            for p, c in stat(volume, k, max_r).items():
-                curves[name][p][str(k)] = {"generated": c.to_dict()}
-    vf = volume_fractions(volume, num_phases)
-    return {"volume_fraction": {str(k): float(v) for k, v in enumerate(vf)},
-            "max_r": int(max_r), "curves": curves}
-
-
-def build_report(raw: dict, num_phases: int, reference: str | None) -> dict:
-    """The panel's report (keys as ``micro3d evaluate``'s JSON) from :func:`analysis_job`'s
-    raw results: means over the volumes, and the per-volume values under ``per_volume``."""
-    metrics = raw["metrics"]
-    per_volume = []
-    for i, m in enumerate(metrics):
-        entry = {"volume_fraction": m["volume_fraction"]}
-        if reference is not None:
-            entry["s2_relative_error"] = m["s2_relative_error"]
-            entry["lineal_path_relative_error"] = m["lineal_path_relative_error"]
-        if raw.get("metrics_volume"):
-            mv = raw["metrics_volume"][i]
-            entry["reference_volume"] = {
-                "s2_relative_error": mv["s2_relative_error"],
-                "lineal_path_relative_error": mv["lineal_path_relative_error"]}
-        if raw.get("diffusion"):
-            d = raw["diffusion"][i]
-            entry["relative_diffusivity"] = {str(k): v["relative_diffusivity"]
-                                             for k, v in d.items()}
-            entry["tortuosity"] = {str(k): v["tortuosity"] for k, v in d.items()}
-        if raw.get("elastic"):
-            e = raw["elastic"][i]
-            entry["elastic"] = {k: float(v) for k, v in e.constants.items()}
-            entry["cte"] = {k: float(v) for k, v in e.cte.items()}
-            entry["stiffness"] = np.asarray(e.stiffness).tolist()
-        per_volume.append(entry)
-    summary_keys = [k for k in per_volume[0] if k != "stiffness"] if per_volume else []
-    report = {k: _mean_dict([v[k] for v in per_volume]) for k in summary_keys}
-    if reference is not None and metrics:
-        report["reference_volume_fraction"] = metrics[0]["reference_volume_fraction"]
-    report.update({"num_volumes": len(per_volume), "num_phases": int(num_phases),
-                   "reference": reference, "per_volume": per_volume})
-    return report
+    try:
+        return run_evaluation(volumes, num_phases, reference_planes,
+                              reference_volume=reference_volume, diffusivity=properties,
+                              elastic=properties, materials=materials, device=device,
+                              progress=post, should_stop=stop.is_set)
+    except EvaluationCancelled:
+        return None
 
 
 class AnalysisPanel(QWidget):
@@ -381,9 +260,10 @@ class AnalysisPanel(QWidget):
         self.status_label.setText(text)
         self.progress.emit(fraction, text)
 
-    def _show_result(self, raw: dict, num_phases: int, reference: str | None) -> None:
+    def _show_result(self, evaluation, num_phases: int, reference: str | None) -> None:
+        raw = vars(evaluation)  # metrics, metrics_volume, diffusion, elastic per volume
         self._raw = raw
-        self._report = build_report(raw, num_phases, reference)
+        self._report = evaluation.report()
         self._draw(raw, num_phases)
         self.status_label.setText(self._summary(self._report))
         self.progress_bar.setValue(1000)

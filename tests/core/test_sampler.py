@@ -187,3 +187,40 @@ def test_x0_projections():
     assert torch.allclose(project_x0(0.3 * pattern, "rms"), pattern)
     with pytest.raises(ValueError):
         SamplerSettings(x0_projection="magic")
+
+
+def test_anchor_sets_each_volumes_channel_means_and_keeps_structure():
+    from micro3d_gui.core.diffusion.sampler import _anchor_mean
+
+    gen = torch.Generator().manual_seed(0)
+    count, slices = 3, 5
+    x0 = torch.randn(count * slices, 2, 4, 6, generator=gen) + 0.7
+    target = torch.tensor([-0.4, 0.2])
+    out = _anchor_mean(x0, target, count)
+    per_volume = out.reshape(count, slices, 2, 4, 6).mean(dim=(1, 3, 4))
+    torch.testing.assert_close(per_volume, target.expand(count, 2))
+    # only a constant per volume and channel moved: differences between voxels are kept
+    diff = (out - x0).reshape(count, slices, 2, 4, 6)
+    torch.testing.assert_close(diff, diff[:, :1, :, :1, :1].expand_as(diff))
+
+
+def test_blend_is_eq17_and_variance_matching_restores_the_plain_rms():
+    from micro3d_gui.core.diffusion.sampler import _blend
+
+    gen = torch.Generator().manual_seed(1)
+    h, plain = torch.randn(2, 6, 1, 8, 8, generator=gen).unbind(0)
+    torch.testing.assert_close(_blend(h, plain, 0.3, False), 0.3 * h + 0.7 * plain)
+    out = _blend(h, plain, 0.3, True)
+    rms = lambda a: a.pow(2).mean(dim=(1, 2, 3)).sqrt()  # noqa: E731
+    torch.testing.assert_close(rms(out), rms(plain))
+    # independent noises: the plain blend has lost variance, by 0.3^2 + 0.7^2 on average
+    assert rms(_blend(h, plain, 0.3, False)).pow(2).mean() == pytest.approx(0.58, abs=0.12)
+
+
+def test_anchored_sampler_keeps_the_oracle_volume_and_needs_no_target():
+    rng = np.random.default_rng(2)
+    v = rng.choice([-1.0, 1.0], size=(1, 4, 5, 6), p=[0.7, 0.3])
+    settings = SamplerSettings(harmonize=1)
+    last = run_to_end(sample_progressive(Oracle(v), respace(SCHED, 12), (4, 5, 6), 2, 1, 1,
+                                         settings, seed=0, target_mean=[float(v.mean())]))
+    np.testing.assert_allclose(last.x0[0].numpy(), v, atol=1e-3)

@@ -12,7 +12,7 @@ polled before every network call so a cancel takes effect within one call.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,8 +30,7 @@ class SamplingCancelled(Exception):
     """Raised inside the sampler when ``should_stop()`` returned True."""
 
 
-X0_PROJECTIONS = ("none", "clip", "rms", "dynamic")
-DYNAMIC_QUANTILE = 0.9
+X0_PROJECTIONS = ("none", "clip", "rms")
 
 
 def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
@@ -39,20 +38,18 @@ def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
 
     ``none``: as predicted (METHOD.md's Eq. 8 exactly). ``clip``: clamp to [-1, 1]
     (improved-diffusion's ``clip_denoised``). ``rms``: scale each slice to unit RMS, then
-    clamp. Encoded data are +-1 everywhere, so every slice of the truth has RMS 1. When the
-    three planes' denoisers disagree, each returns a cautious, shrunken estimate (the MMSE
-    estimate of an ambiguous pixel is near 0); through the posterior mean that shrinkage
-    compounds from step to step until the latent fades to 0 and the sample decays to
-    noise. Restoring the norm keeps the multi-plane chain alive (docs/benchmarks.md).
+    clamp: encoded data are +-1 everywhere, so every slice of a real sample has RMS 1.
+    A small network's estimate is shrunken where it is unsure, and in the multi-plane chain
+    that shrinkage compounds through the posterior mean until the latent fades and the
+    sample decays to noise (``clip`` and ``none`` did, docs/benchmarks.md); ``rms`` keeps
+    the chain's norm. Its failure mode, a drift of the mean to one phase, is what
+    :func:`_anchor_mean` prevents.
     """
     if mode == "none":
         return x0
     if mode == "rms":
         rms = x0.pow(2).mean(dim=(-3, -2, -1), keepdim=True).sqrt()
         x0 = x0 / rms.clamp_min(1e-6)
-    elif mode == "dynamic":
-        s = torch.quantile(x0.abs().flatten(1).float(), DYNAMIC_QUANTILE, dim=1)
-        x0 = x0 / s.clamp_min(1.0).to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
     return x0.clamp(-1.0, 1.0)
 
 
@@ -67,6 +64,11 @@ class SamplerSettings:
     max_batch: int = 256
     #: Correction of each x0 estimate before the reverse step: see :func:`project_x0`.
     x0_projection: str = "rms"
+    #: Rescale the blend of Eq. 17 to the RMS of the unharmonized slices (see _blend).
+    match_variance: bool = True
+    #: Hold each volume's mean x0 at the training data's (see _anchor_mean); the pipeline
+    #: supplies the target from the checkpoint (``sample_progressive(target_mean=...)``).
+    anchor_fractions: bool = True
 
     def __post_init__(self):
         if self.harmonize < 0:
@@ -156,12 +158,15 @@ def sample_progressive(
     size_multiple: int = 1,
     periodic: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    target_mean: Sequence[float] | None = None,
 ) -> Iterator[SampleStep]:
     """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
 
     ``schedule`` may be respaced; the network is called with ``schedule.timestep_map``.
-    ``dtype`` is the network's input dtype (the latent stays float32). The last
-    :class:`SampleStep`'s ``x0`` is the final sample.
+    ``dtype`` is the network's input dtype (the latent stays float32). ``target_mean``
+    ``[C]``, the mean of the encoded training data per channel, anchors every x0 estimate
+    when ``settings.anchor_fractions`` (None: no anchor). The last :class:`SampleStep`'s
+    ``x0`` is the final sample.
     """
     device = torch.device(device)
     gen = torch.Generator(device=device)
@@ -171,6 +176,8 @@ def sample_progressive(
     def noise(like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.shape, generator=gen, device=device, dtype=like.dtype)
 
+    anchor = (torch.as_tensor(target_mean, dtype=torch.float32, device=device)
+              if target_mean is not None and settings.anchor_fractions else None)
     box = tuple(int(s) for s in shape)
     x = torch.randn((count, channels, *box), generator=gen, device=device)
     total = schedule.num_steps
@@ -182,17 +189,50 @@ def sample_progressive(
         plain = volume_to_slices(x, plane)  # no_x'_t
 
         def denoise(xs):  # one reverse step of the slices: (x0 estimate, x_{t-1})
-            x0 = project_x0(schedule.predict_x0(xs, i, eps_fn(xs, t_model, label)), mode)
+            x0 = schedule.predict_x0(xs, i, eps_fn(xs, t_model, label))
+            if anchor is not None:
+                x0 = _anchor_mean(x0, anchor, count)
+            x0 = project_x0(x0, mode)
             return x0, schedule.p_step_from_x0(xs, i, x0, noise(xs))
 
         xs = plain
         for _ in range(settings.harmonize):  # Eq. 16: denoise, then renoise one step
             xs = schedule.q_step(denoise(xs)[1], i, noise(xs))
         if settings.harmonize:
-            xs = settings.gamma * xs + (1 - settings.gamma) * plain  # Eq. 17
+            xs = _blend(xs, plain, settings.gamma, settings.match_variance)
         x0, x_prev = denoise(xs)
         x = slices_to_volume(x_prev, plane, count, box)
         yield SampleStep(k + 1, total, plane, slices_to_volume(x0, plane, count, box), num_phases)
+
+
+def _anchor_mean(x0: torch.Tensor, target: torch.Tensor, count: int) -> torch.Tensor:
+    """Shift each volume's x0 estimate so that its mean per channel is ``target`` ``[C]``.
+
+    ``x0`` is one plane's slices ``[N * S, C, H, W]`` (volume n's slices contiguous). The
+    mean of encoded data per channel is ``2 f - 1`` for a phase fraction f, so this holds
+    the volume's phase fractions at the micrographs' while leaving every structure free.
+    """
+    b, c, h, w = x0.shape
+    v = x0.reshape(count, b // count, c, h, w)
+    shift = target.to(x0.dtype).reshape(1, 1, c, 1, 1) - v.mean(dim=(1, 3, 4), keepdim=True)
+    return (v + shift).reshape(b, c, h, w)
+
+
+def _blend(harmonized: torch.Tensor, plain: torch.Tensor, gamma: float,
+           match_variance: bool) -> torch.Tensor:
+    """Eq. 17, ``gamma * h + (1 - gamma) * no``, per slice ``[B, C, H, W]``.
+
+    h and no carry partly independent noise (each harmonizing step draws fresh noise, a lot
+    of it when the schedule is respaced), so their blend has less variance than x_t should
+    have; the network then reads it as a less noisy step and the latent fades step after
+    step. ``match_variance`` scales each blended slice back to the RMS of ``plain``.
+    """
+    out = gamma * harmonized + (1 - gamma) * plain
+    if match_variance:
+        dims = tuple(range(1, out.dim()))
+        rms_out = out.pow(2).mean(dim=dims, keepdim=True).sqrt()
+        out = out * (plain.pow(2).mean(dim=dims, keepdim=True).sqrt() / rms_out.clamp_min(1e-12))
+    return out
 
 
 def run_to_end(steps: Iterator[SampleStep],
