@@ -9,26 +9,15 @@ Markdown table for docs/benchmarks.md. ``MICRO3D_BENCH_THREADS`` sets torch's th
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 
 import torch
+from machine import describe
 
 from micro3d_gui.core.synthetic import fibre_composite
 from micro3d_gui.properties.diffusion import diffusivity_all
 from micro3d_gui.properties.elastic import DEFAULT_MATERIALS, homogenize
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(boxes):
@@ -36,9 +25,7 @@ def main(boxes):
         torch.set_num_threads(int(os.environ["MICRO3D_BENCH_THREADS"]))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     import taufactor  # noqa: F401,PLC0415  (its 3 s import is not part of a solve's time)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {device}, load average {load:.1f} at start\n")
+    print(describe(device) + "\n")
     print("| box | fibre fraction | homogenize s | CG iterations per load case | s / iteration "
           "| E1 / E2 / E3 GPa | diffusivity s (2 phases x 3 dirs) | SOR sweeps (fibre z/y/x; matrix z/y/x) |")
     print("|---|---|---|---|---|---|---|---|")

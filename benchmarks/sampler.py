@@ -9,11 +9,11 @@ the end, longer ones (the paper's schedule) are extrapolated, and the table says
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 
 import torch
+from machine import describe
 
 from micro3d_gui.core.diffusion.sampler import SamplerSettings
 from micro3d_gui.core.diffusion.schedule import ScheduleConfig
@@ -33,17 +33,6 @@ def checkpoint_for(preset: str) -> dict:
             "schedule_config": vars(ScheduleConfig()), "num_phases": 2}
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def time_steps(ckpt, box, steps, harmonize, device):
     """Seconds per network call over the steps after the first (which holds the layout
     probe), and whether the whole run was timed."""
@@ -60,8 +49,7 @@ def time_steps(ckpt, box, steps, harmonize, device):
 
 def main(presets):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {device}\n")
+    print(describe(device) + "\n")
     print("| preset | params | GFLOP/64x64 slice | box | S | n_h | network calls | slices/call "
           "| s/call | total s | timing |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 def main(argv: list[str] | None = None) -> int:
     """``micro3d-gui [PROJECT_DIR] [--model MODEL.pt]``; see :mod:`micro3d_gui.qt.app`."""
+    import sys  # noqa: PLC0415
+
+    if "--self-test" in (sys.argv[1:] if argv is None else argv):
+        # Before any Qt import: the self-test runs where no display exists.
+        from .selftest import run  # noqa: PLC0415
+
+        return run()
     from .qt.app import main as app_main
 
     return app_main(argv)

@@ -391,3 +391,17 @@ def test_check_crop_works_on_plain_mappings(tmp_path):
     check_crop(ims, {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}, 8)
     with pytest.raises(DatasetError, match="b.png: image is 9x30 px.*use --crop 8"):
         check_crop(ims, {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}, 16)
+
+
+def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    from micro3d_gui.io.atomic import atomic_path
+
+    with atomic_path(tmp_path / "a.bin") as tmp:
+        tmp.write_bytes(b"x")
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "a.bin").st_mode)
+    assert mode == stat.S_IMODE(os.stat(plain).st_mode) and mode & stat.S_IRGRP
