@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         # No QApplication (or display) is needed for the help.
         print(parser.helpText().replace("<executable_name>", "micro3d-gui"))
         return 0
-    app = create_app([sys.argv[0] if sys.argv else "micro3d-gui", *args])
-    if not parser.parse(app.arguments()):  # Qt's own options (-platform ...) are gone
+    prog = sys.argv[0] if sys.argv else "micro3d-gui"
+    existing = QApplication.instance() is not None
+    app = create_app([prog, *args])
+    # A new QApplication removed its own options (-platform ...) from arguments(); an
+    # existing one (a test, a notebook) holds someone else's, so ours are parsed as given.
+    if not parser.parse([prog, *args] if existing else app.arguments()):
         print(f"micro3d-gui: error: {parser.errorText()}", file=sys.stderr)
         return 2
     positional = parser.positionalArguments()

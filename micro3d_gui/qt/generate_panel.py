@@ -4,7 +4,8 @@ It mirrors ``micro3d sample``: :func:`~micro3d_gui.core.generate.generate_progre
 a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
 reverse step; the worker decodes volume 0's current x0 estimate to labels and hands it on.
 Only the latest estimate matters, so the panel forwards at most one every
-``preview_interval_ms`` (250 ms: <= 4 viewport updates a second) and drops the rest.
+``preview_interval_ms`` (250 ms: <= 4 viewport updates a second; 0: every one) and drops
+the rest.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QVBoxLayout, QWidget)
 
 from ..io.errors import InputError
 from . import dialogs
@@ -31,15 +32,17 @@ RANDOM_SEED = -1  # the seed spin box's "random" value
 class GenerateSettings:
     """The panel's fields (plain data for projects). Box is ``(Z, Y, X)`` voxels.
 
-    Defaults: the paper's sampler (n_h 4, gamma 0.5, w 1) on a respaced schedule of 100
-    steps, which a CPU samples in minutes (``micro3d sample`` defaults to all T steps).
+    Defaults: a 64^3 box, respaced to 50 steps with one harmonizing step (gamma 0.5,
+    w 1), which kept fractions and anisotropy of every bundled material and samples a
+    64^3 volume with the tiny preset in about a minute on a 2-core CPU
+    (docs/benchmarks.md); ``micro3d sample`` keeps the paper's full schedule as default.
     """
 
     model_path: str = ""
     shape: tuple[int, int, int] = (64, 64, 64)
     count: int = 1
-    sampling_steps: int = 100
-    harmonize: int = 4
+    sampling_steps: int = 50
+    harmonize: int = 1
     gamma: float = 0.5
     guidance: float = 1.0
     periodic: bool = False
@@ -285,7 +288,9 @@ class GeneratePanel(QWidget):
     def _on_preview(self, item: SamplePreview) -> None:
         self.previews_received += 1
         self._pending = item
-        if not self._timer.isActive():
+        if self.preview_interval_ms <= 0:  # no throttling: every estimate
+            self._flush_preview()
+        elif not self._timer.isActive():
             # The first estimate shows at once, later ones at most every interval.
             self._flush_preview()
             self._timer.start(self.preview_interval_ms)
@@ -296,7 +301,7 @@ class GeneratePanel(QWidget):
             return
         self.previews_shown += 1
         self.preview.emit(item.labels, item.num_phases)
-        if self.is_running():
+        if self.is_running() and self.preview_interval_ms > 0:
             self._timer.start(self.preview_interval_ms)
 
     def _on_progress(self, fraction: float, text: str) -> None:

@@ -149,8 +149,9 @@ class Job(QObject):
         return self._stop.is_set()
 
     def is_running(self) -> bool:
-        """True from :meth:`start` until the ``ended`` signal."""
-        return self._started_at is not None and self.status is None
+        """True from :meth:`start` until the worker thread is done (``ended`` follows)."""
+        return (self._started_at is not None and self.status is None
+                and not self._worker.thread_done.is_set())
 
     def wait(self, timeout_s: float = 30.0) -> bool:
         """Block until the worker thread is done (for shutdown); True if it is."""

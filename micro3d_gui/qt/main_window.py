@@ -14,7 +14,6 @@ Wiring (the panels do not know each other; this window connects them):
 """
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
                                QMainWindow, QScrollArea, QVBoxLayout, QWidget)
 
+from .. import paths
 from ..core.planes import PLANES
 from ..io.errors import InputError
 from . import dialogs
@@ -33,8 +33,6 @@ from .project import (Project, add_recent_project, app_settings, load_project,
                       recent_projects, save_project)
 from .train_panel import TrainPanel
 from .viewport import VIEW_MODES, Viewport
-
-log = logging.getLogger(__name__)
 
 # GUI-B's panels (and the core modules they use) may be missing in a partial checkout:
 # the window then shows a note in their dock instead of failing to start.
@@ -55,17 +53,11 @@ GEOMETRY_KEY = "window/geometry"
 STATE_KEY = "window/state"
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def demo_dirs() -> tuple[Path | None, Path | None]:
-    """(folder of the bundled demo's plane folders, folder of bundled models), if present."""
-    package = Path(__file__).resolve().parents[1]
-    demo = next((d for d in (package / "resources" / "demo", repo_root() / "resources" / "demo")
-                 if d.is_dir()), None)
-    models = next((d for d in (package / "models", repo_root() / "models") if d.is_dir()), None)
-    return demo, models
+def demo_paths() -> tuple[Path | None, Path | None]:
+    """(folder of the demo material's xy / xz / yz folders, its bundled model), each None
+    when not bundled (see :mod:`micro3d_gui.paths`)."""
+    demo, model = paths.demo_dir(), paths.demo_model()
+    return (demo if demo.is_dir() else None), (model if model.is_file() else None)
 
 
 def model_summary(path: str) -> dict:
@@ -133,7 +125,7 @@ class MainWindow(QMainWindow):
         self.generate_panel.preview.connect(self.show_preview)
         self.generate_panel.volumes_ready.connect(self.set_volumes)
         self.generate_panel.analyse_requested.connect(self.analyse)
-        self.generate_panel.busy.connect(lambda b: self._job_message("Generation", b))
+        self.generate_panel.busy.connect(self._generation_busy)
 
         self._build_menus()
         self.statusBar().showMessage("Ready")
@@ -266,6 +258,17 @@ class MainWindow(QMainWindow):
         self.volume_info.setText(f"sampling: current estimate of volume 0 ({z} x {y} x {x}, "
                                  "z y x)")
 
+    def _generation_busy(self, running: bool) -> None:
+        self._job_message("Generation", running)
+        job = self.generate_panel.job
+        if not running and job is not None and job.status != "done":
+            # Cancelled or failed: go back from the live estimate to the volumes there are.
+            if self.volumes:
+                self.show_volume(max(self.volume_combo.currentIndex(), 0))
+            elif self.viewport.labels is not None:
+                self.volume_info.setText(f"generation {job.status}: its last estimate is "
+                                         "shown, it was not kept")
+
     def set_volumes(self, volumes: list[np.ndarray], num_phases: int) -> None:
         """Replace the generated volumes (uint8 ``[z, y, x]``) and show the first."""
         self.volumes = [np.asarray(v, dtype=np.uint8) for v in volumes]
@@ -317,6 +320,9 @@ class MainWindow(QMainWindow):
             seg = None
         self.analysis_panel.set_reference_planes(None if seg is None else seg.labels,
                                                  None if seg is None else seg.num_phases)
+        # A 3D stack the user dropped, segmented like the micrographs, is compared too.
+        self.analysis_panel.set_reference_volume(
+            None if seg is None else self.data_panel.reference_labels())
         self.docks["Analysis"].show()
         self.docks["Analysis"].raise_()
         self.analysis_panel.analyse(self.volumes, self.num_phases, properties=properties)
@@ -457,18 +463,17 @@ class MainWindow(QMainWindow):
 
     # -- demo -----------------------------------------------------------------------------
     def open_demo(self) -> bool:
-        """Load the bundled demo: ``resources/demo/{xy,xz,yz}`` micrographs and the first
-        ``models/*.pt``. Does nothing (returns False) when they are not bundled."""
-        demo, models = demo_dirs()
+        """Load the bundled demo (the fibre composite's micrographs and model), so that one
+        Generate shows the idea working. Does nothing (returns False) when not bundled."""
+        demo, model = demo_paths()
         loaded = False
         if demo is not None and self.data_panel is not None:
             for plane in PLANES:
                 if (demo / plane).is_dir():
                     self.data_panel.add_paths(plane, [demo / plane], ask=False)
                     loaded = True
-        model_files = sorted(models.glob("*.pt")) if models is not None else []
-        if model_files:
-            self.set_model(model_files[0])
+        if model is not None:
+            self.set_model(model)
             loaded = True
         return loaded
 

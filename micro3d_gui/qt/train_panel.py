@@ -10,8 +10,8 @@ it after the current step (the model is saved), Resume continues that file's run
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +57,29 @@ class TrainHistory:
     losses: list[float]
 
 
-def train_job(segmentation, settings: TrainSettings, device, resume: bool, *,
+def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
+               origins: Mapping[str, Sequence] | None = None) -> None:
+    """InputError naming the first image (its file when ``origins`` has it) smaller than
+    ``crop`` px on its short side: every training image must hold a crop."""
+    for plane, images in labels.items():
+        names = list((origins or {}).get(plane, ()))
+        for i, im in enumerate(images):
+            if min(im.shape) < crop:
+                name = str(names[i]) if i < len(names) else f"{plane} image {i + 1}"
+                fit = max(CROP_STEP, min(im.shape) // CROP_STEP * CROP_STEP)
+                raise InputError(f"{name}: image is {im.shape[0]}x{im.shape[1]} px, smaller "
+                                 f"than the {crop} px training crop; set Crop to {fit} or "
+                                 "less, or use larger images")
+
+
+def train_job(segmentation, settings: TrainSettings, device, resume: bool,
+              origins: Mapping[str, Sequence] | None = None, *,
               report: Callable[[object], None], should_stop: Callable[[], bool]) -> dict:
     """Worker body (no Qt): build the dataset and trainer, train, return a summary.
 
-    ``segmentation`` has ``labels`` (plane -> label images) and ``num_phases``; ``report``
-    gets a :class:`TrainHistory` first when resuming, then every ``TrainProgress``.
+    ``segmentation`` has ``labels`` (plane -> label images) and ``num_phases``; ``origins``
+    the file of each image (for messages). ``report`` gets a :class:`TrainHistory` first
+    when resuming, then every ``TrainProgress``.
     """
     from ..core.checkpoint import load_checkpoint
     from ..core.diffusion.unet import preset_config
@@ -73,6 +90,7 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool, *,
     data = PlaneDataset(segmentation.labels, segmentation.num_phases)
     if resume:
         ckpt = load_checkpoint(path)
+        check_crop(segmentation.labels, int(ckpt["crop"]), origins)
         if settings.steps <= int(ckpt["step"]):
             raise InputError(f"{path}: the model has already trained {int(ckpt['step'])} "
                              f"steps; set Steps above that to continue its training")
@@ -267,11 +285,11 @@ class TrainPanel(QWidget):
             return False
         if job_args is None:
             return False
-        segmentation, settings, device = job_args
+        segmentation, settings, device, origins = job_args
         self.loss_plot.set_losses([])
         self.progress_bar.setValue(0)
         self.status_label.setText(f"{'Resuming' if resume else 'Starting'} on {device}...")
-        job = Job(train_job, segmentation, settings, device, resume, name="Training",
+        job = Job(train_job, segmentation, settings, device, resume, origins, name="Training",
                   progress_of=lambda p: (p.step, p.total) if hasattr(p, "step") else None,
                   error_parent=self, parent=self)
         job.yielded.connect(self._on_report)
@@ -309,29 +327,15 @@ class TrainPanel(QWidget):
         if seg is None:
             raise InputError("no training images: add labelled or segmented micrographs of "
                              "at least one plane in the Data panel")
-        if not resume:
+        origins = ({p: self.origins_source(p) for p in seg.labels}
+                   if self.origins_source is not None else None)
+        if not resume:  # (a resumed run's crop is the model's: checked in the worker)
             multiple = preset_config(s.preset, 1).size_multiple
             if s.crop % multiple:
                 raise InputError(f"crop {s.crop} px: must be a multiple of {multiple} for "
                                  f"the {s.preset} preset")
-        self._check_crop(seg, s.crop if not resume else None)
-        return seg, s, resolve_device(s.device)
-
-    def _check_crop(self, seg, crop: int | None) -> None:
-        """Every image must hold a crop; the message names the first one that does not."""
-        if crop is None:  # resuming: the checkpoint's crop
-            from ..core.checkpoint import load_checkpoint
-
-            crop = int(load_checkpoint(self.settings().model_path)["crop"])
-        for plane, images in seg.labels.items():
-            for i, im in enumerate(images):
-                if min(im.shape) < crop:
-                    origins = self.origins_source(plane) if self.origins_source else []
-                    name = str(origins[i]) if i < len(origins) else f"{plane} image {i + 1}"
-                    fit = max(CROP_STEP, min(im.shape) // CROP_STEP * CROP_STEP)
-                    raise InputError(f"{name}: image is {im.shape[0]}x{im.shape[1]} px, "
-                                     f"smaller than the {crop} px training crop; set Crop to "
-                                     f"{fit} or less, or use larger images")
+            check_crop(seg.labels, s.crop, origins)
+        return seg, s, resolve_device(s.device), origins
 
     def _on_report(self, item) -> None:
         if isinstance(item, TrainHistory):

@@ -187,7 +187,8 @@ class Viewport(QWidget):
                           location="outer", ticks="outside", fmt="%.0f")
         if self.mode != "outline":
             p.add_legend([[f"phase {k}", c] for k, c in enumerate(phase_colors(self.num_phases))],
-                         bcolor="white", face="rectangle", size=(0.16, 0.05 * self.num_phases))
+                         bcolor="white", face="rectangle", loc="upper right",
+                         size=(0.14, 0.045 * self.num_phases))
         p.reset_camera()
 
     def _update_scene(self) -> None:

@@ -12,6 +12,18 @@ from micro3d_gui.core.synthetic import lamellae, plane_images
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a small shared CI machine, torch's OpenMP threads spinning
+    against the GUI thread made a tiny training step 5-30x slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _isolated_qsettings(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("qsettings"))
     for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
