@@ -9,11 +9,9 @@ import math
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image
 
 from micro3d_gui.cli import main
 from micro3d_gui.core.synthetic import fibre_composite
-from micro3d_gui.io.planeset import volume_plane_images
 from micro3d_gui.io.volume import write_tiff
 
 PLANES = ("xy", "xz", "yz")
@@ -36,17 +34,6 @@ THICK = layers_along_z((np.arange(16) // 4) % 2)
 THIN = layers_along_z(np.arange(16) % 2)
 
 
-def write_planes(root, volume, step=1):
-    """Every ``step``-th slice of each plane as 0/255 PNGs in root/{xy,xz,yz}."""
-    dirs = {}
-    for plane, ims in volume_plane_images(volume, step).items():
-        d = dirs[plane] = root / plane
-        d.mkdir(parents=True)
-        for i, im in enumerate(ims):
-            Image.fromarray((im * 255).astype(np.uint8)).save(d / f"{plane}_{i:02d}.png")
-    return dirs
-
-
 def plane_args(dirs):
     return [arg for p in PLANES for arg in (f"--{p}", str(dirs[p]))]
 
@@ -63,13 +50,13 @@ def as_float(value):
     return float(value)  # JSON keeps inf as the string "inf"
 
 
-def test_volume_against_its_own_slices_with_properties(tmp_path, capsys):
+def test_volume_against_its_own_slices_with_properties(plane_writer, tmp_path, capsys):
     from micro3d_gui.properties.diffusion import diffusivity_all
     from micro3d_gui.properties.elastic import Material, homogenize
 
     vol = fibre_composite((16, 16, 16), radius=2.5, seed=0)
     write_tiff(vol, tmp_path / "vol.tif")
-    dirs = write_planes(tmp_path / "planes", vol)
+    dirs = plane_writer(tmp_path / "planes", vol, step=1)
     mats = {"0": {"E": 4.0, "nu": 0.3, "cte": 5e-5}, "1": {"E": 200.0, "nu": 0.25, "cte": 1e-6}}
     (tmp_path / "mat.json").write_text(json.dumps(mats))
     report = evaluate(tmp_path / "vol.tif", *plane_args(dirs), "--diffusivity", "--elastic",
@@ -119,13 +106,13 @@ def test_volume_against_its_own_slices_with_properties(tmp_path, capsys):
         report["relative_diffusivity"]["0"]["x"])
 
 
-def test_several_volumes_show_which_planes_differ(tmp_path):
+def test_several_volumes_show_which_planes_differ(plane_writer, tmp_path):
     rotated = np.transpose(THICK, (2, 1, 0)).copy()  # the same layers, now normal to x
     paths = []
     for name, vol in (("same", THICK), ("thin", THIN), ("rotated", rotated)):
         write_tiff(vol, tmp_path / f"{name}.tif")
         paths.append(tmp_path / f"{name}.tif")
-    dirs = write_planes(tmp_path / "planes", THICK, step=2)  # every other slice
+    dirs = plane_writer(tmp_path / "planes", THICK, step=2)  # every other slice
     report = evaluate(*paths, *plane_args(dirs), "--json", tmp_path / "r.json")
     assert "relative_diffusivity" not in report and "elastic" not in report
     same, thin, rot = (v["s2_relative_error"] for v in report["per_volume"])
@@ -150,9 +137,9 @@ def test_several_volumes_show_which_planes_differ(tmp_path):
     assert report["volume_fraction"]["1"] == pytest.approx(0.5)
 
 
-def test_reference_tiff_works_like_the_folders(tmp_path, capsys):
+def test_reference_tiff_works_like_the_folders(plane_writer, tmp_path, capsys):
     write_tiff(THIN, tmp_path / "thin.tif")
-    dirs = write_planes(tmp_path / "planes", THICK)
+    dirs = plane_writer(tmp_path / "planes", THICK, step=1)
     # The reference is stored as 0/255 grey levels: read and labelled like the micrographs.
     tifffile.imwrite(tmp_path / "real.tif", THICK * 255)
     by_folders = evaluate(tmp_path / "thin.tif", *plane_args(dirs), "--json",
@@ -202,9 +189,9 @@ def run_error(argv, capsys) -> str:
     return err
 
 
-def test_bad_input_names_the_file_and_the_fix(tmp_path, capsys):
+def test_bad_input_names_the_file_and_the_fix(plane_writer, tmp_path, capsys):
     write_tiff(THICK, tmp_path / "v.tif")
-    dirs = write_planes(tmp_path / "planes", THICK, step=4)
+    dirs = plane_writer(tmp_path / "planes", THICK, step=4)
     out = ["--json", tmp_path / "r.json"]
     err = run_error([tmp_path / "nope.tif", *out], capsys)
     assert "nope.tif: no such file; check the path" in err
@@ -242,10 +229,10 @@ def test_bad_input_names_the_file_and_the_fix(tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
-def test_sample_writes_any_format_then_evaluate(tmp_path, capsys):
+def test_sample_writes_any_format_then_evaluate(plane_writer, tmp_path, capsys):
     import pyvista as pv
 
-    dirs = write_planes(tmp_path / "planes", THICK, step=2)
+    dirs = plane_writer(tmp_path / "planes", THICK, step=2)
     model = tmp_path / "m.pt"
     assert main(["train", *plane_args(dirs), "--out", str(model), "--preset", "tiny",
                  "--crop", "16", "--batch", "2", "--steps", "2", "--device", "cpu"]) == 0

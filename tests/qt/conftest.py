@@ -71,6 +71,12 @@ def boxes(monkeypatch):
     return rec
 
 
+@pytest.fixture
+def errors(boxes):
+    """The (title, text) of every error box shown."""
+    return boxes.errors
+
+
 def write_plane_pngs(root, volume, step=2):
     """Plane images of a label volume as PNG folders ``root/{xy,xz,yz}`` (0 / 255 grey)."""
     dirs = {}

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from micro3d_gui.qt import dialogs
 from micro3d_gui.qt.analysis_panel import AnalysisPanel
 
 PLANES = ("xy", "xz", "yz")
@@ -25,14 +24,6 @@ def slices(volume):
     z, y, x = volume.shape
     return {"xy": [volume[k] for k in range(z)], "xz": [volume[:, j] for j in range(y)],
             "yz": [volume[:, :, i] for i in range(x)]}
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    calls = []
-    monkeypatch.setattr(dialogs, "show_error",
-                        lambda parent, title, text: calls.append((title, text)))
-    return calls
 
 
 @pytest.fixture

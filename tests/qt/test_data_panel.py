@@ -66,15 +66,6 @@ def drop(qtbot, widget, paths):
 
 
 @pytest.fixture
-def errors(monkeypatch):
-    """Record show_error calls instead of opening a modal box."""
-    calls = []
-    monkeypatch.setattr(dialogs, "show_error",
-                        lambda parent, title, text: calls.append((title, text)))
-    return calls
-
-
-@pytest.fixture
 def panel(qtbot, errors):
     w = DataPanel()
     qtbot.addWidget(w)

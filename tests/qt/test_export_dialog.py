@@ -11,7 +11,6 @@ import tifffile
 
 from micro3d_gui.core.synthetic import lamellae
 from micro3d_gui.io.errors import InputError
-from micro3d_gui.qt import dialogs
 from micro3d_gui.qt.export_dialog import ExportDialog
 
 SHAPE = (6, 8, 10)  # z, y, x: all different, so an axis mix-up shows
@@ -21,14 +20,6 @@ VOXEL = (0.5, 0.25, 0.125)  # z, y, x
 @pytest.fixture
 def volumes():
     return [lamellae(SHAPE, axis=a, seed=a) for a in (0, 2)]
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    calls = []
-    monkeypatch.setattr(dialogs, "show_error",
-                        lambda parent, title, text: calls.append((title, text)))
-    return calls
 
 
 def make(qtbot, volumes, tmp_path, suffix, report=None):
