@@ -57,6 +57,10 @@ def test_reverse_mean_is_posterior_mean_at_x0_hat(sched):
     for i in (1, 250, 999):
         x0 = sched.predict_x0(xt, i, eps)
         assert torch.allclose(sched.p_step(xt, i, eps, None), sched.posterior_mean(x0, xt, i), atol=1e-10)
+        # the sampler's form through x0 is the same step, noise included
+        z = torch.randn(100, generator=gen, dtype=torch.float64)
+        assert torch.allclose(sched.p_step_from_x0(xt, i, x0, z), sched.p_step(xt, i, eps, z),
+                              atol=1e-10)
     # the last step adds no noise and lands on x0_hat
     assert torch.allclose(sched.p_step(xt, 0, eps, torch.ones(100, dtype=torch.float64)),
                           sched.predict_x0(xt, 0, eps), atol=1e-10)

@@ -55,7 +55,10 @@ def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How to sample. Paper defaults: n_h = 4, gamma = 0.5, w = 1."""
+    """How to sample. n_h, gamma and w default to the paper's (4, 0.5, 1); the three
+    corrections (x0 projection, anchor, variance-matched blend) are on by default, and
+    ``x0_projection="none", match_variance=False, anchor_fractions=False`` is the paper's
+    sampler exactly (docs/benchmarks.md says why they are on)."""
 
     harmonize: int = 4
     gamma: float = 0.5
