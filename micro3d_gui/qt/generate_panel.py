@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from ..io.errors import InputError
 from . import dialogs
-from .jobs import Job
+from .jobs import Job, JobPanel
 from .train_panel import DEVICES, spin_box as _spin
 
 RANDOM_SEED = -1  # the seed spin box's "random" value
@@ -100,18 +100,16 @@ def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], 
     return last.labels().cpu().numpy(), k
 
 
-class GeneratePanel(QWidget):
+class GeneratePanel(JobPanel):
     """Signals: ``preview(labels, num_phases)`` (throttled), ``volumes_ready(list, k)``,
     ``analyse_requested(properties: bool)``, ``busy(bool)``."""
 
     preview = Signal(object, int)
     volumes_ready = Signal(list, int)
     analyse_requested = Signal(bool)
-    busy = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.job: Job | None = None
         self.preview_interval_ms = 250
         #: Previews received from the worker / forwarded to the viewport (tests read them).
         self.previews_received = 0
@@ -243,9 +241,6 @@ class GeneratePanel(QWidget):
         self.analyse_button.setEnabled(has)
 
     # -- running --------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
-
     def start(self) -> bool:
         from ..core.device import resolve_device
 
@@ -271,19 +266,10 @@ class GeneratePanel(QWidget):
                                   f"{device}...")
         job = Job(sample_job, s, device, name="Generation", unit="step",
                   progress_of=lambda p: (p.step, p.total), error_parent=self, parent=self)
-        job.yielded.connect(self._on_preview)
-        job.progress.connect(self._on_progress)
-        job.succeeded.connect(self._on_done)
-        job.ended.connect(self._on_ended)
-        self.job = job.start()
-        self._sync()
-        self.busy.emit(True)
-        return True
+        return self._launch(job, self._on_preview)
 
     def cancel(self) -> None:
-        if self.is_running():
-            self.job.cancel()
-            self.status_label.setText("Cancelling...")
+        self._cancel("Cancelling...")
 
     def _on_preview(self, item: SamplePreview) -> None:
         self.previews_received += 1

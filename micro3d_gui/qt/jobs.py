@@ -206,3 +206,37 @@ class Job(QObject):
         if self.status is None:  # the worker swallowed the result (should not happen)
             self.status = "cancelled" if self._stop.is_set() else "done"
         self.ended.emit(self.status)
+
+
+class JobPanel(QWidget):
+    """A panel that runs one :class:`Job` at a time (the Train and Generate panels).
+
+    Subclasses provide ``_on_progress(fraction, text)``, ``_on_done(result)``,
+    ``_on_ended(status)`` and ``_sync()`` (enable or disable their buttons); ``busy(bool)``
+    tells the main window a run started (True) or ended (False).
+    """
+
+    busy = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.job: Job | None = None
+
+    def is_running(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def _launch(self, job: Job, on_yield: Callable[[Any], None]) -> bool:
+        """Wire ``job`` to this panel's slots, start it and say so; always True."""
+        job.yielded.connect(on_yield)
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(self._on_done)
+        job.ended.connect(self._on_ended)
+        self.job = job.start()
+        self._sync()
+        self.busy.emit(True)
+        return True
+
+    def _cancel(self, message: str) -> None:
+        if self.is_running():
+            self.job.cancel()
+            self.status_label.setText(message)

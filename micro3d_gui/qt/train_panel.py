@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 from ..core.training import TrainConfig
 from ..io.errors import InputError
 from . import dialogs
-from .jobs import Job
+from .jobs import Job, JobPanel
 from .plot_widget import PlotWidget
 
 PRESETS = ("tiny", "small", "paper")
@@ -159,7 +159,7 @@ class LossPlot(PlotWidget):
         self.draw_count += 1
 
 
-class TrainPanel(QWidget):
+class TrainPanel(JobPanel):
     """Signals: ``model_saved(path)`` when a run ends with the model written, ``busy(bool)``.
 
     ``data_source()`` returns the Data panel's segmentation (``labels``, ``num_phases``,
@@ -167,7 +167,6 @@ class TrainPanel(QWidget):
     """
 
     model_saved = Signal(str)
-    busy = Signal(bool)
     load_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None,
@@ -178,7 +177,6 @@ class TrainPanel(QWidget):
         self.origins_source: Callable[[str], list[Path]] | None = None
         #: Folder proposed for a new model file (the project's, when one is open).
         self.default_dir: Path | None = None
-        self.job: Job | None = None
 
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(PRESETS)
@@ -271,9 +269,6 @@ class TrainPanel(QWidget):
         self.model_edit.setText(str(path))
 
     # -- running --------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
-
     def start(self, resume: bool = False) -> bool:
         """Check the inputs, then train in a worker. False (with a message) if not started."""
         if self.is_running():
@@ -292,19 +287,10 @@ class TrainPanel(QWidget):
         job = Job(train_job, segmentation, settings, device, resume, origins, name="Training",
                   progress_of=lambda p: (p.step, p.total) if hasattr(p, "step") else None,
                   error_parent=self, parent=self)
-        job.yielded.connect(self._on_report)
-        job.progress.connect(self._on_progress)
-        job.succeeded.connect(self._on_done)
-        job.ended.connect(self._on_ended)
-        self.job = job.start()
-        self._sync()
-        self.busy.emit(True)
-        return True
+        return self._launch(job, self._on_report)
 
     def cancel(self) -> None:
-        if self.is_running():
-            self.job.cancel()
-            self.status_label.setText("Stopping after the current step...")
+        self._cancel("Stopping after the current step...")
 
     def _prepare(self, resume: bool):
         from ..core.device import resolve_device
