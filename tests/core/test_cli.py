@@ -156,3 +156,17 @@ def test_segmentation_options_are_checked(tmp_path, lamella_dirs, capsys):
     args = ["train", "--xy", str(lamella_dirs["xy"]), "--out", str(out), "--flip-rows", "yz"]
     assert "--flip-rows yz: no yz images given" in run_error(args, capsys)
     assert not out.exists()
+
+
+def test_demo_samples_the_bundled_model_and_compares_with_its_truth(tmp_path, capsys):
+    from micro3d_gui.metrics.fractions import volume_fractions
+    from micro3d_gui.paths import demo_model
+
+    assert demo_model("fibres").is_file()  # shipped in models/
+    assert main(["demo", "--material", "fibres", "--size", "8", "--out", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    vol = tifffile.imread(tmp_path / "volume.tif")
+    assert vol.shape == (8, 8, 8) and vol.max() <= 1
+    out = capsys.readouterr().out
+    printed = np.round(volume_fractions(vol, 2), 3).tolist()
+    assert f"generated: phase fractions {printed}" in out and "truth    : phase fractions" in out
