@@ -29,6 +29,14 @@ def encode(labels, num_phases: int) -> torch.Tensor:
     return (one_hot * 2 - 1).movedim(-1, -3)
 
 
+def encoded_mean(fractions) -> list[float]:
+    """Mean per channel ``[C]`` of encoded data whose phases 0..K-1 take ``fractions``."""
+    k = len(fractions)
+    codes = encode(np.arange(k).reshape(k, 1, 1), k)[:, :, 0, 0]  # [K, C]: each phase's code
+    weights = torch.as_tensor(fractions, dtype=torch.float32)[:, None]
+    return (weights * codes).sum(dim=0).tolist()
+
+
 def decode(x: torch.Tensor, num_phases: int) -> torch.Tensor:
     """Model-space ``[..., C, H, W]`` (or ``[..., C, Z, Y, X]`` with ``channel_axis``) -> uint8 labels.
 

@@ -9,6 +9,7 @@ from .checkpoint import model_from_checkpoint, schedule_from_checkpoint
 from .device import fastest_memory_format
 from .diffusion.respace import respace
 from .diffusion.sampler import SampleStep, SamplerSettings, run_to_end, sample_progressive
+from . import encoding
 from .encoding import num_channels
 
 
@@ -67,12 +68,10 @@ def training_fractions(ckpt: dict) -> list[float] | None:
 
 
 def encoded_mean(ckpt: dict) -> list[float] | None:
-    """Mean per model channel of the encoded training data (``2 f - 1``, see encoding):
-    the sampler's anchor for the volume fractions."""
+    """Mean per model channel of the encoded training data: the sampler's anchor for the
+    volume fractions (None without a data summary)."""
     f = training_fractions(ckpt)
-    if f is None:
-        return None
-    return [2 * f[1] - 1] if ckpt["num_phases"] == 2 else [2 * v - 1 for v in f]
+    return None if f is None else encoding.encoded_mean(f)
 
 
 def generate(ckpt: dict, shape, count: int = 1, sampling_steps: int | None = None,

@@ -62,16 +62,11 @@ def write_vti(volume: np.ndarray, path: str | os.PathLike,
 
 def write_tiff_stack(volume: np.ndarray, path: str | os.PathLike,
                      voxel_size: Sequence[float] = (1.0, 1.0, 1.0), unit: str = "um") -> None:
-    """ImageJ/Fiji TIFF stack, one xy page per z, with the voxel size: x and y as the
-    resolution tags (pixels per ``unit`` = 1 / size), z as ImageJ's ``spacing``, and
-    ``unit`` in the ImageJ description."""
-    import tifffile  # noqa: PLC0415
+    """ImageJ/Fiji TIFF stack, one xy page per z, calibrated with the voxel size (see
+    :func:`micro3d_gui.io.volume.write_tiff`)."""
+    from .volume import write_tiff  # noqa: PLC0415
 
-    vol = _labels(volume)
-    sz, sy, sx = _voxel_size(voxel_size)
-    with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, vol, imagej=True, resolution=(1.0 / sx, 1.0 / sy),
-                         metadata={"axes": "ZYX", "spacing": sz, "unit": str(unit)})
+    write_tiff(_labels(volume), path, _voxel_size(voxel_size), unit)
 
 
 def write_npy(volume: np.ndarray, path: str | os.PathLike,

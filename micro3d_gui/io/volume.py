@@ -11,13 +11,25 @@ from .atomic import atomic_path
 from .errors import ImageReadError
 
 
-def write_tiff(volume: np.ndarray, path: str | os.PathLike) -> None:
-    """Write a uint8 label volume ``[Z, Y, X]`` atomically as an ImageJ-readable stack."""
+def write_tiff(volume: np.ndarray, path: str | os.PathLike,
+               voxel_size: tuple[float, float, float] | None = None, unit: str = "um") -> None:
+    """Write a uint8 label volume ``[Z, Y, X]`` atomically as an ImageJ-readable stack.
+
+    With ``voxel_size`` ``(z, y, x)`` in ``unit`` the stack is calibrated: x and y as the
+    resolution tags (pixels per unit = 1 / size), z as ImageJ's ``spacing``, the unit in the
+    ImageJ description. Without it no calibration (and no unit) is invented.
+    """
     vol = np.ascontiguousarray(volume, dtype=np.uint8)
     if vol.ndim != 3:
         raise ValueError(f"expected a [z, y, x] volume, got shape {vol.shape}")
+    metadata: dict = {"axes": "ZYX"}
+    calibration: dict = {}
+    if voxel_size is not None:
+        sz, sy, sx = voxel_size
+        calibration["resolution"] = (1.0 / sx, 1.0 / sy)
+        metadata.update(spacing=sz, unit=str(unit))
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, vol, imagej=True, metadata={"axes": "ZYX"})
+        tifffile.imwrite(tmp, vol, imagej=True, metadata=metadata, **calibration)
 
 
 def read_volume(path: str | os.PathLike) -> np.ndarray:

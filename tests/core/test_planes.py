@@ -71,3 +71,13 @@ def test_multiphase_encoding_one_hot_pm1():
     assert torch.equal(decode(x, 3), torch.from_numpy(lab).to(torch.uint8))
     vol = x.permute(1, 0, 2, 3)[None]  # [1, C, Z, Y, X]
     assert torch.equal(decode_volume(vol, 3)[0], torch.from_numpy(lab).to(torch.uint8))
+
+
+def test_encoded_mean_is_2f_minus_1_per_channel():
+    from micro3d_gui.core.encoding import encoded_mean
+
+    assert encoded_mean([0.3, 0.7]) == pytest.approx([2 * 0.7 - 1])  # binary: phase 1 at +1
+    assert encoded_mean([0.2, 0.5, 0.3]) == pytest.approx([-0.6, 0.0, -0.4])
+    # and it is the mean of real encoded labels with those fractions
+    labels = np.repeat(np.arange(3), [2, 5, 3]).reshape(1, 10)
+    assert encoded_mean([0.2, 0.5, 0.3]) == pytest.approx(encode(labels, 3).mean(dim=(-2, -1)).tolist())
