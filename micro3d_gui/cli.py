@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.training import DEFAULT_TIME_BUDGET_S
 from .io.errors import InputError
 
 EXIT_INPUT = 2
@@ -32,6 +33,29 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _duration(text: str) -> float:
+    """``600``, ``90s``, ``10m``, ``1h30m`` -> seconds."""
+    import re
+
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        seconds = float(t)
+    else:
+        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", t)
+        if not t or parts is None:
+            raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 10m, 90s, 1h30m)")
+        h, m, s = (float(v) if v else 0.0 for v in parts.groups())
+        seconds = 3600 * h + 60 * m + s
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive duration, got {text!r}")
+    return seconds
+
+
+def _format_duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if s else f"{m}m"
 
 
 PLANE_NAMES = ("xy", "xz", "yz")
@@ -125,18 +149,30 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a plane-conditional diffusion model")
     _add_micrograph_options(tr)
     tr.add_argument("--out", required=True, metavar="MODEL.pt", help="model file to write")
-    tr.add_argument("--preset", choices=("tiny", "small", "paper"), default="small",
-                    help="network size (default: small; paper is for GPUs)")
+    tr.add_argument("--preset", choices=("auto", "tiny", "small", "paper"), default="auto",
+                    help="network size (default auto: tiny on a CPU, small on a GPU)")
+    tr.add_argument("--time", type=_duration, default=None, metavar="DURATION",
+                    dest="time_budget_s",
+                    help="training time, e.g. 10m, 90s, 1h30m or seconds (default "
+                         f"{_format_duration(DEFAULT_TIME_BUDGET_S)} unless --steps is given)")
     tr.add_argument("--steps", type=_positive, default=None,
-                    help="total training steps (default 60000, the paper's)")
-    tr.add_argument("--batch", type=_positive, default=32, help="batch size (default 32)")
-    tr.add_argument("--crop", type=_positive, default=64, help="crop size in px (default 64)")
+                    help="train exactly this many steps instead of for a time")
+    tr.add_argument("--batch", type=_positive, default=None, dest="batch_size",
+                    help="batch size (default: the preset's recipe)")
+    tr.add_argument("--crop", type=_positive, default=None,
+                    help="crop size in px (default: the preset's recipe)")
     tr.add_argument("--lr", type=float, default=None,
-                    help="Adam learning rate (default: 1e-3 tiny, 5e-4 small, 1e-4 paper)")
+                    help="peak Adam learning rate (default: the preset's recipe)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--checkpoint-every", type=_positive, default=1000, metavar="N",
-                    help="save the model every N steps (default 1000)")
+    tr.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
+                    help="save the model every N steps (default: the recipe's)")
+    tr.add_argument("--stop-at-floor", action="store_true", default=None,
+                    help="stop early once the 2D samples of every plane are at the "
+                         "micrographs' own floor")
+    tr.add_argument("--no-fidelity", action="store_true",
+                    help="skip the fidelity reports (S2 of 2D samples against the "
+                         "micrographs, at most 5 %% of the training time)")
     tr.add_argument("--resume", metavar="MODEL.pt", help="continue training this model")
 
     sa = sub.add_parser("sample", help="generate 3D volumes with a trained model")
@@ -220,21 +256,37 @@ class _Progress:
         from tqdm import tqdm
 
         self.total, self.unit, self.initial = total, unit, initial
+        self.printed = None
         self.start = time.perf_counter()
         self.interactive = sys.stderr.isatty()
-        self.every = max(1, (total - initial) // 20)
         self.bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True,
                         disable=not self.interactive)
 
     def update(self, step: int, **info) -> None:
         self.bar.update(step - self.bar.n)
         self.bar.set_postfix(info, refresh=False)
-        if not self.interactive and (step % self.every == 0 or step == self.total):
+        every = max(1, (self.total - self.initial) // 20)
+        if not self.interactive and step != self.printed and (step % every == 0
+                                                             or step == self.total):
+            self.printed = step
             rate = (step - self.initial) / max(time.perf_counter() - self.start, 1e-9)
             eta = (self.total - step) / rate if rate else float("nan")
             extra = " ".join(f"{k} {v}" for k, v in info.items())
             print(f"{self.unit} {step}/{self.total} {extra} {rate:.2f} {self.unit}/s "
                   f"eta {eta:.0f} s", flush=True)
+
+    def set_total(self, total: int) -> None:
+        """A time-budgeted run knows its step count only after its first steps."""
+        if total != self.total:
+            self.total = self.bar.total = total
+            self.bar.refresh()
+
+    def write(self, line: str) -> None:
+        """A line of its own, above the bar on a terminal."""
+        if self.interactive:
+            self.bar.write(line)
+        else:
+            print(line, flush=True)
 
     def close(self) -> None:
         self.bar.close()
@@ -268,51 +320,58 @@ def _device(name: str):
         raise InputError(f"--device {name}: {exc}") from None
 
 
+#: ``micro3d train`` options that go into the training recipe (TrainConfig fields).
+TRAIN_OPTIONS = ("steps", "time_budget_s", "batch_size", "crop", "lr", "seed",
+                 "checkpoint_every", "stop_at_floor")
+
+
 def cmd_train(args) -> int:
     from .core.checkpoint import load_checkpoint
-    from .core.diffusion.unet import preset_config
-    from .core.encoding import num_channels
-    from .core.training import PlaneDataset, TrainConfig, Trainer, default_lr
+    from .core.training import PlaneDataset, prepare_trainer
+    from .metrics.fidelity import FidelityMonitor, describe
 
     device = _device(args.device)
     image_set = _load_micrographs(args)
-    image_set.check_crop(args.crop)
     data = PlaneDataset(image_set.images, image_set.num_phases)
-    if args.resume:
-        ckpt = load_checkpoint(args.resume)
-        try:
-            trainer = Trainer.resume(ckpt, data, steps=args.steps, device=device)
-        except ValueError as exc:
-            raise InputError(f"{args.resume}: {exc}") from None
-    else:
-        model_cfg = preset_config(args.preset, num_channels(image_set.num_phases))
-        if args.crop % model_cfg.size_multiple:
-            raise InputError(
-                f"--crop {args.crop}: must be a multiple of {model_cfg.size_multiple} "
-                f"for the {args.preset} preset"
-            )
-        cfg = TrainConfig(steps=args.steps or TrainConfig.steps, batch_size=args.batch,
-                          crop=args.crop, lr=args.lr or default_lr(args.preset), seed=args.seed,
-                          checkpoint_every=args.checkpoint_every)
-        trainer = Trainer(data, model_cfg, cfg, device=device)
+    resume = load_checkpoint(args.resume) if args.resume else None
+    options = {k: getattr(args, k) for k in TRAIN_OPTIONS}
+    if resume is not None:
+        options["seed"] = None  # a resumed run keeps its own random stream
+    try:
+        trainer, ignored = prepare_trainer(data, args.preset, device, resume, **options)
+    except ValueError as exc:
+        raise InputError(f"{args.resume or 'train'}: {exc}") from None
+    image_set.check_crop(trainer.config.crop)
+    cfg = trainer.config
     described, fractions = _describe_micrographs(image_set)
-    print(f"{described}; device {device}; preset {trainer.model_config.preset}")
+    length = (f"{cfg.steps} steps" if cfg.steps else
+              f"{_format_duration(cfg.time_budget_s)} of training")
+    print(f"{described}; device {device}; preset {trainer.model_config.preset}; {length}, "
+          f"batch {cfg.batch_size}, crop {cfg.crop}, lr {cfg.lr:g}")
     print(fractions)
     for warning in image_set.warnings:
         print(f"warning: {warning}")
-    bar = _Progress(trainer.config.steps, trainer.step)
+    if ignored:
+        print(f"note: resuming {args.resume} with its own recipe; ignored "
+              + ", ".join(f"--{k.replace('_', '-')}" for k in ignored))
+    monitor = None if args.no_fidelity else FidelityMonitor.for_trainer(trainer)
+    bar = _Progress(cfg.steps or 0, trainer.step)
     with _stop_on_sigint() as stop_requested:
         def progress(p):
+            bar.set_total(p.total)
             bar.update(p.step, loss=f"{p.loss:.4f}")
+            if p.fidelity is not None:
+                bar.write(f"step {p.step}: {describe(p.fidelity)}")
             return stop_requested()
 
-        finished = trainer.train(progress, checkpoint_path=args.out)
+        finished = trainer.train(progress, checkpoint_path=args.out, monitor=monitor)
     bar.close()
     if not finished:
         print(f"stopped at step {trainer.step}; model saved to {args.out}; "
               f"continue with --resume {args.out}")
         return EXIT_INTERRUPTED
     print(f"model saved to {args.out} (step {trainer.step}, "
+          f"{trainer.elapsed_s:.0f} s of training, "
           f"final loss {np.mean(trainer.losses[-50:]):.4f})")
     return 0
 

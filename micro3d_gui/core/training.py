@@ -11,53 +11,178 @@ resumed run continues exactly as an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
 
 from .checkpoint import save_checkpoint
 from .diffusion.schedule import Schedule, ScheduleConfig
-from .diffusion.unet import UNet, UNetConfig
+from .diffusion.unet import UNet, UNetConfig, preset_config
 from .encoding import encode, num_channels
 from .planes import NULL_LABEL, PLANE_LABELS, PLANES
 
 
+#: Training time when neither steps nor a time is given: the product's promise of a
+#: validated model in 10 minutes on a laptop CPU (docs/benchmarks.md, time to quality).
+DEFAULT_TIME_BUDGET_S = 600.0
+
+#: Steps timed before a time budget is turned into a step count (the first two are slow:
+#: allocator and kernel warm-up, so they are not counted in the rate).
+PROBE_STEPS = 12
+
+#: Most of the training time the fidelity reports may take (issue: <= 5 %).
+FIDELITY_TIME_FRACTION = 0.05
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Paper defaults: Adam lr 1e-4, batch 32, 60k steps, crops of 64 px, p_drop 0.1."""
+    """How to train. Build it with :meth:`for_preset`, which applies the preset's recipe;
+    the class defaults are the paper's (Adam lr 1e-4, batch 32, crops of 64 px, p_drop
+    0.1) with a time budget instead of its 60k steps.
 
-    steps: int = 60_000
+    ``steps`` None: as many steps as ``time_budget_s`` seconds allow, estimated from the
+    speed of the first :data:`PROBE_STEPS` steps and then fixed (stored in the checkpoint,
+    so a resumed run is exact). The learning rate warms up linearly over ``warmup_steps``,
+    then follows a cosine to ``lr_final * lr`` at the last step (``lr_schedule="constant"``:
+    no warm-up, no decay, as checkpoints before the schedule trained). ``ema_decay`` None:
+    fitted to the step count (:func:`fitted_ema_decay`).
+    """
+
+    steps: int | None = None
+    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S
     batch_size: int = 32
     crop: int = 64
     lr: float = 1e-4
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 100
+    lr_final: float = 0.1
     cond_drop: float = 0.1
-    ema_decay: float = 0.999
+    ema_decay: float | None = None
     seed: int = 0
     checkpoint_every: int = 1000
+    #: Stop once every plane's fidelity report is at its floor (see metrics.fidelity).
+    stop_at_floor: bool = False
+
+    def __post_init__(self):
+        checks = (
+            ("steps", self.steps is None or self.steps >= 1, "a positive whole number"),
+            ("time_budget_s", self.time_budget_s is None or
+             (math.isfinite(self.time_budget_s) and self.time_budget_s > 0),
+             "a positive number of seconds"),
+            ("batch_size", self.batch_size >= 1, "a positive whole number"),
+            ("crop", self.crop >= 1, "a positive whole number"),
+            ("lr", math.isfinite(self.lr) and 0 < self.lr < 1, "a number between 0 and 1"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {LR_SCHEDULES}"),
+            ("warmup_steps", self.warmup_steps >= 0, "0 or more"),
+            ("lr_final", 0 <= self.lr_final <= 1, "between 0 and 1"),
+            ("cond_drop", 0 <= self.cond_drop < 1, "between 0 and 1"),
+            ("ema_decay", self.ema_decay is None or 0 <= self.ema_decay < 1,
+             "between 0 and 1"),
+            ("checkpoint_every", self.checkpoint_every >= 0, "0 (never) or more"),
+        )
+        for name, ok, what in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+        if self.steps is None and self.time_budget_s is None:
+            raise ValueError("give a number of steps or a time budget")
+
+    @classmethod
+    def for_preset(cls, preset: str, **overrides) -> "TrainConfig":
+        """The training recipe of a network preset, with ``overrides`` (None = keep).
+
+        The one place a recipe is made: ``micro3d train``, the app's Train panel, the
+        benchmarks and the Python API all call it, so the same inputs train the same model.
+        A given ``steps`` wins over the time budget.
+        """
+        if preset not in PRESET_RECIPES:
+            raise ValueError(f"unknown preset {preset!r}; choose one of "
+                             f"{', '.join(PRESET_RECIPES)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown training options: {', '.join(sorted(unknown))}")
+        if "steps" in given and "time_budget_s" not in given:
+            given["time_budget_s"] = None
+        return cls(**{**PRESET_RECIPES[preset], **given})
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "TrainConfig":
+        """A checkpoint's ``train_config``; one written before the schedule existed trained
+        at a constant rate with a fixed EMA, and resumes so."""
+        d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
+        if "lr_schedule" not in d:
+            d.update(lr_schedule="constant", warmup_steps=0, time_budget_s=None)
+        return cls(**d)
+
+    def lr_at(self, step: int, total: int) -> float:
+        """Learning rate of step ``step`` (0-based) of a run of ``total`` steps."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        warmup = min(self.warmup_steps, max(1, total // 5))
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return self.lr * (self.lr_final + (1 - self.lr_final) * 0.5 *
+                          (1 + math.cos(math.pi * progress)))
+
+    def ema_at(self, total: int) -> float:
+        return self.ema_decay if self.ema_decay is not None else fitted_ema_decay(total)
 
 
-#: Adam learning rate per network preset. The paper's 1e-4 suits its big network and 60k
-#: steps; the CPU presets train for a few thousand steps, and on the tiny preset 1e-3
-#: reached in 1,500 steps a lower loss than 1e-4 did (docs/benchmarks.md). ``small`` sits
-#: between the two (not measured as finely).
-PRESET_LR = {"tiny": 1e-3, "small": 5e-4, "paper": 1e-4}
+LR_SCHEDULES = ("cosine", "constant")
+
+#: Recipe per network preset (every field not named takes the class default). The CPU
+#: presets learn at a higher rate than the paper's 1e-4 (docs/benchmarks.md: the tiny
+#: preset at 1e-4 learned nothing anisotropic in 1,500 steps); ``small`` sits between.
+PRESET_RECIPES: dict[str, dict] = {
+    "tiny": dict(lr=1e-3, batch_size=16, crop=64),
+    "small": dict(lr=5e-4, batch_size=16, crop=64),
+    "paper": dict(lr=1e-4, batch_size=32, crop=64),
+}
+
+#: The preset used when none is chosen, per device type: the largest network that reaches
+#: the floor within the default time budget there (docs/benchmarks.md).
+AUTO_PRESET = {"cpu": "tiny", "cuda": "small", "mps": "small"}
+
+
+def auto_preset(device: torch.device | str) -> str:
+    return AUTO_PRESET.get(torch.device(device).type, "tiny")
 
 
 def default_lr(preset: str) -> float:
-    return PRESET_LR.get(preset, TrainConfig.lr)
+    return TrainConfig.for_preset(preset).lr
+
+
+def fitted_ema_decay(total_steps: int) -> float:
+    """EMA decay whose averaging window is about a tenth of the run (at most 0.9999):
+    0.999 for 10,000 steps, 0.99 for 1,000. A fixed 0.999 would average a short run's
+    first, poor weights into the model it keeps."""
+    return float(min(0.9999, 1.0 - 1.0 / max(10.0, 0.1 * total_steps)))
 
 
 @dataclass
 class TrainProgress:
+    """After step ``step`` of ``total`` (``total`` is an estimate until the time budget has
+    been turned into steps, after the first :data:`PROBE_STEPS`)."""
+
     step: int
     total: int
     loss: float
     steps_per_s: float
     eta_s: float
+    lr: float = 0.0
+    #: The latest fidelity report, when one was made at this step (see ``Trainer.train``).
+    fidelity: dict | None = None
+
+
+#: monitor(ema_model) -> {"errors": {plane: float}, "floor": {plane: float}, ...}: a
+#: fidelity report on the EMA network (e.g. :class:`micro3d_gui.metrics.fidelity.FidelityMonitor`).
+Monitor = Callable[[torch.nn.Module], dict]
 
 
 class PlaneDataset:
@@ -117,7 +242,8 @@ class PlaneDataset:
 
 
 class Trainer:
-    """Owns model, EMA, optimizer and RNG; :meth:`train` runs to ``config.steps``."""
+    """Owns model, EMA, optimizer and RNG; :meth:`train` runs to ``config.steps`` (or, with
+    a time budget, to the step count the budget allows)."""
 
     def __init__(self, data: PlaneDataset, model_config: UNetConfig, config: TrainConfig,
                  schedule_config: ScheduleConfig = ScheduleConfig(),
@@ -141,6 +267,10 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.losses: list[float] = []
+        #: Fidelity reports so far: ``{"step": int, "errors": {plane: float}, ...}``.
+        self.fidelity: list[dict] = []
+        #: Wall seconds spent training so far (all runs of this model, resumes included).
+        self.elapsed_s = 0.0
 
     # -- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict:
@@ -153,7 +283,9 @@ class Trainer:
             "crop": self.config.crop,
             "data_summary": self.data.summary(),
             "step": self.step,
+            "train_seconds": float(self.elapsed_s),
             "losses": torch.tensor(self.losses, dtype=torch.float32),
+            "fidelity": list(self.fidelity),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -167,9 +299,11 @@ class Trainer:
     def resume(cls, ckpt: dict, data: PlaneDataset, steps: int | None = None,
                device: torch.device | str = "cpu") -> "Trainer":
         """Continue a checkpoint's run; ``steps`` overrides its total step count."""
-        cfg = TrainConfig(**ckpt["train_config"])
+        cfg = TrainConfig.from_dict(ckpt["train_config"])
+        if cfg.steps is None:  # saved before its budget was turned into steps
+            cfg = replace(cfg, steps=max(int(ckpt["step"]) + 1, PROBE_STEPS))
         if steps is not None:
-            cfg = TrainConfig(**{**asdict(cfg), "steps": steps})
+            cfg = replace(cfg, steps=steps)
         if ckpt["num_phases"] != data.num_phases:
             raise ValueError(
                 f"the model was trained with {ckpt['num_phases']} phases, "
@@ -183,10 +317,13 @@ class Trainer:
         tr.gen.set_state(ckpt["rng_state"])
         tr.step = int(ckpt["step"])
         tr.losses = [float(v) for v in ckpt.get("losses", [])]
+        tr.fidelity = list(ckpt.get("fidelity", []))
+        tr.elapsed_s = float(ckpt.get("train_seconds", 0.0))
         return tr
 
     # -- training -------------------------------------------------------------------------
-    def train_step(self) -> float:
+    def train_step(self, total: int) -> float:
+        """One optimizer step of a run of ``total`` steps; returns the loss."""
         cfg = self.config
         x0, labels = self.data.batch(cfg.batch_size, cfg.crop, cfg.cond_drop, self.gen)
         t = torch.randint(self.schedule.num_steps, (cfg.batch_size,), generator=self.gen)
@@ -196,41 +333,129 @@ class Trainer:
         loss = torch.mean((self.model(x_t, t, labels) - noise) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        lr = cfg.lr_at(self.step, total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.optimizer.step()
         self.step += 1
-        self._update_ema()
+        self._update_ema(cfg.ema_at(total))
         return loss.item()
 
     @torch.no_grad()
-    def _update_ema(self) -> None:
+    def _update_ema(self, target: float) -> None:
         # Warm-up (as diffusers' EMAModel) so short runs are not dominated by the init.
-        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        decay = min(target, (1 + self.step) / (10 + self.step))
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
             e.lerp_(p, 1 - decay)
 
+    def _steps_for_budget(self, seconds_per_step: float, spent_s: float) -> int:
+        """The step count the time budget allows, at the measured speed, leaving the
+        fidelity reports their share."""
+        left = self.config.time_budget_s - spent_s
+        more = int(left * (1 - FIDELITY_TIME_FRACTION) / max(seconds_per_step, 1e-9))
+        return max(self.step + 1, self.step + more)
+
     def train(self, callback: Callable[[TrainProgress], object] | None = None,
-              checkpoint_path: str | os.PathLike | None = None) -> bool:
-        """Train until ``config.steps``; returns False if ``callback`` asked to stop.
+              checkpoint_path: str | os.PathLike | None = None,
+              monitor: Monitor | None = None) -> bool:
+        """Train until ``config.steps`` (or the time budget); False if ``callback`` asked to
+        stop.
 
         ``callback(progress)`` runs after every step; a truthy return stops training after
         that step (a checkpoint is still written). Checkpoints go to ``checkpoint_path``
-        every ``checkpoint_every`` steps and at the end.
+        every ``checkpoint_every`` steps and at the end. ``monitor`` (optional) reports
+        fidelity on the EMA network every so often, spaced so that it takes at most
+        :data:`FIDELITY_TIME_FRACTION` of the time, and at the end; its reports are kept in
+        :attr:`fidelity` and the checkpoint.
         """
         cfg = self.config
         t_start, s_start = time.perf_counter(), self.step
+        elapsed_before = self.elapsed_s
+        total = cfg.steps if cfg.steps is not None else self.step + 10 * PROBE_STEPS
+        t_probe = None
+        monitor_s, next_report_s = 0.0, None
         finished = True
         self.model.train()
-        while self.step < cfg.steps:
-            loss = self.train_step()
+        while self.step < total:
+            loss = self.train_step(total)
             self.losses.append(loss)
+            now = time.perf_counter() - t_start
+            if cfg.steps is None:
+                done = self.step - s_start
+                if done == 2:
+                    t_probe = now
+                elif done == PROBE_STEPS:  # the budget becomes a fixed step count
+                    total = self._steps_for_budget((now - t_probe) / (PROBE_STEPS - 2),
+                                                   elapsed_before + now)
+                    self.config = cfg = replace(cfg, steps=total)
+            report = None
+            if monitor is not None:
+                if next_report_s is None and self.step - s_start >= PROBE_STEPS:
+                    # the first report after a tenth of the run, when there is a model
+                    run_s = now * (total - s_start) / (self.step - s_start)
+                    next_report_s = 0.1 * run_s
+                due = next_report_s is not None and now >= next_report_s
+                if due or self.step >= total:  # and always on the final model
+                    report, cost = self._report(monitor)
+                    monitor_s += cost
+                    # space the reports so that they stay within their share of the time
+                    next_report_s = now + cost + cost / FIDELITY_TIME_FRACTION
+            self.elapsed_s = elapsed_before + time.perf_counter() - t_start
             if checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save(checkpoint_path)
+            stop = cfg.stop_at_floor and report is not None and report.get("at_floor")
             if callback is not None:
-                rate = (self.step - s_start) / max(time.perf_counter() - t_start, 1e-9)
-                eta = (cfg.steps - self.step) / rate if rate > 0 else float("inf")
-                if callback(TrainProgress(self.step, cfg.steps, loss, rate, eta)):
-                    finished = self.step >= cfg.steps
+                rate = (self.step - s_start) / max(now - monitor_s, 1e-9)
+                eta = (total - self.step) / rate if rate > 0 else float("inf")
+                if cfg.steps is None and cfg.time_budget_s is not None:
+                    eta = max(0.0, cfg.time_budget_s - self.elapsed_s)
+                progress = TrainProgress(self.step, total, loss, rate, eta,
+                                         cfg.lr_at(self.step - 1, total), report)
+                if callback(progress):
+                    finished = self.step >= total
                     break
+            if stop:
+                break
+        self.elapsed_s = elapsed_before + time.perf_counter() - t_start
         if checkpoint_path:
             self.save(checkpoint_path)
         return finished
+
+    def _report(self, monitor: Monitor) -> tuple[dict, float]:
+        start = time.perf_counter()
+        report = {"step": self.step, **monitor(self.ema)}
+        self.fidelity.append(report)
+        self.model.train()
+        return report, time.perf_counter() - start
+
+
+def prepare_trainer(data: PlaneDataset, preset: str = "auto",
+                    device: torch.device | str = "cpu", resume: dict | None = None,
+                    **overrides) -> tuple[Trainer, list[str]]:
+    """The trainer ``micro3d train`` and the app's Train panel both run.
+
+    A new run: the network ``preset`` (``auto``: :func:`auto_preset` of ``device``) and
+    :meth:`TrainConfig.for_preset` with ``overrides`` (None = the recipe's). With
+    ``resume`` (a checkpoint), its run continues with its own recipe: only ``steps`` is
+    taken from ``overrides``; the names of the other given overrides are returned, so the
+    caller can say they were ignored. Raises ValueError with a readable message.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if resume is not None:
+        ignored = sorted(k for k in given if k not in ("steps", "seed"))
+        steps = given.get("steps")
+        if steps is not None and steps <= int(resume["step"]):
+            raise ValueError(f"the model has already trained {int(resume['step'])} steps; "
+                             "ask for more steps to continue its training")
+        return Trainer.resume(resume, data, steps=steps, device=device), ignored
+    if preset == "auto":
+        preset = auto_preset(device)
+    config = TrainConfig.for_preset(preset, **given)
+    model_config = preset_config(preset, data.channels)
+    if config.crop % model_config.size_multiple:
+        raise ValueError(f"the crop ({config.crop} px) must be a multiple of "
+                         f"{model_config.size_multiple} for the {preset} preset")
+    if config.crop > data.min_size():
+        raise ValueError(f"the crop ({config.crop} px) is larger than the smallest image "
+                         f"({data.min_size()} px)")
+    return Trainer(data, model_config, config, device=device), []

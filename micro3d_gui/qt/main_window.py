@@ -65,9 +65,22 @@ def model_summary(path: str) -> dict:
     from ..core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
+    losses = ckpt.get("losses")
     return {"path": str(path), "preset": ckpt["model_config"].get("preset", "custom"),
             "num_phases": int(ckpt["num_phases"]), "step": int(ckpt.get("step", 0)),
-            "crop": int(ckpt.get("crop", 0))}
+            "crop": int(ckpt.get("crop", 0)),
+            "train_config": dict(ckpt.get("train_config", {})),
+            "train_seconds": float(ckpt.get("train_seconds", 0.0)),
+            "losses": [] if losses is None else [float(v) for v in losses],
+            "fidelity": list(ckpt.get("fidelity", []))}
+
+
+def is_bundled(path: str | os.PathLike) -> bool:
+    """A model shipped with the app (never overwritten by training)."""
+    try:
+        return Path(path).resolve().is_relative_to(paths.models_dir().resolve())
+    except OSError:
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -119,7 +132,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Train"], self.docks["Generate"])
         self.docks["Train"].raise_()
 
-        self.train_panel.model_saved.connect(self.set_model)
+        self.train_panel.model_saved.connect(self._trained)
         self.train_panel.load_requested.connect(self.ask_load_model)
         self.train_panel.busy.connect(lambda b: self._job_message("Training", b))
         self.generate_panel.preview.connect(self.show_preview)
@@ -239,9 +252,19 @@ class MainWindow(QMainWindow):
         self.model_path, self.model_info = info["path"], info
         text = (f"{info['preset']} network, {info['num_phases']} phases, trained "
                 f"{info['step']} steps (crop {info['crop']} px)")
-        self.train_panel.set_model_path(info["path"])
+        self.train_panel.show_model(info, bundled=is_bundled(info["path"]))
         self.generate_panel.set_model(info["path"], text)
         self.statusBar().showMessage(f"Model {info['path']}: {text}", 8000)
+
+    def _trained(self, path: str) -> None:
+        """A training run wrote ``path``: Generate takes it when it had no model or the
+        same file; another model is replaced only when the user says so."""
+        if self.model_path and Path(self.model_path) != Path(path):
+            if not dialogs.ask(self, "Use the new model?",
+                               f"Training wrote {path}.\nGenerate from it instead of "
+                               f"{Path(self.model_path).name}?"):
+                return
+        self.set_model(path)
 
     def ask_load_model(self) -> None:
         start = str(self.project_dir or Path.cwd())

@@ -1,11 +1,13 @@
-"""Train panel: network preset and training options, Start / Cancel / Resume, live loss.
+"""Train panel: network preset, training time and options, Start / Cancel / Resume, live loss
+and fidelity.
 
-It mirrors ``micro3d train``: the labelled images come from the Data panel's segmentation
-(:class:`~micro3d_gui.core.training.PlaneDataset`), the model from
-:func:`~micro3d_gui.core.diffusion.unet.preset_config`, the run from
-:class:`~micro3d_gui.core.training.Trainer` in a worker thread. The trainer writes the model
-atomically to the chosen file every ``checkpoint_every`` steps and when it stops; Cancel stops
-it after the current step (the model is saved), Resume continues that file's run.
+It runs what ``micro3d train`` runs: the labelled images come from the Data panel's
+segmentation (:class:`~micro3d_gui.core.training.PlaneDataset`), the trainer from
+:func:`~micro3d_gui.core.training.prepare_trainer` (the one training recipe), the fidelity
+reports from :class:`~micro3d_gui.metrics.fidelity.FidelityMonitor`, in a worker thread. The
+trainer writes the model atomically to the chosen file every ``checkpoint_every`` steps and
+when it stops; Cancel stops it after the current step (the model is saved), Resume continues
+that file's run.
 """
 from __future__ import annotations
 
@@ -16,32 +18,50 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ..core.training import TrainConfig
+from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..io.errors import InputError
 from . import dialogs
 from .jobs import Job, JobPanel
 from .plot_widget import PlotWidget
 
-PRESETS = ("tiny", "small", "paper")
+PRESETS = ("auto", "tiny", "small", "paper")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CROP_STEP = 8  # every preset's size multiple (4 levels): crops must be multiples of it
 
 
+def recipe_for(preset: str, device: str = "auto") -> TrainConfig:
+    """The training recipe the panel shows for a preset (``auto``: the device's)."""
+    from ..core.device import resolve_device
+
+    if preset == "auto":
+        try:
+            preset = auto_preset(resolve_device(device))
+        except ValueError:
+            preset = auto_preset("cpu")
+    return TrainConfig.for_preset(preset)
+
+
 @dataclass(frozen=True)
 class TrainSettings:
-    """The panel's fields (plain data for projects). Defaults as ``micro3d train``."""
+    """The panel's fields (plain data for projects). Defaults: the ``auto`` preset's recipe
+    on a CPU, trained for the default time, as ``micro3d train`` with no options.
 
-    preset: str = "small"
-    steps: int = TrainConfig.steps
-    batch: int = TrainConfig.batch_size
-    crop: int = TrainConfig.crop
+    ``steps`` 0 trains for ``minutes``; a positive ``steps`` trains exactly that many.
+    """
+
+    preset: str = "auto"
+    minutes: float = DEFAULT_TIME_BUDGET_S / 60
+    steps: int = 0
+    batch: int = recipe_for("auto", "cpu").batch_size
+    crop: int = recipe_for("auto", "cpu").crop
     device: str = "auto"
     seed: int = TrainConfig.seed
     checkpoint_every: int = TrainConfig.checkpoint_every
+    stop_at_floor: bool = TrainConfig.stop_at_floor
     model_path: str = ""
 
     @classmethod
@@ -49,12 +69,21 @@ class TrainSettings:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def overrides(self) -> dict:
+        """The recipe options these fields give (the same names as ``micro3d train``'s)."""
+        return {"steps": self.steps or None,
+                "time_budget_s": None if self.steps else 60.0 * self.minutes,
+                "batch_size": self.batch, "crop": self.crop, "seed": self.seed,
+                "checkpoint_every": self.checkpoint_every,
+                "stop_at_floor": self.stop_at_floor}
+
 
 @dataclass
 class TrainHistory:
-    """The loss history a resumed model brings (the first report of a resumed run)."""
+    """The loss and fidelity history a resumed model brings (first report of a resumed run)."""
 
     losses: list[float]
+    fidelity: list[dict]
 
 
 def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
@@ -75,52 +104,56 @@ def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
 def train_job(segmentation, settings: TrainSettings, device, resume: bool,
               origins: Mapping[str, Sequence] | None = None, *,
               report: Callable[[object], None], should_stop: Callable[[], bool]) -> dict:
-    """Worker body (no Qt): build the dataset and trainer, train, return a summary.
+    """Worker body (no Qt): build the dataset and trainer as ``micro3d train`` does, train,
+    return a summary.
 
     ``segmentation`` has ``labels`` (plane -> label images) and ``num_phases``; ``origins``
     the file of each image (for messages). ``report`` gets a :class:`TrainHistory` first
     when resuming, then every ``TrainProgress``.
     """
     from ..core.checkpoint import load_checkpoint
-    from ..core.diffusion.unet import preset_config
-    from ..core.encoding import num_channels
-    from ..core.training import PlaneDataset, Trainer
+    from ..core.training import PlaneDataset, prepare_trainer
+    from ..metrics.fidelity import FidelityMonitor
 
     path = settings.model_path
     data = PlaneDataset(segmentation.labels, segmentation.num_phases)
+    ckpt = load_checkpoint(path) if resume else None
+    options = settings.overrides()
     if resume:
-        ckpt = load_checkpoint(path)
-        check_crop(segmentation.labels, int(ckpt["crop"]), origins)
-        if settings.steps <= int(ckpt["step"]):
-            raise InputError(f"{path}: the model has already trained {int(ckpt['step'])} "
-                             f"steps; set Steps above that to continue its training")
-        try:
-            trainer = Trainer.resume(ckpt, data, steps=settings.steps, device=device)
-        except ValueError as exc:
-            raise InputError(f"{path}: {exc}") from None
-        report(TrainHistory(list(trainer.losses)))
-    else:
-        model_cfg = preset_config(settings.preset, num_channels(data.num_phases))
-        cfg = TrainConfig(steps=settings.steps, batch_size=settings.batch, crop=settings.crop,
-                          seed=settings.seed, checkpoint_every=settings.checkpoint_every)
-        trainer = Trainer(data, model_cfg, cfg, device=device)
+        options = {"steps": settings.steps or None}
+    try:
+        trainer, _ = prepare_trainer(data, settings.preset, device, ckpt, **options)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}" if resume else str(exc)) from None
+    check_crop(segmentation.labels, trainer.config.crop, origins)
+    if resume:
+        report(TrainHistory(list(trainer.losses), list(trainer.fidelity)))
 
     def callback(progress):
         report(progress)
         return should_stop()
 
-    finished = trainer.train(callback, checkpoint_path=path)
+    finished = trainer.train(callback, checkpoint_path=path,
+                             monitor=FidelityMonitor.for_trainer(trainer))
     return {"finished": finished, "step": trainer.step, "total": trainer.config.steps,
-            "path": path, "num_phases": data.num_phases}
+            "path": path, "num_phases": data.num_phases,
+            "fidelity": trainer.fidelity[-1] if trainer.fidelity else None}
+
+
+#: One colour per plane in the fidelity plot.
+PLANE_COLOURS = {"xy": "#1b9e77", "xz": "#d95f02", "yz": "#7570b3"}
 
 
 class LossPlot(PlotWidget):
-    """Training loss per step (light) and its running mean, redrawn at most twice a second."""
+    """Left: training loss per step (light) and its running mean. Right: the fidelity
+    reports, S2 error of 2D samples per plane (one colour each) with the plane's floor
+    dashed. Redrawn at most twice a second."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent, name="training_loss", figsize=(4.0, 2.4))
         self.canvas.setMinimumHeight(140)
         self.losses: list[float] = []
+        self.fidelity: list[dict] = []
         self.draw_count = 0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -128,18 +161,24 @@ class LossPlot(PlotWidget):
         self._timer.timeout.connect(self.redraw)
         self.redraw()
 
-    def set_losses(self, losses: list[float]) -> None:
+    def set_history(self, losses: list[float], fidelity: list[dict] = ()) -> None:
         self.losses = [float(v) for v in losses]
+        self.fidelity = list(fidelity)
         self.redraw()
 
-    def append(self, loss: float) -> None:
+    def set_losses(self, losses: list[float]) -> None:
+        self.set_history(losses, self.fidelity if losses else [])
+
+    def append(self, loss: float, fidelity: dict | None = None) -> None:
         self.losses.append(float(loss))
+        if fidelity is not None:
+            self.fidelity.append(fidelity)
         if not self._timer.isActive():
             self._timer.start()
 
     def redraw(self) -> None:
         self.figure.clear()
-        ax = self.figure.add_subplot()
+        ax, fx = self.figure.subplots(1, 2)
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         if self.losses:
@@ -155,6 +194,22 @@ class LossPlot(PlotWidget):
         else:
             ax.text(0.5, 0.5, "no training yet", ha="center", va="center",
                     transform=ax.transAxes, color="grey")
+        fx.set_xlabel("step")
+        fx.set_ylabel("S2 error of samples")
+        if self.fidelity:
+            steps = [r["step"] for r in self.fidelity]
+            for plane, colour in PLANE_COLOURS.items():
+                if plane not in self.fidelity[-1]["errors"]:
+                    continue
+                fx.plot(steps, [r["errors"][plane] for r in self.fidelity], "o-",
+                        color=colour, ms=3, lw=1.2, label=plane)
+                fx.axhline(self.fidelity[-1]["floor"][plane], color=colour, ls="--", lw=0.8)
+            fx.set_ylim(bottom=0)
+            fx.legend(loc="upper right", fontsize="small", title="dashed: floor",
+                      title_fontsize="small")
+        else:
+            fx.text(0.5, 0.5, "fidelity: after the first minutes", ha="center",
+                    va="center", transform=fx.transAxes, color="grey")
         self.draw()
         self.draw_count += 1
 
@@ -180,9 +235,20 @@ class TrainPanel(JobPanel):
 
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(PRESETS)
-        self.preset_combo.setToolTip("Network size: tiny and small train on a CPU; "
-                                     "paper (Table 1) needs a GPU")
-        self.steps_spin = spin_box(1, 10_000_000, "Total training steps (the paper: 60000)")
+        self.preset_combo.setToolTip("Network size: auto picks tiny on a CPU and small on a "
+                                     "GPU; paper (Table 1) needs a GPU")
+        self.preset_combo.currentTextChanged.connect(self._show_recipe)
+        self.minutes_spin = QDoubleSpinBox()
+        self.minutes_spin.setRange(0.1, 100_000)
+        self.minutes_spin.setDecimals(1)
+        self.minutes_spin.setSuffix(" min")
+        self.minutes_spin.setToolTip("How long to train: the learning-rate schedule and the "
+                                     "weight averaging are fitted to the steps this allows")
+        self.steps_spin = spin_box(0, 10_000_000, "Train exactly this many steps instead of "
+                                   "for the training time (0: by time)")
+        self.steps_spin.setSpecialValueText("by time")
+        self.steps_spin.valueChanged.connect(
+            lambda v: self.minutes_spin.setEnabled(v == 0 and not self.is_running()))
         self.batch_spin = spin_box(1, 4096, "Crops per training step")
         self.crop_spin = spin_box(CROP_STEP, 4096, "Side of the square training crops in pixels "
                                f"(a multiple of {CROP_STEP})")
@@ -192,6 +258,9 @@ class TrainPanel(JobPanel):
         self.device_combo.setToolTip("auto: a CUDA or Apple MPS GPU when present, else the CPU")
         self.seed_spin = spin_box(0, 2**31 - 1, "Seed of the weights and of every random draw")
         self.checkpoint_spin = spin_box(1, 10_000_000, "Save the model every N steps")
+        self.floor_check = QCheckBox("Stop when at the floor")
+        self.floor_check.setToolTip("Stop early once the model's 2D samples differ from the "
+                                    "micrographs no more than the micrographs among themselves")
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("model file (.pt)")
         self.save_as_button = QPushButton("Save as...")
@@ -205,12 +274,14 @@ class TrainPanel(JobPanel):
 
         form = QFormLayout()
         form.addRow("Preset", self.preset_combo)
+        form.addRow("Training time", self.minutes_spin)
         form.addRow("Steps", self.steps_spin)
         form.addRow("Batch", self.batch_spin)
         form.addRow("Crop (px)", self.crop_spin)
         form.addRow("Device", self.device_combo)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Save every", self.checkpoint_spin)
+        form.addRow("", self.floor_check)
         form.addRow("Model", self.model_edit)
         form.addRow("", model_buttons)
 
@@ -218,7 +289,8 @@ class TrainPanel(JobPanel):
         self.start_button.setToolTip("Train a new model (replaces the model file)")
         self.start_button.clicked.connect(lambda: self.start(resume=False))
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue training the model file up to Steps")
+        self.resume_button.setToolTip("Continue training the model file (up to Steps when "
+                                      "given, else to its own end)")
         self.resume_button.clicked.connect(lambda: self.start(resume=True))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop after the current step; the model is saved")
@@ -232,6 +304,11 @@ class TrainPanel(JobPanel):
         self.progress_bar.setTextVisible(False)
         self.status_label = QLabel("Not trained yet")
         self.status_label.setWordWrap(True)
+        self.fidelity_label = QLabel("")
+        self.fidelity_label.setWordWrap(True)
+        self.fidelity_label.setToolTip("S2 error of the model's 2D samples against the "
+                                       "micrographs per plane, next to the floor: the error "
+                                       "between two halves of the same plane's micrographs")
         self.loss_plot = LossPlot()
 
         layout = QVBoxLayout(self)
@@ -239,6 +316,7 @@ class TrainPanel(JobPanel):
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.fidelity_label)
         layout.addWidget(self.loss_plot, 1)
         self.set_settings(TrainSettings())
         self._sync()
@@ -246,27 +324,74 @@ class TrainPanel(JobPanel):
     # -- settings -------------------------------------------------------------------------
     def settings(self) -> TrainSettings:
         return TrainSettings(
-            preset=self.preset_combo.currentText(), steps=self.steps_spin.value(),
-            batch=self.batch_spin.value(), crop=self.crop_spin.value(),
-            device=self.device_combo.currentText(), seed=self.seed_spin.value(),
-            checkpoint_every=self.checkpoint_spin.value(),
+            preset=self.preset_combo.currentText(), minutes=self.minutes_spin.value(),
+            steps=self.steps_spin.value(), batch=self.batch_spin.value(),
+            crop=self.crop_spin.value(), device=self.device_combo.currentText(),
+            seed=self.seed_spin.value(), checkpoint_every=self.checkpoint_spin.value(),
+            stop_at_floor=self.floor_check.isChecked(),
             model_path=self.model_edit.text().strip(),
         )
 
     def set_settings(self, s: TrainSettings | dict) -> None:
         if isinstance(s, dict):
             s = TrainSettings.from_dict(s)
+        self.preset_combo.blockSignals(True)  # the fields below are the settings' own
         self.preset_combo.setCurrentText(s.preset)
+        self.preset_combo.blockSignals(False)
+        self.minutes_spin.setValue(s.minutes)
         self.steps_spin.setValue(s.steps)
         self.batch_spin.setValue(s.batch)
         self.crop_spin.setValue(s.crop)
         self.device_combo.setCurrentText(s.device)
         self.seed_spin.setValue(s.seed)
         self.checkpoint_spin.setValue(s.checkpoint_every)
+        self.floor_check.setChecked(s.stop_at_floor)
         self.model_edit.setText(s.model_path)
+
+    def _show_recipe(self, preset: str) -> None:
+        """A preset brings its recipe's batch and crop (the user can still change them)."""
+        recipe = recipe_for(preset, self.device_combo.currentText())
+        self.batch_spin.setValue(recipe.batch_size)
+        self.crop_spin.setValue(recipe.crop)
 
     def set_model_path(self, path: str | os.PathLike) -> None:
         self.model_edit.setText(str(path))
+
+    def show_model(self, info: dict, bundled: bool = False) -> None:
+        """Show a loaded model's recipe (preset, batch, crop, length) in the fields.
+
+        The Model field (where training writes) becomes the model's file, so that Resume
+        continues it, unless it is ``bundled`` with the app: that one is never written to;
+        the field then keeps its own path, or a new file in :attr:`default_dir`.
+        """
+        cfg = info.get("train_config") or {}
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentText(info.get("preset", "auto"))
+        self.preset_combo.blockSignals(False)
+        self.batch_spin.setValue(int(cfg.get("batch_size", self.batch_spin.value())))
+        self.crop_spin.setValue(int(info.get("crop") or self.crop_spin.value()))
+        if bundled:
+            if not self.model_edit.text() or Path(self.model_edit.text()) == Path(info["path"]):
+                self.model_edit.setText(str(self.new_model_path()))
+        else:
+            self.model_edit.setText(str(info["path"]))
+        steps = info.get("step", 0)
+        minutes = info.get("train_seconds", 0) / 60
+        self.status_label.setText(
+            f"Loaded model: {info.get('preset', 'custom')} network, trained {steps} "
+            f"step{'s' if steps != 1 else ''}" + (f" in {minutes:.0f} min" if minutes else "")
+            + f" (batch {cfg.get('batch_size', '?')}, crop {info.get('crop', '?')} px)")
+        self.loss_plot.set_history(info.get("losses", []), info.get("fidelity", []))
+
+    def new_model_path(self) -> Path:
+        """A model file that does not exist yet, in :attr:`default_dir` (or the home
+        folder): ``model.pt``, ``model_2.pt``, ..."""
+        folder = self.default_dir or Path.home()
+        path, n = folder / "model.pt", 1
+        while path.exists():
+            n += 1
+            path = folder / f"model_{n}.pt"
+        return path
 
     # -- running --------------------------------------------------------------------------
     def start(self, resume: bool = False) -> bool:
@@ -295,6 +420,7 @@ class TrainPanel(JobPanel):
     def _prepare(self, resume: bool):
         from ..core.device import resolve_device
         from ..core.diffusion.unet import preset_config
+        from ..core.training import auto_preset
 
         s = self.settings()
         if not s.model_path:
@@ -315,19 +441,23 @@ class TrainPanel(JobPanel):
                              "at least one plane in the Data panel")
         origins = ({p: self.origins_source(p) for p in seg.labels}
                    if self.origins_source is not None else None)
+        device = resolve_device(s.device)
         if not resume:  # (a resumed run's crop is the model's: checked in the worker)
-            multiple = preset_config(s.preset, 1).size_multiple
+            preset = auto_preset(device) if s.preset == "auto" else s.preset
+            multiple = preset_config(preset, 1).size_multiple
             if s.crop % multiple:
                 raise InputError(f"crop {s.crop} px: must be a multiple of {multiple} for "
-                                 f"the {s.preset} preset")
+                                 f"the {preset} preset")
             check_crop(seg.labels, s.crop, origins)
-        return seg, s, resolve_device(s.device), origins
+        return seg, s, device, origins
 
     def _on_report(self, item) -> None:
         if isinstance(item, TrainHistory):
-            self.loss_plot.set_losses(item.losses)
+            self.loss_plot.set_history(item.losses, item.fidelity)
         else:
-            self.loss_plot.append(item.loss)
+            self.loss_plot.append(item.loss, item.fidelity)
+            if item.fidelity is not None:
+                self.fidelity_label.setText(fidelity_text(item.fidelity))
 
     def _on_progress(self, fraction: float, text: str) -> None:
         self.progress_bar.setValue(int(round(1000 * fraction)))
@@ -337,7 +467,9 @@ class TrainPanel(JobPanel):
     def _on_done(self, result: dict) -> None:
         path = result["path"]
         if result["finished"]:
-            self.status_label.setText(f"Trained {result['step']} steps; model saved to {path}")
+            self.status_label.setText(f"Trained {result['step']} step"
+                                      f"{'s' if result['step'] != 1 else ''}; model saved "
+                                      f"to {path}")
         else:
             self.status_label.setText(f"Stopped at step {result['step']} of {result['total']}; "
                                       f"model saved to {path}. Resume continues it.")
@@ -356,12 +488,14 @@ class TrainPanel(JobPanel):
         running = self.is_running()
         for w in (self.start_button, self.resume_button, self.save_as_button, self.load_button,
                   self.preset_combo, self.steps_spin, self.batch_spin, self.crop_spin,
-                  self.device_combo, self.seed_spin, self.checkpoint_spin, self.model_edit):
+                  self.device_combo, self.seed_spin, self.checkpoint_spin, self.floor_check,
+                  self.model_edit):
             w.setEnabled(not running)
+        self.minutes_spin.setEnabled(not running and self.steps_spin.value() == 0)
         self.cancel_button.setEnabled(running)
 
     def _ask_model_path(self) -> bool:
-        start = self.model_edit.text() or str((self.default_dir or Path.cwd()) / "model.pt")
+        start = self.model_edit.text() or str(self.new_model_path())
         name, _ = QFileDialog.getSaveFileName(self, "Save model as", start,
                                               "Micro3D model (*.pt)")
         if not name:
@@ -371,6 +505,18 @@ class TrainPanel(JobPanel):
             path = path.with_name(path.name + ".pt")
         self.model_edit.setText(str(path))
         return True
+
+
+def fidelity_text(report: dict) -> str:
+    """The fidelity report in words, for the panel."""
+    ratios = {p: e / max(report["floor"][p], 1e-12) for p, e in report["errors"].items()}
+    detail = ", ".join(f"{p} {r:.1f}x" for p, r in ratios.items())
+    if report.get("at_floor"):
+        return (f"At step {report['step']} the model's samples are at the micrographs' own "
+                f"floor on every plane ({detail} the floor): more training will not show.")
+    worst = max(ratios, key=ratios.get)
+    return (f"At step {report['step']}: S2 error of 2D samples {detail} the floor; "
+            f"{worst} is furthest from its micrographs.")
 
 
 def spin_box(lo: int, hi: int, tip: str) -> QSpinBox:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from micro3d_gui.core.checkpoint import load_checkpoint
@@ -331,3 +332,51 @@ def test_main_opens_a_project_and_preloads_a_model(tmp_path):
                           str(folder), str(model)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert f"OPENED {folder} 1 {model}" in res.stdout
+
+
+def test_app_and_cli_train_identical_models(qtbot, window, boxes, micrograph_dirs, tmp_path):
+    """The Train panel and ``micro3d train`` run the one training recipe: same micrographs,
+    options and seed -> the same weights, bit for bit."""
+    from micro3d_gui.cli import main as cli_main
+
+    load_micrographs(window, micrograph_dirs)
+    train(qtbot, window, tmp_path / "app.pt", steps=4)
+    assert cli_main(["train", *[a for p, d in micrograph_dirs.items() for a in (f"--{p}", str(d))],
+                     "--out", str(tmp_path / "cli.pt"), "--steps", "4", "--preset", "tiny",
+                     "--batch", "2", "--crop", "16", "--seed", "0", "--device", "cpu"]) == 0
+    app, cli = load_checkpoint(tmp_path / "app.pt"), load_checkpoint(tmp_path / "cli.pt")
+    assert app["train_config"] == cli["train_config"]
+    assert app["train_config"]["lr"] == 1e-3  # the tiny preset's recipe, in both
+    for key in ("model", "ema"):
+        for name, value in app[key].items():
+            assert torch.equal(value, cli[key][name]), (key, name)
+
+
+def test_train_panel_shows_the_model_defaults_to_time_and_plots_fidelity(
+        qtbot, window, boxes, micrograph_dirs, tmp_path):
+    from micro3d_gui import paths
+
+    panel = window.train_panel
+    assert panel.settings().steps == 0 and panel.minutes_spin.value() == 10.0  # by time
+    assert window.open_demo()
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=30_000)
+    ckpt = load_checkpoint(paths.demo_model())
+    s = panel.settings()
+    assert (s.preset, s.crop, s.batch) == (ckpt["model_config"]["preset"], ckpt["crop"],
+                                           ckpt["train_config"]["batch_size"])
+    assert f"trained {ckpt['step']} steps" in panel.status_label.text()
+    # training never writes into the bundled model
+    assert not Path(s.model_path).resolve().is_relative_to(paths.models_dir().resolve())
+
+    window.data_panel.set_state({})
+    load_micrographs(window, micrograph_dirs)
+    boxes.answer = False  # keep Generate on the demo model
+    train(qtbot, window, tmp_path / "m.pt", steps=5)
+    assert any("Use the new model" in q for q, _ in boxes.questions)
+    assert Path(window.model_path) == paths.demo_model()
+    reports = panel.loss_plot.fidelity
+    assert reports and reports[-1]["step"] == 5
+    assert set(reports[-1]["errors"]) == set(reports[-1]["floor"]) == {"xy", "xz", "yz"}
+    assert "floor" in panel.fidelity_label.text()
+    fidelity_axes = panel.loss_plot.figure.axes[1]
+    assert [line.get_label() for line in fidelity_axes.get_lines()][::2] == ["xy", "xz", "yz"]

@@ -1,0 +1,158 @@
+"""Fidelity while training: how close 2D samples of the network are to the micrographs.
+
+Every so often the trainer asks a :class:`FidelityMonitor` for a report: it samples a few
+slices per plane from the (EMA) network with a short respaced schedule, conditioned on
+that plane, and measures the S2 relative error of those slices against the plane's
+micrographs (mean over phases and both image axes, as :mod:`.compare`). Beside it stands the
+plane's **floor**: the same error for as many real crops of the same size, drawn from one
+half of the plane's images and compared with the other half. A model at its floor makes
+slices that differ from the micrographs no more than the micrographs differ among
+themselves; loss alone says little about that.
+
+Slices are ``[H, W]`` in METHOD.md's orientation; sizes in pixels.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..core.diffusion.respace import respace
+from ..core.diffusion.schedule import Schedule
+from ..core.encoding import decode
+from ..core.planes import PLANE_LABELS, PLANES
+from .correlation import default_max_r, relative_error, s2_images
+from .fractions import volume_fractions
+
+
+@dataclass(frozen=True)
+class FidelitySettings:
+    #: Generated slices (and real crops for the floor) per plane and report.
+    slices: int = 8
+    #: Reverse steps of the short respaced 2D schedule.
+    sampling_steps: int = 25
+    #: Draws of real crops averaged into the floor (it is itself noisy).
+    floor_draws: int = 4
+    #: A plane is at its floor when its error is at most ``floor * margin``.
+    margin: float = 1.0
+    seed: int = 0
+
+
+def _halves(images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Two disjoint halves of a plane's images: alternate images, or for a single image
+    its top and bottom halves."""
+    ims = [np.asarray(im) for im in images]
+    if len(ims) >= 2:
+        return ims[0::2], ims[1::2]
+    h = ims[0].shape[0] // 2
+    return [ims[0][:h]], [ims[0][h:]]
+
+
+def _random_crops(images: Sequence[np.ndarray], count: int, size: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    fits = [im for im in images if min(im.shape) >= size]
+    out = []
+    for _ in range(count):
+        im = fits[int(rng.integers(len(fits)))]
+        r = int(rng.integers(im.shape[0] - size + 1))
+        c = int(rng.integers(im.shape[1] - size + 1))
+        out.append(im[r:r + size, c:c + size])
+    return np.stack(out)
+
+
+def s2_error(images: np.ndarray, reference: Mapping[int, tuple[np.ndarray, np.ndarray]],
+             num_phases: int, max_r: int) -> float:
+    """S2 relative error of label images ``[N, H, W]`` against reference curves
+    ``{phase: (along_rows, along_cols)}``: mean over phases and both image axes."""
+    errors = []
+    for k in range(num_phases):
+        g = s2_images(images, k, max_r)
+        rows, cols = reference[k]
+        errors += [relative_error(g.along_rows, rows), relative_error(g.along_cols, cols)]
+    return float(np.mean(errors))
+
+
+class FidelityMonitor:
+    """``monitor(model)`` -> a report of the network's 2D samples against the micrographs.
+
+    ``images``: ``{plane: [label images [H, W]]}`` (the training micrographs); ``size``: side
+    of the sampled slices and of the floor's crops (the training crop); ``schedule``: the
+    model's training schedule (respaced here). The report is plain data:
+    ``{"errors": {plane: float}, "floor": {plane: float}, "fractions": {plane: [K]},
+    "at_floor": bool}``.
+    """
+
+    def __init__(self, images: Mapping[str, Sequence[np.ndarray]], num_phases: int,
+                 schedule: Schedule, size: int,
+                 settings: FidelitySettings = FidelitySettings(),
+                 device: torch.device | str = "cpu"):
+        self.num_phases = int(num_phases)
+        self.size = int(size)
+        self.settings = settings
+        self.device = torch.device(device)
+        self.schedule = respace(schedule, min(settings.sampling_steps, schedule.num_steps))
+        self.planes = [p for p in PLANES if len(images.get(p, ()))]
+        self.max_r = default_max_r([(self.size, self.size)])
+        rng = np.random.default_rng(settings.seed)
+        self.reference, self.floor = {}, {}
+        for p in self.planes:
+            half_a, half_b = _halves(images[p])
+            self.reference[p] = {}
+            for k in range(self.num_phases):
+                c = s2_images(half_b, k, self.max_r)
+                self.reference[p][k] = (c.along_rows, c.along_cols)
+            self.floor[p] = float(np.mean([
+                s2_error(_random_crops(half_a, settings.slices, self.size, rng),
+                         self.reference[p], self.num_phases, self.max_r)
+                for _ in range(settings.floor_draws)]))
+
+    @classmethod
+    def for_trainer(cls, trainer, settings: FidelitySettings = FidelitySettings()
+                    ) -> "FidelityMonitor":
+        """The monitor of a :class:`~micro3d_gui.core.training.Trainer`'s data and crop."""
+        return cls(trainer.data.images, trainer.data.num_phases, trainer.schedule,
+                   trainer.config.crop, settings, trainer.device)
+
+    @torch.inference_mode()
+    def sample(self, model: torch.nn.Module) -> dict[str, np.ndarray]:
+        """``slices`` label images ``[N, size, size]`` per plane, all planes in one batch,
+        from the same seeded noise at every call (so reports differ by the model only)."""
+        n, s = self.settings.slices, self.size
+        gen = torch.Generator(device=self.device).manual_seed(self.settings.seed)
+        labels = torch.tensor([PLANE_LABELS[p] for p in self.planes for _ in range(n)],
+                              device=self.device)
+        channels = model.config.in_channels
+        x = torch.randn((len(labels), channels, s, s), generator=gen, device=self.device)
+        sched = self.schedule
+        for i in range(sched.num_steps - 1, -1, -1):
+            t = torch.full((len(labels),), int(sched.timestep_map[i]), device=self.device,
+                           dtype=torch.long)
+            x0 = sched.predict_x0(x, i, model(x, t, labels)).clamp(-1, 1)
+            noise = torch.randn(x.shape, generator=gen, device=self.device)
+            x = sched.p_step_from_x0(x, i, x0, noise)
+        out = decode(x, self.num_phases).cpu().numpy()
+        return {p: out[j * n:(j + 1) * n] for j, p in enumerate(self.planes)}
+
+    def __call__(self, model: torch.nn.Module) -> dict:
+        was_training = model.training
+        model.eval()
+        slices = self.sample(model)
+        model.train(was_training)
+        errors = {p: s2_error(slices[p], self.reference[p], self.num_phases, self.max_r)
+                  for p in self.planes}
+        fractions = {p: volume_fractions(slices[p], self.num_phases).round(4).tolist()
+                     for p in self.planes}
+        at_floor = all(errors[p] <= self.floor[p] * self.settings.margin for p in self.planes)
+        return {"errors": errors, "floor": dict(self.floor), "fractions": fractions,
+                "at_floor": bool(at_floor)}
+
+
+def describe(report: Mapping) -> str:
+    """One line for a person: per plane the error, its floor and their ratio."""
+    parts = [f"{p} {e:.3f} (floor {report['floor'][p]:.3f}, "
+             f"{e / max(report['floor'][p], 1e-12):.1f}x)"
+             for p, e in report["errors"].items()]
+    verdict = "; at the floor" if report.get("at_floor") else ""
+    return "S2 error of 2D samples: " + ", ".join(parts) + verdict

@@ -1,0 +1,157 @@
+"""The training recipe: one definition (TrainConfig.for_preset), its learning-rate schedule
+and EMA fitted to the run, training by time budget, and the fidelity reports."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from micro3d_gui.core.checkpoint import load_checkpoint
+from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
+from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS
+from micro3d_gui.core.synthetic import lamellae, plane_images
+from micro3d_gui.core.training import (PROBE_STEPS, PlaneDataset, TrainConfig, Trainer,
+                                       auto_preset, fitted_ema_decay, prepare_trainer)
+from micro3d_gui.core.encoding import encode
+from micro3d_gui.metrics.fidelity import FidelityMonitor, FidelitySettings
+from micro3d_gui.paths import demo_model
+
+
+@pytest.fixture(scope="module")
+def data():
+    return PlaneDataset(plane_images(lamellae((16, 24, 32), seed=0), step=3), 2)
+
+
+def test_cosine_schedule_with_warmup_in_closed_form():
+    cfg = TrainConfig(steps=1000, lr=2e-3, warmup_steps=100, lr_final=0.1)
+    assert cfg.lr_at(0, 1000) == pytest.approx(2e-3 / 100)
+    assert cfg.lr_at(99, 1000) == pytest.approx(2e-3)
+    for step in (100, 400, 700, 999):
+        p = (step - 100) / 900
+        want = 2e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+        assert cfg.lr_at(step, 1000) == pytest.approx(want)
+    assert cfg.lr_at(999, 1000) == pytest.approx(2e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(
+        math.pi * 899 / 900))))
+    # a run shorter than five warm-ups warms up over its first fifth
+    assert TrainConfig(steps=50).lr_at(9, 50) == pytest.approx(TrainConfig.lr)
+    const = TrainConfig(steps=10, lr_schedule="constant")
+    assert {const.lr_at(s, 10) for s in range(10)} == {TrainConfig.lr}
+
+
+def test_ema_decay_fitted_to_the_run():
+    assert fitted_ema_decay(1000) == pytest.approx(0.99)
+    assert fitted_ema_decay(10_000) == pytest.approx(0.999)
+    assert fitted_ema_decay(10**7) == pytest.approx(0.9999)
+    assert TrainConfig(ema_decay=0.5).ema_at(1000) == 0.5
+
+
+def test_one_recipe_per_preset_with_overrides():
+    tiny = TrainConfig.for_preset("tiny")
+    assert (tiny.lr, tiny.batch_size, tiny.crop) == (1e-3, 16, 64)
+    assert tiny.steps is None and tiny.time_budget_s == 600
+    assert TrainConfig.for_preset("paper").lr == 1e-4
+    # None keeps the recipe's value; a step count replaces the time budget
+    c = TrainConfig.for_preset("tiny", steps=50, batch_size=None, crop=32)
+    assert (c.steps, c.time_budget_s, c.batch_size, c.crop) == (50, None, 16, 32)
+    with pytest.raises(TypeError, match="unknown training options: batch"):
+        TrainConfig.for_preset("tiny", batch=3)
+    with pytest.raises(ValueError, match="unknown preset"):
+        TrainConfig.for_preset("huge")
+    for bad, field in ((dict(lr=-1.0), "lr"), (dict(lr=float("nan")), "lr"),
+                       (dict(time_budget_s=0.0), "time_budget_s"), (dict(steps=0), "steps"),
+                       (dict(batch_size=0), "batch_size")):
+        with pytest.raises(ValueError, match=field):
+            TrainConfig.for_preset("tiny", **bad)
+
+
+def test_auto_preset_by_device():
+    assert auto_preset("cpu") == "tiny"
+    assert auto_preset(torch.device("cuda")) == "small"
+
+
+def test_time_budget_becomes_a_fixed_step_count(data, tmp_path):
+    trainer, ignored = prepare_trainer(data, "tiny", "cpu", time_budget_s=1.5, batch_size=2,
+                                       crop=16, seed=3, checkpoint_every=0)
+    assert ignored == [] and trainer.config.steps is None
+    totals = []
+    assert trainer.train(lambda p: totals.append(p.total) and False, tmp_path / "m.pt")
+    steps = trainer.config.steps
+    assert steps >= PROBE_STEPS and trainer.step == steps
+    assert totals[-1] == steps and set(totals[PROBE_STEPS - 1:]) == {steps}
+    ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt["train_config"]["steps"] == steps and ckpt["train_seconds"] > 0
+    # resumed, it continues that fixed schedule; its own recipe wins over new options
+    resumed, ignored = prepare_trainer(data, "tiny", "cpu", ckpt, steps=steps + 2, crop=8,
+                                       lr=0.5)
+    assert ignored == ["crop", "lr"] and resumed.config.crop == 16
+    assert resumed.config.steps == steps + 2 and resumed.step == steps
+
+
+def test_checkpoints_from_before_the_schedule_resume_at_a_constant_rate():
+    ckpt = load_checkpoint(demo_model("fibres"))
+    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    assert cfg.lr_schedule == "constant" and cfg.steps == ckpt["step"]
+    assert cfg.ema_decay == 0.999
+
+
+class PlaneOracle(torch.nn.Module):
+    """An exact denoiser whose x0 is, for the k-th slice of a condition in the batch, the
+    k-th of that condition's images ``[n, 1, H, W]``: its samples are real micrographs."""
+
+    def __init__(self, images_by_label, schedule):
+        super().__init__()
+        self.config = type("Config", (), {"in_channels": 1})()
+        self.images = images_by_label
+        self.abar = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float32)
+
+    def forward(self, x, t, c):
+        seen = {}
+        x0 = []
+        for ci in c.tolist():
+            k = seen[ci] = seen.get(ci, -1) + 1
+            x0.append(self.images[ci][k % len(self.images[ci])])
+        x0 = torch.stack(x0)
+        a = self.abar[t].reshape(-1, 1, 1, 1)
+        return (x - a.sqrt() * x0) / (1 - a).sqrt()
+
+
+def test_fidelity_of_real_micrographs_is_at_the_floor_and_of_swapped_planes_is_not():
+    # lamellae normal to x: stripes across xy and xz images, uniform yz images
+    vol = lamellae((48, 48, 48), axis=2, mean_thickness=4, seed=2)
+    images = plane_images(vol)
+    schedule = Schedule.from_config(ScheduleConfig())
+    settings = FidelitySettings(slices=6, sampling_steps=20, margin=1.5)
+    monitor = FidelityMonitor(images, 2, schedule, 16, settings)
+    crops = {p: encode(np.stack([im[8:24, 8:24] for im in images[p][1::7]]), 2)
+             for p in images}
+
+    real = PlaneOracle({PLANE_LABELS[p]: crops[p] for p in crops} | {NULL_LABEL: crops["xy"]},
+                       schedule)
+    report = monitor(real)
+    assert set(report["errors"]) == {"xy", "xz", "yz"}
+    assert report["at_floor"], report
+    real_xy = np.stack([im[8:24, 8:24] for im in images["xy"][1::7]][:6])
+    assert report["fractions"]["xy"] == pytest.approx(
+        [float((real_xy == k).mean()) for k in (0, 1)], abs=1e-4)
+
+    swapped = {PLANE_LABELS["xy"]: crops["yz"], PLANE_LABELS["xz"]: crops["xz"],
+               PLANE_LABELS["yz"]: crops["xy"], NULL_LABEL: crops["xy"]}
+    bad = monitor(PlaneOracle(swapped, schedule))
+    assert not bad["at_floor"]
+    assert bad["errors"]["xy"] > 2 * report["errors"]["xy"]
+    assert bad["errors"]["xz"] == pytest.approx(report["errors"]["xz"])
+
+
+def test_trainer_reports_fidelity_within_its_share_and_keeps_it(data, tmp_path):
+    trainer, _ = prepare_trainer(data, "tiny", "cpu", steps=PROBE_STEPS + 3, batch_size=2,
+                                 crop=16, checkpoint_every=0)
+    monitor = FidelityMonitor.for_trainer(trainer, FidelitySettings(slices=2,
+                                                                    sampling_steps=4))
+    seen = []
+    trainer.train(lambda p: seen.append(p.fidelity) and False, tmp_path / "m.pt", monitor)
+    reports = [r for r in seen if r is not None]
+    assert reports and reports[-1]["step"] == trainer.step
+    assert set(reports[-1]["floor"]) == {"xy", "xz", "yz"}
+    raw = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert raw["fidelity"][-1]["errors"] == reports[-1]["errors"]
+    assert np.isfinite(list(reports[-1]["errors"].values())).all()
