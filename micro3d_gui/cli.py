@@ -338,10 +338,10 @@ def cmd_train(args) -> int:
     if resume is not None:
         options["seed"] = None  # a resumed run keeps its own random stream
     try:
-        trainer, ignored = prepare_trainer(data, args.preset, device, resume, **options)
+        trainer, ignored = prepare_trainer(data, args.preset, device, resume,
+                                           check_crop=image_set.check_crop, **options)
     except ValueError as exc:
         raise InputError(f"{args.resume or 'train'}: {exc}") from None
-    image_set.check_crop(trainer.config.crop)
     cfg = trainer.config
     described, fractions = _describe_micrographs(image_set)
     length = (f"{cfg.steps} steps" if cfg.steps else
@@ -352,8 +352,9 @@ def cmd_train(args) -> int:
     for warning in image_set.warnings:
         print(f"warning: {warning}")
     if ignored:
+        flags = {"time_budget_s": "--time", "batch_size": "--batch"}
         print(f"note: resuming {args.resume} with its own recipe; ignored "
-              + ", ".join(f"--{k.replace('_', '-')}" for k in ignored))
+              + ", ".join(flags.get(k, f"--{k.replace('_', '-')}") for k in ignored))
     monitor = None if args.no_fidelity else FidelityMonitor.for_trainer(trainer)
     bar = _Progress(cfg.steps or 0, trainer.step)
     with _stop_on_sigint() as stop_requested:

@@ -206,6 +206,12 @@ class PlaneDataset:
     def min_size(self) -> int:
         return min(min(im.shape) for p in self.planes for im in self.images[p])
 
+    def check_crop(self, crop: int) -> None:
+        """ValueError when an image is smaller than ``crop`` px on its short side."""
+        if crop > self.min_size():
+            raise ValueError(f"the crop ({crop} px) is larger than the smallest image "
+                             f"({self.min_size()} px)")
+
     def summary(self) -> dict:
         """Counts, sizes and per-phase volume fractions per plane (plain data)."""
         out = {}
@@ -431,6 +437,7 @@ class Trainer:
 
 def prepare_trainer(data: PlaneDataset, preset: str = "auto",
                     device: torch.device | str = "cpu", resume: dict | None = None,
+                    check_crop: Callable[[int], None] | None = None,
                     **overrides) -> tuple[Trainer, list[str]]:
     """The trainer ``micro3d train`` and the app's Train panel both run.
 
@@ -438,8 +445,13 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
     :meth:`TrainConfig.for_preset` with ``overrides`` (None = the recipe's). With
     ``resume`` (a checkpoint), its run continues with its own recipe: only ``steps`` is
     taken from ``overrides``; the names of the other given overrides are returned, so the
-    caller can say they were ignored. Raises ValueError with a readable message.
+    caller can say they were ignored. ``check_crop(crop)`` is called with the run's crop
+    before anything is built (e.g. a check whose message names the too-small image file);
+    by default a crop larger than an image is a ValueError. Raises ValueError with a
+    readable message.
     """
+    if check_crop is None:
+        check_crop = data.check_crop
     given = {k: v for k, v in overrides.items() if v is not None}
     if resume is not None:
         ignored = sorted(k for k in given if k not in ("steps", "seed"))
@@ -447,6 +459,7 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
         if steps is not None and steps <= int(resume["step"]):
             raise ValueError(f"the model has already trained {int(resume['step'])} steps; "
                              "ask for more steps to continue its training")
+        check_crop(int(resume["crop"]))
         return Trainer.resume(resume, data, steps=steps, device=device), ignored
     if preset == "auto":
         preset = auto_preset(device)
@@ -455,7 +468,5 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
     if config.crop % model_config.size_multiple:
         raise ValueError(f"the crop ({config.crop} px) must be a multiple of "
                          f"{model_config.size_multiple} for the {preset} preset")
-    if config.crop > data.min_size():
-        raise ValueError(f"the crop ({config.crop} px) is larger than the smallest image "
-                         f"({data.min_size()} px)")
+    check_crop(config.crop)
     return Trainer(data, model_config, config, device=device), []

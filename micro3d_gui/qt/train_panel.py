@@ -122,10 +122,11 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
     if resume:
         options = {"steps": settings.steps or None}
     try:
-        trainer, _ = prepare_trainer(data, settings.preset, device, ckpt, **options)
+        trainer, _ = prepare_trainer(
+            data, settings.preset, device, ckpt,
+            check_crop=lambda crop: check_crop(segmentation.labels, crop, origins), **options)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}" if resume else str(exc)) from None
-    check_crop(segmentation.labels, trainer.config.crop, origins)
     if resume:
         report(TrainHistory(list(trainer.losses), list(trainer.fidelity)))
 

@@ -38,6 +38,31 @@ def test_resume_continues_to_more_steps(lamella_dirs, tmp_path):
     assert torch.load(model, weights_only=True)["step"] == 6
 
 
+def test_train_for_a_time_reports_fidelity_and_resume_says_what_it_ignores(
+        lamella_dirs, tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    assert main(train_args(lamella_dirs, model, "--time", "3s", "--seed", "2")) == 0
+    out = capsys.readouterr().out
+    ckpt = torch.load(model, weights_only=True)
+    steps = ckpt["train_config"]["steps"]  # the budget became a fixed step count
+    assert ckpt["step"] == steps >= 12 and ckpt["train_config"]["time_budget_s"] == 3.0
+    assert "0m03s of training" in out and f"step {steps}: S2 error of 2D samples: xy" in out
+    assert ckpt["fidelity"][-1]["step"] == steps
+    assert main(train_args(lamella_dirs, model, "--steps", str(steps + 2), "--crop", "8",
+                           "--resume", str(model))) == 0
+    out = capsys.readouterr().out
+    assert f"resuming {model} with its own recipe; ignored --batch, --crop" in out
+    assert torch.load(model, weights_only=True)["crop"] == 16
+
+
+@pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("10m", 600),
+                                           ("1h30m", 5400), ("2.5m", 150)])
+def test_durations(text, seconds):
+    from micro3d_gui.cli import _duration
+
+    assert _duration(text) == seconds
+
+
 def run_error(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -1,0 +1,116 @@
+"""Time to quality: train with the default recipe for a time budget, then sample and compare.
+
+    python benchmarks/time_to_quality.py [--budgets 2 5 10 20] [--size 64] [--count 2]
+        [--materials fibres separator electrode tf500 electrode3] [--devdata DIR]
+
+For each material and budget (minutes): train a model from the material's micrographs with
+``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
+sample ``count`` volumes of ``size``^3 with the app's sampling recipe, and report against the
+material's 3D truth: the S2 relative error per plane (``metrics.report``), its ratio to the
+floor (the same error of random real sub-volumes of the truth of the same size), the largest
+phase-fraction error, and the last fidelity report of training (2D samples against the
+micrographs, as a ratio to its own floor). Materials: the bundled demos
+(``resources/demo/<m>``: 32 micrographs per plane cut from a 128^3 truth) and the third-party
+volumes of ``../shared/devdata`` (``tf500``: every slice of the anisotropic 160^3 volume;
+``electrode3``: every second slice of the three-phase 256^3 volume), cut into planes as a
+user's micrographs would be. Prints a Markdown table for docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from machine import describe
+from quality import sub_volumes
+
+from micro3d_gui.core.device import resolve_device
+from micro3d_gui.core.generate import generate
+from micro3d_gui.core.training import PlaneDataset, prepare_trainer
+from micro3d_gui.io.dataset import load_labelled_planes
+from micro3d_gui.io.planeset import volume_plane_images
+from micro3d_gui.io.volume import read_volume
+from micro3d_gui.metrics.fidelity import FidelityMonitor
+from micro3d_gui.metrics.report import evaluate_volumes
+from micro3d_gui.paths import demo_dir
+
+DEVDATA = Path(__file__).resolve().parents[2] / "shared" / "devdata"
+#: devdata volumes: (file, every n-th slice per plane)
+DEV_VOLUMES = {"tf500": ("tf500_aniso_160.tif", 1), "electrode3": ("electrode_3phase_256.tif", 2)}
+
+
+def app_sampling():
+    """The app's sampling steps and settings (one definition, in the Generate panel's core)."""
+    from micro3d_gui.core.diffusion.sampler import SamplerSettings
+
+    return 50, SamplerSettings(harmonize=1)
+
+
+def material(name: str, devdata: Path):
+    """(images per plane, number of phases, truth volume) of a demo or devdata material."""
+    if name in DEV_VOLUMES:
+        file, step = DEV_VOLUMES[name]
+        truth = read_volume(devdata / file)
+        k = int(truth.max()) + 1
+        return volume_plane_images(truth, step), k, truth
+    d = demo_dir(name)
+    planes = load_labelled_planes({p: [d / p] for p in ("xy", "xz", "yz")}, None, None, None)
+    return planes.images, planes.num_phases, read_volume(d / "truth.tif")
+
+
+def errors(volumes, truth, k):
+    rep = evaluate_volumes(list(volumes), k, reference=truth)
+    s2 = rep["s2_relative_error"]
+    vf = max(abs(rep["volume_fraction"][p] - rep["reference_volume_fraction"][p])
+             for p in rep["volume_fraction"])
+    return s2, vf
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budgets", type=float, nargs="+", default=[2, 5, 10, 20],
+                    help="training minutes")
+    ap.add_argument("--materials", nargs="+",
+                    default=["fibres", "separator", "electrode", "tf500", "electrode3"])
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--count", type=int, default=2)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--devdata", type=Path, default=DEVDATA)
+    ap.add_argument("--save", type=Path, default=None, help="keep the models in this folder")
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    steps, settings = app_sampling()
+    print(describe(device), "\n")
+    print("| material | budget | preset, steps trained | S2 rel. error xy / xz / yz | "
+          "x floor | max vf error | 2D fidelity x its floor | s sampling per volume |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.materials:
+        images, k, truth = material(name, args.devdata)
+        floor, floor_vf = errors(sub_volumes(truth, args.size, 8), truth, k)
+        print(f"| {name} | real sub-volumes | - | "
+              + " / ".join(f"{floor[p]:.3f}" for p in ("xy", "xz", "yz"))
+              + f" | 1 | {floor_vf:.3f} | - | - |", flush=True)
+        data = PlaneDataset(images, k)
+        for minutes in args.budgets:
+            trainer, _ = prepare_trainer(data, "auto", device, time_budget_s=60 * minutes)
+            trainer.train(monitor=FidelityMonitor.for_trainer(trainer))
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                trainer.save(args.save / f"{name}_{minutes:g}min.pt")
+            ckpt = trainer.state()
+            start = time.perf_counter()
+            vols = generate(ckpt, (args.size,) * 3, args.count, steps, settings, seed=0,
+                            device=device).numpy()
+            per = (time.perf_counter() - start) / args.count
+            s2, vf = errors(vols, truth, k)
+            fid = trainer.fidelity[-1]
+            ratio = max(fid["errors"][p] / fid["floor"][p] for p in fid["errors"])
+            print(f"| {name} | {minutes:g} min | {trainer.model_config.preset}, "
+                  f"{trainer.step} | "
+                  + " / ".join(f"{s2[p]:.3f}" for p in ("xy", "xz", "yz")) + " | "
+                  + " / ".join(f"{s2[p] / floor[p]:.1f}" for p in ("xy", "xz", "yz"))
+                  + f" | {vf:.3f} | {ratio:.1f} (worst plane) | {per:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
