@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from machine import describe
@@ -66,6 +67,14 @@ def errors(volumes, truth, k):
     return s2, vf
 
 
+def row(name, budget, label, s2, floor, vf, fidelity, seconds) -> str:
+    planes = ("xy", "xz", "yz")
+    return (f"| {name} | {budget} | {label} | "
+            + " / ".join(f"{s2[p]:.3f}" for p in planes) + " | "
+            + " / ".join(f"{s2[p] / floor[p]:.1f}" for p in planes)
+            + f" | {vf:.3f} | {fidelity} | {'-' if seconds is None else f'{seconds:.0f}'} |")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budgets", type=float, nargs="+", default=[2, 5, 10, 20],
@@ -77,6 +86,10 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--devdata", type=Path, default=DEVDATA)
     ap.add_argument("--save", type=Path, default=None, help="keep the models in this folder")
+    ap.add_argument("--uncorrected", action="store_true",
+                    help="also sample each model with the paper's equations (no x0 "
+                         "projection, anchor or variance matching): does the model alone "
+                         "carry the structure?")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     steps, settings = app_sampling()
@@ -105,11 +118,17 @@ def main(argv=None) -> None:
             s2, vf = errors(vols, truth, k)
             fid = trainer.fidelity[-1]
             ratio = max(fid["errors"][p] / fid["floor"][p] for p in fid["errors"])
-            print(f"| {name} | {minutes:g} min | {trainer.model_config.preset}, "
-                  f"{trainer.step} | "
-                  + " / ".join(f"{s2[p]:.3f}" for p in ("xy", "xz", "yz")) + " | "
-                  + " / ".join(f"{s2[p] / floor[p]:.1f}" for p in ("xy", "xz", "yz"))
-                  + f" | {vf:.3f} | {ratio:.1f} (worst plane) | {per:.0f} |", flush=True)
+            label = f"{trainer.model_config.preset}, {trainer.step}"
+            print(row(name, f"{minutes:g} min", label, s2, floor, vf,
+                      f"{ratio:.1f} (worst plane)", per), flush=True)
+            if args.uncorrected:
+                plain = replace(settings, x0_projection="none", anchor_fractions=False,
+                                match_variance=False)
+                vols = generate(ckpt, (args.size,) * 3, args.count, steps, plain, seed=0,
+                                device=device).numpy()
+                s2, vf = errors(vols, truth, k)
+                print(row(name, f"{minutes:g} min, paper equations", label, s2, floor, vf,
+                          "-", None), flush=True)
 
 
 if __name__ == "__main__":

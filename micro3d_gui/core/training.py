@@ -154,10 +154,6 @@ def auto_preset(device: torch.device | str) -> str:
     return AUTO_PRESET.get(torch.device(device).type, "tiny")
 
 
-def default_lr(preset: str) -> float:
-    return TrainConfig.for_preset(preset).lr
-
-
 def fitted_ema_decay(total_steps: int) -> float:
     """EMA decay whose averaging window is about a tenth of the run (at most 0.9999):
     0.999 for 10,000 steps, 0.99 for 1,000. A fixed 0.999 would average a short run's
@@ -431,7 +427,6 @@ class Trainer:
         start = time.perf_counter()
         report = {"step": self.step, **monitor(self.ema)}
         self.fidelity.append(report)
-        self.model.train()
         return report, time.perf_counter() - start
 
 

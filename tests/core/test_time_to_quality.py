@@ -1,0 +1,46 @@
+"""The default training recipe, end to end on one bundled material at a short budget.
+
+``benchmarks/time_to_quality.py`` measures the full budgets (2-20 minutes) on every demo and
+devdata material; this is the smallest run that shows the recipe learns a material's 3D
+statistics from its micrographs: 400 steps (about a minute on CI's 2 cores; a step count
+rather than a time, so that a loaded machine trains the same model), 32 px crops, then the
+app's sampler on a 32^3 box, judged against the material's truth with a looser bound than
+the benchmark's (3x instead of 1.5x the floor of real sub-volumes; fractions within 5 points).
+"""
+import numpy as np
+import pytest
+
+from micro3d_gui.core.diffusion.sampler import SamplerSettings
+from micro3d_gui.core.generate import generate
+from micro3d_gui.core.training import PlaneDataset, prepare_trainer
+from micro3d_gui.io.dataset import load_labelled_planes
+from micro3d_gui.io.volume import read_volume
+from micro3d_gui.metrics.report import evaluate_volumes
+from micro3d_gui.paths import demo_dir
+
+pytestmark = pytest.mark.slow
+EDGE = 32
+
+
+def sub_volumes(truth, edge, count, seed=0):
+    rng = np.random.default_rng(seed)
+    return [truth[z:z + edge, y:y + edge, x:x + edge] for z, y, x in
+            (tuple(int(rng.integers(0, s - edge + 1)) for s in truth.shape)
+             for _ in range(count))]
+
+
+def test_a_short_default_run_learns_the_fibre_composite():
+    d = demo_dir("fibres")
+    planes = load_labelled_planes({p: [d / p] for p in ("xy", "xz", "yz")}, None, None, None)
+    truth = read_volume(d / "truth.tif")
+    trainer, _ = prepare_trainer(PlaneDataset(planes.images, planes.num_phases), "auto", "cpu",
+                                 steps=400, crop=32)
+    trainer.train()
+    vols = generate(trainer.state(), (EDGE,) * 3, 2, 50, SamplerSettings(harmonize=1),
+                    seed=0).numpy()
+    got = evaluate_volumes(list(vols), 2, reference=truth)
+    floor = evaluate_volumes(sub_volumes(truth, EDGE, 8), 2, reference=truth)
+    for plane, err in got["s2_relative_error"].items():
+        assert err <= 3 * floor["s2_relative_error"][plane], (plane, got, floor)
+    for phase, f in got["volume_fraction"].items():
+        assert abs(f - got["reference_volume_fraction"][phase]) <= 0.05
