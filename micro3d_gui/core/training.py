@@ -141,6 +141,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.losses: list[float] = []
+        self.train_seconds = 0.0  # wall time spent in train(), over all resumed runs
 
     # -- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict:
@@ -153,6 +154,7 @@ class Trainer:
             "crop": self.config.crop,
             "data_summary": self.data.summary(),
             "step": self.step,
+            "train_seconds": self.train_seconds,
             "losses": torch.tensor(self.losses, dtype=torch.float32),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
@@ -183,6 +185,7 @@ class Trainer:
         tr.gen.set_state(ckpt["rng_state"])
         tr.step = int(ckpt["step"])
         tr.losses = [float(v) for v in ckpt.get("losses", [])]
+        tr.train_seconds = float(ckpt.get("train_seconds", 0.0))
         return tr
 
     # -- training -------------------------------------------------------------------------
@@ -218,11 +221,14 @@ class Trainer:
         """
         cfg = self.config
         t_start, s_start = time.perf_counter(), self.step
+        clock = t_start
         finished = True
         self.model.train()
         while self.step < cfg.steps:
             loss = self.train_step()
             self.losses.append(loss)
+            previous, clock = clock, time.perf_counter()
+            self.train_seconds += clock - previous
             if checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save(checkpoint_path)
             if callback is not None:

@@ -28,3 +28,10 @@ class MaterialsError(InputError):
 
 class ExportError(InputError):
     """An export that cannot be written as asked (format, voxel size, volume)."""
+
+
+class OutputError(InputError, OSError):
+    """An output path that cannot be written (a folder, no permission, a full disk).
+
+    Also an OSError, so code that guards writes with ``except OSError`` still catches it.
+    """
