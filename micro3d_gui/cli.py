@@ -783,10 +783,11 @@ def cmd_info(args) -> int:
         f"{info['model_config']['channel_mults']}; sides a multiple of {info['size_multiple']}",
         f"phases: {info['num_phases']} ({info['channels']} channel"
         f"{'s' if info['channels'] > 1 else ''}); schedule T = {info['schedule']['num_steps']}",
-        f"training: step {train['step']} of {train['steps']}"
+        f"training: step {train['step']} of {train['steps'] or '?'}"
         + (f" in {seconds:.0f} s" if seconds is not None else " (time not recorded)")
-        + f"; crop {train['crop']} px, batch {train['batch_size']}, learning rate "
-          f"{train['lr']:g}, checkpoint every {train['checkpoint_every']}, seed {train['seed']}"
+        + f"; crop {train['crop'] or '?'} px, batch {train['batch_size'] or '?'}, learning "
+          f"rate {'?' if train['lr'] is None else format(train['lr'], 'g')}, checkpoint every "
+          f"{train['checkpoint_every'] or '?'}, seed {train['seed']}"
         + (f"; final loss {train['final_loss']:.4f}" if train["final_loss"] is not None
            else ""),
     ]

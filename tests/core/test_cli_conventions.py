@@ -249,3 +249,21 @@ def test_planes_with_different_levels_train_when_phases_are_given(lamella_dirs, 
     assert main(train_args(lamella_dirs, tmp_path / "m.pt")) == 2
     assert main(train_args(lamella_dirs, tmp_path / "m.pt", "--phases", "3")) == 0
     assert torch.load(tmp_path / "m.pt", weights_only=True)["num_phases"] == 3
+
+
+def test_info_on_a_sampling_only_model(tmp_path, capsys):
+    ckpt = torch.load(demo_model("fibres"), weights_only=True)
+    slim = {k: ckpt[k] for k in ("format", "version", "model_config", "schedule_config",
+                                 "num_phases", "ema", "model")}
+    torch.save(slim, tmp_path / "slim.pt")
+    assert main(["info", str(tmp_path / "slim.pt")]) == 0
+    text = capsys.readouterr().out
+    assert "step 0 of ?" in text and "time not recorded" in text and "no summary" in text
+
+
+def test_missing_output_folders_are_created_by_every_command(tmp_path):
+    out = tmp_path / "new" / "deeper"
+    assert main(["sample", str(demo_model("fibres")), *FAST, "--out", str(out / "v.npy")]) == 0
+    assert main(["evaluate", str(out / "v.npy"), "--json", str(out / "r" / "r.json"),
+                 "--csv", str(out / "c" / "r.csv")]) == 0
+    assert (out / "r" / "r.json").is_file() and (out / "c" / "r.csv").is_file()
