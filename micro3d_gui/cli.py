@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from .io.atomic import check_output
-from .io.errors import InputError, OutputError
+from .errors import InputError, OutputError
 
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -121,7 +121,7 @@ def _add_micrograph_options(parser: argparse.ArgumentParser, reference: bool = F
 def _segmentation_config(args):
     """The --segment / --thresholds / --phases options -> a SegmentationConfig, or None to
     let the data decide (labelled, or Otsu when grey images come with --phases)."""
-    from .core.segment import SegmentationConfig
+    from .preprocess.segment import SegmentationConfig
 
     if not (args.segment or args.thresholds):
         return None
@@ -137,8 +137,8 @@ def _segmentation_config(args):
 def _load_micrographs(args):
     """Read and segment the --xy/--xz/--yz micrographs as the options say -> PlaneImageSet
     (as ``micro3d train`` does; an InputError when no plane is given)."""
-    from .io.dataset import load_labelled_planes
-    from .io.planeset import PlaneOptions
+    from .preprocess.dataset import load_labelled_planes
+    from .preprocess.planeset import PlaneOptions
 
     folders = {p: getattr(args, p) for p in PLANE_NAMES}
     segmentation = _segmentation_config(args)
@@ -539,7 +539,7 @@ def _evaluation_phases(args, volumes: list[np.ndarray], references: list[tuple[s
                        ) -> int:
     """The phase count K of an evaluation; InputError naming the file when the volumes'
     labels do not fit the references' (or --phases') phases."""
-    from .io.labels import MAX_LABEL_LEVELS
+    from .preprocess.labels import MAX_LABEL_LEVELS
 
     for path, vol in zip(args.volumes, volumes):
         if vol.dtype.kind not in "iub" or vol.min() < 0:
@@ -605,7 +605,7 @@ def _print_report(report: dict, file=None) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .io.dataset import load_labelled_volume
+    from .preprocess.dataset import load_labelled_volume
     from .io.export import report_json, write_report
     from .io.volume import read_volume
     from .metrics.report import EvaluationCancelled, check_materials, run_evaluation
@@ -747,10 +747,11 @@ def _train_lamellae_demo(out: Path, steps: int, device: str):
     Returns (the train command's exit code, model path, truth volume)."""
     from PIL import Image
 
-    from .core.synthetic import lamellae, plane_images
+    from .core.planes import volume_plane_images
+    from .preprocess.synthetic import lamellae
 
     truth = lamellae((64, 64, 64), axis=2, mean_thickness=4, seed=1)
-    for plane, ims in plane_images(truth, step=2).items():
+    for plane, ims in volume_plane_images(truth, step=2).items():
         folder = out / "micrographs" / plane
         folder.mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(ims):

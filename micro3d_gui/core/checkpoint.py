@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..io.atomic import atomic_path
-from ..io.errors import CheckpointError
+from ..errors import CheckpointError
 from .diffusion.schedule import Schedule, ScheduleConfig
 from .diffusion.unet import PRESETS, UNet, UNetConfig
 from .encoding import num_channels

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError
+from ..errors import OutputError
 
 
 def check_output(path: str | os.PathLike, flag: str = "--out") -> Path:

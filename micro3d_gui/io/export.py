@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import ExportError
+from ..errors import ExportError
 
 #: The unit of a volume written without a voxel size: spacing 1, no physical size claimed.
 VOXEL_UNIT = "voxel"

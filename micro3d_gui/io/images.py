@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError
+from ..errors import ImageReadError
 from .volume import _limit, check_size, unreadable
 
 #: Pillow's DecompressionBombError threshold (2 x Image.MAX_IMAGE_PIXELS), for every format.

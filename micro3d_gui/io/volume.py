@@ -14,7 +14,7 @@ import numpy as np
 import tifffile
 
 from .atomic import atomic_path
-from .errors import ImageReadError
+from ..errors import ImageReadError
 
 VOLUME_SUFFIXES = (".tif", ".tiff", ".vti", ".npy")
 #: Default cap on a volume's voxels (2^31, 2 GiB as uint8); MICRO3D_MAX_VOLUME_VOXELS

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QWidget)
 
 from ..core.training import TrainConfig
-from ..io.errors import InputError
+from ..errors import InputError
 from . import dialogs
 from .jobs import Job, JobPanel
 from .plot_widget import PlotWidget

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from micro3d_gui.cli import main
-from micro3d_gui.core.synthetic import lamellae
+from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.paths import demo_model
 
 SAMPLE = ["--shape", "8", "8", "8", "--sampling-steps", "2", "--harmonize", "0",

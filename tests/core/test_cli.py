@@ -103,7 +103,7 @@ def test_console_script_runs_as_a_process(tmp_path):
 def write_raw_planes(root, truth, bits, transpose=()):
     """Raw grey micrographs (phase contrast + noise) of a label volume, 8-bit PNG or 16-bit
     TIFF; planes in ``transpose`` are written with rows and columns swapped."""
-    from micro3d_gui.io.planeset import volume_plane_images
+    from micro3d_gui.core.planes import volume_plane_images
 
     rng = np.random.default_rng(1)
     means, noise, dtype = ((60, 190), 12, np.uint8) if bits == 8 else \
@@ -125,7 +125,7 @@ def write_raw_planes(root, truth, bits, transpose=()):
 
 @pytest.mark.parametrize("bits", [8, 16])
 def test_train_on_raw_grey_micrographs(tmp_path, capsys, bits):
-    from micro3d_gui.core.synthetic import lamellae
+    from micro3d_gui.preprocess.synthetic import lamellae
 
     truth = lamellae((16, 16, 32), axis=2, seed=0)
     # the 16-bit xz micrographs come x down, z across: --transpose xz turns them back

@@ -11,7 +11,7 @@ import pytest
 import tifffile
 
 from micro3d_gui.cli import main
-from micro3d_gui.core.synthetic import fibre_composite
+from micro3d_gui.preprocess.synthetic import fibre_composite
 from micro3d_gui.io.volume import write_tiff
 
 PLANES = ("xy", "xz", "yz")

@@ -9,7 +9,7 @@ import pytest
 import pyvista as pv
 import tifffile
 
-from micro3d_gui.io.errors import ExportError, InputError
+from micro3d_gui.errors import ExportError, InputError
 from micro3d_gui.io.export import (
     EXPORT_FORMATS,
     export_volume,

@@ -1,7 +1,7 @@
 """Micrographs per plane (folders or files) -> phase-label images ready for training.
 
 Already-labelled images are used as they are; grey micrographs are segmented with one set of
-thresholds for all planes (:mod:`micro3d_gui.core.segment`).
+thresholds for all planes (:mod:`micro3d_gui.preprocess.segment`).
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.segment import Segmentation, SegmentationConfig, segment_planes
-from .errors import DatasetError, InputError
-from .images import read_sources
+from .segment import Segmentation, SegmentationConfig, segment_planes
+from ..errors import DatasetError, InputError
+from ..io.images import read_sources
 from .labels import MAX_LABEL_LEVELS
 from .planeset import PlaneOptions, apply_options
-from .volume import read_volume
+from ..io.volume import read_volume
 
 Source = str | os.PathLike
 

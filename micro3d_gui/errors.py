@@ -1,4 +1,5 @@
-"""Errors about the user's input, with messages that name the file and the fix."""
+"""Errors about the user's input (files, folders, options, models, materials, outputs), with
+messages that name the file and the fix. The lowest layer: it imports nothing of ours."""
 from __future__ import annotations
 
 
