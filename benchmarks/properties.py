@@ -15,7 +15,7 @@ import time
 import torch
 from machine import describe
 
-from micro3d_gui.core.synthetic import fibre_composite
+from micro3d_gui.preprocess.synthetic import fibre_composite
 from micro3d_gui.properties.diffusion import diffusivity_all
 from micro3d_gui.properties.elastic import DEFAULT_MATERIALS, homogenize
 

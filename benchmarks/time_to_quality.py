@@ -28,8 +28,8 @@ from quality import sub_volumes
 from micro3d_gui.core.device import resolve_device
 from micro3d_gui.core.generate import generate
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
-from micro3d_gui.io.dataset import load_labelled_planes
-from micro3d_gui.io.planeset import volume_plane_images
+from micro3d_gui.preprocess.dataset import load_labelled_planes
+from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.fidelity import FidelityMonitor
 from micro3d_gui.metrics.report import evaluate_volumes

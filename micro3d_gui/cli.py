@@ -1,11 +1,15 @@
 """The ``micro3d`` command: train, sample, evaluate and demo, headless (for batch runs and
 clusters).
 
-Bad input prints one line naming the file and the fix, and exits with code 2.
+Bad input prints one line naming the file (or option) and the fix, and exits with code 2;
+every output path is checked before the work starts. Results go to stdout, progress,
+warnings and timings to stderr.
 """
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import signal
 import sys
 import time
@@ -14,11 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .core.training import DEFAULT_TIME_BUDGET_S
-from .io.errors import InputError
+from .io.atomic import check_output
+from .errors import InputError, OutputError
 
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by head
 
 
 def _positive(text: str) -> int:
@@ -35,6 +42,30 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def _duration(text: str) -> float:
     """``600``, ``90s``, ``10m``, ``1h30m`` -> seconds."""
     import re
@@ -43,12 +74,14 @@ def _duration(text: str) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", t):
         seconds = float(t)
     else:
-        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", t)
+        number = r"(\d+(?:\.\d+)?)"
+        parts = re.fullmatch(rf"(?:{number}h)?(?:{number}m)?(?:{number}s)?", t)
         if not t or parts is None:
-            raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 10m, 90s, 1h30m)")
-        h, m, s = (float(v) if v else 0.0 for v in parts.groups())
-        seconds = 3600 * h + 60 * m + s
-    if not seconds > 0:
+            raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 10m, 90s, "
+                                             "1h30m)")
+        h, m, sec = (float(v) if v else 0.0 for v in parts.groups())
+        seconds = 3600 * h + 60 * m + sec
+    if not (math.isfinite(seconds) and seconds > 0):
         raise argparse.ArgumentTypeError(f"must be a positive duration, got {text!r}")
     return seconds
 
@@ -56,6 +89,27 @@ def _duration(text: str) -> float:
 def _format_duration(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}m{s:02d}s" if s else f"{m}m"
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _given(parser: argparse.ArgumentParser, argv: list[str], command: str) -> set[str]:
+    """The long options of ``command`` written on the command line (abbreviations
+    resolved as argparse does), to tell a given option from a default."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = [o for o in sub.choices[command]._option_string_actions if o.startswith("--")]
+    given = set()
+    for token in argv:
+        name = token.split("=", 1)[0]
+        if not name.startswith("--"):
+            continue
+        matches = [o for o in options if o == name] or [o for o in options
+                                                         if o.startswith(name)]
+        if len(matches) == 1:
+            given.add(matches[0])
+    return given
 
 
 PLANE_NAMES = ("xy", "xz", "yz")
@@ -75,7 +129,7 @@ def _add_micrograph_options(parser: argparse.ArgumentParser, reference: bool = F
                         default=None,
                         help="how images become phases (default: labelled when they hold at "
                              "most 16 grey levels, else otsu/multiotsu with --phases)")
-    parser.add_argument("--thresholds", nargs="+", type=float, default=None, metavar="T",
+    parser.add_argument("--thresholds", nargs="+", type=_number, default=None, metavar="T",
                         help="grey thresholds for --segment manual: K-1 increasing values "
                              "for K phases (a pixel above T_k is in phase k or higher)")
     parser.add_argument("--transpose", action="append", default=[], choices=PLANE_NAMES,
@@ -93,7 +147,7 @@ def _add_micrograph_options(parser: argparse.ArgumentParser, reference: bool = F
 def _segmentation_config(args):
     """The --segment / --thresholds / --phases options -> a SegmentationConfig, or None to
     let the data decide (labelled, or Otsu when grey images come with --phases)."""
-    from .core.segment import SegmentationConfig
+    from .preprocess.segment import SegmentationConfig
 
     if not (args.segment or args.thresholds):
         return None
@@ -109,8 +163,8 @@ def _segmentation_config(args):
 def _load_micrographs(args):
     """Read and segment the --xy/--xz/--yz micrographs as the options say -> PlaneImageSet
     (as ``micro3d train`` does; an InputError when no plane is given)."""
-    from .io.dataset import load_labelled_planes
-    from .io.planeset import PlaneOptions
+    from .preprocess.dataset import load_labelled_planes
+    from .preprocess.planeset import PlaneOptions
 
     folders = {p: getattr(args, p) for p in PLANE_NAMES}
     segmentation = _segmentation_config(args)
@@ -144,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="micro3d",
         description="Reconstruct 3D microstructures from 2D micrographs of three planes.",
     )
+    parser.add_argument("--version", action="version", version=f"micro3d {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tr = sub.add_parser("train", help="train a plane-conditional diffusion model")
@@ -152,16 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preset", choices=("auto", "tiny", "small", "paper"), default="auto",
                     help="network size (default auto: tiny on a CPU, small on a GPU)")
     tr.add_argument("--time", type=_duration, default=None, metavar="DURATION",
-                    dest="time_budget_s",
                     help="training time, e.g. 10m, 90s, 1h30m or seconds (default "
                          f"{_format_duration(DEFAULT_TIME_BUDGET_S)} unless --steps is given)")
     tr.add_argument("--steps", type=_positive, default=None,
                     help="train exactly this many steps instead of for a time")
-    tr.add_argument("--batch", type=_positive, default=None, dest="batch_size",
+    tr.add_argument("--batch", type=_positive, default=None,
                     help="batch size (default: the preset's recipe)")
     tr.add_argument("--crop", type=_positive, default=None,
                     help="crop size in px (default: the preset's recipe)")
-    tr.add_argument("--lr", type=float, default=None,
+    tr.add_argument("--lr", type=_positive_float, default=None,
                     help="peak Adam learning rate (default: the preset's recipe)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     tr.add_argument("--seed", type=int, default=0)
@@ -181,9 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--out", required=True, metavar="VOLUME.tif",
                     help="uint8 phase labels, axis order [z, y, x]; the suffix picks the "
                          "format: .tif/.tiff (ImageJ stack), .vti (VTK image), .npy")
-    sa.add_argument("--voxel-size", nargs=3, type=float, default=None, metavar=("Z", "Y", "X"),
-                    help="voxel size along z, y, x, written into .tif and .vti files "
-                         "(default: none for .tif, 1 for .vti)")
+    sa.add_argument("--voxel-size", nargs=3, type=_positive_float, default=None,
+                    metavar=("Z", "Y", "X"),
+                    help="voxel size along z, y, x, written into .tif and .vti files (and "
+                         "a VOLUME.npy.json sidecar for .npy); default none: a .vti then "
+                         "has spacing 1 in the unit 'voxel'")
     sa.add_argument("--unit", default=None,
                     help="unit of --voxel-size, e.g. um or nm (default um)")
     sa.add_argument("--count", type=_positive, default=1,
@@ -192,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="respaced reverse steps (default: all T=1000, the paper's)")
     sa.add_argument("--harmonize", type=_non_negative, default=4, metavar="NH",
                     help="harmonizing steps n_h (default 4)")
-    sa.add_argument("--gamma", type=float, default=0.5, help="blend of Eq. 17 (default 0.5)")
-    sa.add_argument("--guidance", type=float, default=1.0, metavar="W",
+    sa.add_argument("--gamma", type=_unit_interval, default=0.5,
+                    help="blend of Eq. 17, 0 to 1 (default 0.5)")
+    sa.add_argument("--guidance", type=_number, default=1.0, metavar="W",
                     help="classifier-free guidance w (default 1 = conditional only)")
     sa.add_argument("--periodic", action="store_true",
                     help="periodic (tileable) volumes: circular padding in the network")
@@ -211,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="S2, lineal path, volume fractions and properties "
                                          "of volumes -> a JSON / CSV report")
     ev.add_argument("volumes", nargs="+", metavar="VOLUME.tif",
-                    help="label volumes [z, y, x] (TIFF stacks of phases 0..K-1, as "
-                         "micro3d sample writes them)")
+                    help="label volumes [z, y, x] of phases 0..K-1, as micro3d sample "
+                         "writes them (.tif/.tiff stacks, .vti, .npy)")
     _add_micrograph_options(ev, reference=True)
     ev.add_argument("--reference", metavar="REAL.tif",
                     help="a measured 3D TIFF stack whose slices are the reference (read and "
@@ -231,8 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-r", type=_positive, default=None, metavar="R",
                     help="largest distance (voxels) of the S2 / lineal-path curves (default "
                          "a quarter of the smallest image side, at most 32)")
-    ev.add_argument("--json", required=True, metavar="REPORT.json", help="report to write")
-    ev.add_argument("--csv", metavar="REPORT.csv", help="the report as key,value rows too")
+    ev.add_argument("--json", required=True, metavar="REPORT.json",
+                    help="report to write ('-' for stdout; other output then goes to "
+                         "stderr)")
+    ev.add_argument("--csv", metavar="REPORT.csv",
+                    help="the report's numbers as key,value rows too (texts such as "
+                         "paths are in the JSON only)")
+
+    inf = sub.add_parser("info", help="what a model file holds: preset, phases, training "
+                                      "steps and time, crop, learning rate, data")
+    inf.add_argument("model", metavar="MODEL.pt")
+    inf.add_argument("--json", action="store_true", help="print it as JSON")
 
     de = sub.add_parser("demo", help="sample the bundled demo model of a synthetic material "
                                      "(or, with --train, train one on synthetic lamellae)")
@@ -250,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Progress:
-    """A tqdm bar on a terminal; plain log lines (about 20 per run) when output is a file."""
+    """A tqdm bar on a terminal; plain log lines (about 20 per run) when stderr is a file.
+    Both go to stderr: stdout keeps the results."""
 
     def __init__(self, total: int, initial: int = 0, unit: str = "step"):
         from tqdm import tqdm
@@ -263,8 +330,8 @@ class _Progress:
                         disable=not self.interactive)
 
     def update(self, step: int, **info) -> None:
+        self.bar.set_postfix(info, refresh=False)  # before update(), which draws the bar
         self.bar.update(step - self.bar.n)
-        self.bar.set_postfix(info, refresh=False)
         every = max(1, (self.total - self.initial) // 20)
         if not self.interactive and step != self.printed and (step % every == 0
                                                              or step == self.total):
@@ -273,7 +340,7 @@ class _Progress:
             eta = (self.total - step) / rate if rate else float("nan")
             extra = " ".join(f"{k} {v}" for k, v in info.items())
             print(f"{self.unit} {step}/{self.total} {extra} {rate:.2f} {self.unit}/s "
-                  f"eta {eta:.0f} s", flush=True)
+                  f"eta {eta:.0f} s", file=sys.stderr, flush=True)
 
     def set_total(self, total: int) -> None:
         """A time-budgeted run knows its step count only after its first steps."""
@@ -282,11 +349,11 @@ class _Progress:
             self.bar.refresh()
 
     def write(self, line: str) -> None:
-        """A line of its own, above the bar on a terminal."""
+        """A line of its own (above the bar on a terminal), on stderr with the progress."""
         if self.interactive:
-            self.bar.write(line)
+            self.bar.write(line, file=sys.stderr)
         else:
-            print(line, flush=True)
+            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.bar.close()
@@ -320,28 +387,90 @@ def _device(name: str):
         raise InputError(f"--device {name}: {exc}") from None
 
 
-#: ``micro3d train`` options that go into the training recipe (TrainConfig fields).
-TRAIN_OPTIONS = ("steps", "time_budget_s", "batch_size", "crop", "lr", "seed",
-                 "checkpoint_every", "stop_at_floor")
+#: Options of ``micro3d train`` that a resumed run takes from its checkpoint instead:
+#: (option, train_config key).
+RESUMED_OPTIONS = (("--crop", "crop"), ("--batch", "batch_size"), ("--lr", "lr"),
+                   ("--checkpoint-every", "checkpoint_every"), ("--seed", "seed"),
+                   ("--time", "time_budget_s"))
+
+#: ``micro3d train`` options that go into the training recipe: argument name -> the
+#: TrainConfig field (None = not given: the recipe's value).
+TRAIN_OPTIONS = {"steps": "steps", "time": "time_budget_s", "batch": "batch_size",
+                 "crop": "crop", "lr": "lr", "seed": "seed",
+                 "checkpoint_every": "checkpoint_every", "stop_at_floor": "stop_at_floor"}
+
+
+def _resumed_checkpoint(args) -> tuple[dict, int]:
+    """The --resume checkpoint (checked for a training state) and its crop; warns about
+    the given options that the checkpoint's values replace."""
+    from .core.checkpoint import load_checkpoint, require_training_state
+
+    ckpt = require_training_state(load_checkpoint(args.resume), args.resume)
+    config = ckpt["train_config"]
+    given = getattr(args, "given", set())
+    ignored = [f"{flag} {getattr(args, flag[2:].replace('-', '_'))}"
+               for flag, key in RESUMED_OPTIONS
+               if flag in given and getattr(args, flag[2:].replace("-", "_")) != config.get(key)]
+    if "--preset" in given and args.preset != ckpt["model_config"].get("preset"):
+        ignored.append(f"--preset {args.preset}")
+    if ignored:
+        kept = ", ".join(f"{flag} {config[key]}" for flag, key in RESUMED_OPTIONS
+                         if config.get(key) is not None)
+        _warn(f"--resume {args.resume} continues with the model's own {kept}; ignored "
+              f"{', '.join(ignored)}")
+    return ckpt, int(config["crop"])
+
+
+def _input_folders(args) -> list[Path]:
+    """The folder holding the first micrograph source (for rescued files)."""
+    for plane in PLANE_NAMES:
+        for src in getattr(args, plane) or ():
+            p = Path(src)
+            return [(p if p.is_dir() else p.parent).resolve().parent]
+    return []
+
+
+def _rescue(save, outputs: list[Path], near: list[Path], error: OSError) -> OutputError:
+    """Work whose ``outputs`` could not be written goes beside the inputs (``near``), else
+    to the temp folder, as ``NAME-rescued-PID.SUFFIX``: ``save(paths)`` writes it there.
+    Returns the error to report, saying where the work went."""
+    import tempfile
+
+    for folder in (*near, Path(tempfile.gettempdir())):
+        paths = [folder / f"{p.stem}-rescued-{os.getpid()}{p.suffix}" for p in outputs]
+        try:
+            save(paths)
+        except OSError:
+            continue
+        return OutputError(f"{error}; nothing is lost: saved to "
+                           f"{', '.join(map(str, paths))} instead")
+    return OutputError(f"{error}; saving it beside the inputs and in the temp folder "
+                       "failed too")
 
 
 def cmd_train(args) -> int:
-    from .core.checkpoint import load_checkpoint
     from .core.training import PlaneDataset, prepare_trainer
     from .metrics.fidelity import FidelityMonitor, describe
 
+    check_output(args.out, "--out")
     device = _device(args.device)
+    ckpt, crop = _resumed_checkpoint(args) if args.resume else (None, None)
     image_set = _load_micrographs(args)
+    if ckpt is not None:
+        try:
+            image_set.check_crop(crop)
+        except InputError as exc:
+            raise InputError(f"{exc} (--resume {args.resume}: the model trains on {crop} px "
+                             "crops, so its images must be at least that large)") from None
     data = PlaneDataset(image_set.images, image_set.num_phases)
-    resume = load_checkpoint(args.resume) if args.resume else None
-    options = {k: getattr(args, k) for k in TRAIN_OPTIONS}
-    if resume is not None:
-        options["seed"] = None  # a resumed run keeps its own random stream
+    # A resumed run keeps its own recipe (the options it replaces were named above).
+    options = ({"steps": args.steps} if ckpt is not None else
+               {field: getattr(args, name) for name, field in TRAIN_OPTIONS.items()})
     try:
-        trainer, ignored = prepare_trainer(data, args.preset, device, resume,
-                                           check_crop=image_set.check_crop, **options)
+        trainer, _ = prepare_trainer(data, args.preset, device, ckpt,
+                                     check_crop=image_set.check_crop, **options)
     except ValueError as exc:
-        raise InputError(f"{args.resume or 'train'}: {exc}") from None
+        raise InputError(f"{args.resume or 'micro3d train'}: {exc}") from None
     cfg = trainer.config
     described, fractions = _describe_micrographs(image_set)
     length = (f"{cfg.steps} steps" if cfg.steps else
@@ -350,11 +479,7 @@ def cmd_train(args) -> int:
           f"batch {cfg.batch_size}, crop {cfg.crop}, lr {cfg.lr:g}")
     print(fractions)
     for warning in image_set.warnings:
-        print(f"warning: {warning}")
-    if ignored:
-        flags = {"time_budget_s": "--time", "batch_size": "--batch"}
-        print(f"note: resuming {args.resume} with its own recipe; ignored "
-              + ", ".join(flags.get(k, f"--{k.replace('_', '-')}") for k in ignored))
+        _warn(warning)
     monitor = None if args.no_fidelity else FidelityMonitor.for_trainer(trainer)
     bar = _Progress(cfg.steps or 0, trainer.step)
     with _stop_on_sigint() as stop_requested:
@@ -365,7 +490,14 @@ def cmd_train(args) -> int:
                 bar.write(f"step {p.step}: {describe(p.fidelity)}")
             return stop_requested()
 
-        finished = trainer.train(progress, checkpoint_path=args.out, monitor=monitor)
+        try:
+            finished = trainer.train(progress, checkpoint_path=args.out, monitor=monitor)
+        except OutputError as exc:  # the folder vanished, the disk filled up, ...
+            bar.close()
+            raise _rescue(lambda paths: trainer.save(paths[0]), [Path(args.out)],
+                          _input_folders(args),
+                          OutputError(f"{exc}; training stopped at step {trainer.step}")
+                          ) from None
     bar.close()
     if not finished:
         print(f"stopped at step {trainer.step}; model saved to {args.out}; "
@@ -374,6 +506,8 @@ def cmd_train(args) -> int:
     print(f"model saved to {args.out} (step {trainer.step}, "
           f"{trainer.elapsed_s:.0f} s of training, "
           f"final loss {np.mean(trainer.losses[-50:]):.4f})")
+    if trainer.fidelity:
+        print(describe(trainer.fidelity[-1]))
     return 0
 
 
@@ -386,9 +520,10 @@ def _output_paths(out: str, count: int) -> list[Path]:
 
 def _volume_writer(out: str, voxel_size, unit):
     """Check --out / --voxel-size / --unit before any sampling -> ``write(volume, path)``."""
-    from .io.export import EXPORT_FORMATS, export_volume
+    from .io.export import EXPORT_FORMATS, VOXEL_UNIT, export_volume
     from .io.volume import write_tiff
 
+    check_output(out, "--out")  # a folder given as --out: say so before the suffix
     suffix = Path(out).suffix.lower()
     if suffix not in EXPORT_FORMATS:
         raise InputError(f"{out}: cannot write {suffix or 'a file without suffix'!r}; end "
@@ -396,10 +531,18 @@ def _volume_writer(out: str, voxel_size, unit):
     if voxel_size is not None and not all(np.isfinite(v) and v > 0 for v in voxel_size):
         raise InputError(f"--voxel-size {' '.join(map(str, voxel_size))}: must be three "
                          "positive numbers (z, y, x)")
-    if voxel_size is None and unit is None and suffix in (".tif", ".tiff"):
+    if unit is not None and voxel_size is None:
+        raise InputError(f"--unit {unit}: gives the unit of --voxel-size; add --voxel-size "
+                         "Z Y X or drop --unit")
+    if voxel_size is None and suffix in (".tif", ".tiff"):
         return write_tiff  # no physical size was given: a plain label stack, as always
-    size = tuple(voxel_size) if voxel_size is not None else (1.0, 1.0, 1.0)
-    return lambda vol, path: export_volume(vol, path, voxel_size=size, unit=unit or "um")
+    if voxel_size is None:  # spacing 1 voxel: no physical unit is claimed
+        return lambda vol, path: export_volume(vol, path, unit=VOXEL_UNIT)
+    if suffix == ".npy":
+        print(f"note: .npy has no place for --voxel-size; it goes to a sidecar "
+              f"{Path(out).name}.json", file=sys.stderr)
+    return lambda vol, path: export_volume(vol, path, voxel_size=tuple(voxel_size),
+                                           unit=unit or "um")
 
 
 def cmd_sample(args) -> int:
@@ -408,6 +551,9 @@ def cmd_sample(args) -> int:
     from .core.generate import generate
 
     write = _volume_writer(args.out, args.voxel_size, args.unit)
+    paths = _output_paths(args.out, args.count)
+    for path in paths:
+        check_output(path, "--out")
     ckpt = load_checkpoint(args.model)
     try:
         settings = SamplerSettings(harmonize=args.harmonize, gamma=args.gamma,
@@ -432,27 +578,30 @@ def cmd_sample(args) -> int:
                                seed=args.seed, device=device, should_stop=stop_requested)
         except SamplingCancelled:
             bar.close()
-            print("sampling cancelled; nothing written")
+            print("sampling cancelled; nothing written", file=sys.stderr)
             return EXIT_INTERRUPTED
     bar.close()
-    for vol, path in zip(volumes.numpy(), _output_paths(args.out, args.count)):
-        write(vol, path)
+    volumes = volumes.numpy()
+    for i, (vol, path) in enumerate(zip(volumes, paths)):
+        try:
+            write(vol, path)
+        except OutputError as exc:
+            def save_rest(rescued, rest=volumes[i:]):
+                for v, rescued_path in zip(rest, rescued):
+                    write(v, rescued_path)
+
+            raise _rescue(save_rest, paths[i:], [Path(args.model).resolve().parent],
+                          exc) from None
         print(f"wrote {path} ({'x'.join(map(str, vol.shape))} [z, y, x], "
               f"phase fractions {np.round(np.bincount(vol.ravel(), minlength=ckpt['num_phases']) / vol.size, 3).tolist()})")
     return 0
-
-
-def _check_output(path: str | None, flag: str) -> None:
-    if path is not None and not Path(path).parent.is_dir():
-        raise InputError(f"{flag} {path}: the folder {Path(path).parent} does not exist; "
-                         "create it or write the report elsewhere")
 
 
 def _evaluation_phases(args, volumes: list[np.ndarray], references: list[tuple[str, int]]
                        ) -> int:
     """The phase count K of an evaluation; InputError naming the file when the volumes'
     labels do not fit the references' (or --phases') phases."""
-    from .io.labels import MAX_LABEL_LEVELS
+    from .preprocess.labels import MAX_LABEL_LEVELS
 
     for path, vol in zip(args.volumes, volumes):
         if vol.dtype.kind not in "iub" or vol.min() < 0:
@@ -487,8 +636,13 @@ def _evaluation_phases(args, volumes: list[np.ndarray], references: list[tuple[s
     return k
 
 
-def _print_report(report: dict) -> None:
-    """The report's headline numbers, one line each."""
+def _print_report(report: dict, file=None) -> None:
+    """The report's headline numbers, one line each (to ``file``, default stdout)."""
+    import builtins
+    import functools
+
+    print = functools.partial(builtins.print, file=file)  # noqa: A001
+
     def fmt(d, digits=3):
         return ", ".join(f"{k} {v:.{digits}g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in d.items())
@@ -513,21 +667,25 @@ def _print_report(report: dict) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .io.dataset import load_labelled_volume
-    from .io.export import write_report
+    from .preprocess.dataset import load_labelled_volume
+    from .io.export import report_json, write_report
     from .io.volume import read_volume
     from .metrics.report import EvaluationCancelled, check_materials, run_evaluation
 
-    _check_output(args.json, "--json")
-    _check_output(args.csv, "--csv")
+    to_stdout = args.json == "-"
+    info = sys.stderr if to_stdout else sys.stdout  # stdout then carries the JSON alone
+    if not to_stdout:
+        check_output(args.json, "--json")
+    if args.csv is not None:
+        check_output(args.csv, "--csv")
     image_set = None
     if any(getattr(args, p) for p in PLANE_NAMES) or args.transpose or args.flip_rows \
             or args.flip_cols:
         image_set = _load_micrographs(args)
         for line in _describe_micrographs(image_set):
-            print(f"micrographs: {line}")
+            print(f"micrographs: {line}", file=info)
         for warning in image_set.warnings:
-            print(f"warning: {warning}")
+            _warn(warning)
     elif (args.segment or args.thresholds) and not args.reference:
         raise InputError("--segment / --thresholds apply to micrographs (--xy, --xz, --yz) "
                          "or a --reference volume; give them or drop the option")
@@ -541,7 +699,7 @@ def cmd_evaluate(args) -> int:
         how = (f"grey levels {seg.thresholds}" if seg.method == "labelled" else
                f"{seg.method} thresholds {[float(f'{t:.4g}') for t in seg.thresholds]}")
         print(f"reference {args.reference}: {'x'.join(map(str, reference_volume.shape))} "
-              f"[z, y, x], {seg.num_phases} phases ({how})")
+              f"[z, y, x], {seg.num_phases} phases ({how})", file=info)
     volumes = [read_volume(path) for path in args.volumes]
     num_phases = _evaluation_phases(args, volumes, references)
 
@@ -571,7 +729,7 @@ def cmd_evaluate(args) -> int:
         def progress(fraction: float, text: str) -> bool:
             if text != last["text"] and text != "done":
                 last["text"] = text
-                print(f"[{100 * fraction:3.0f} %] {text}", flush=True)
+                print(f"[{100 * fraction:3.0f} %] {text}", file=sys.stderr, flush=True)
             return stop_requested()
 
         try:
@@ -582,7 +740,7 @@ def cmd_evaluate(args) -> int:
                 diffusivity=args.diffusivity, elastic=args.elastic, materials=materials,
                 device=device, max_r=args.max_r, names=list(args.volumes), progress=progress)
         except EvaluationCancelled:
-            print("evaluation cancelled; nothing written")
+            print("evaluation cancelled; nothing written", file=sys.stderr)
             return EXIT_INTERRUPTED
     report = evaluation.report()
     inputs = {"volumes": list(args.volumes)}
@@ -595,9 +753,15 @@ def cmd_evaluate(args) -> int:
         inputs["materials"] = {str(k): {"E": m.E, "nu": m.nu, "cte": m.cte}
                                for k, m in materials.items()}
     report["inputs"] = inputs
-    write_report(report, args.json, args.csv)
-    _print_report(report)
-    print(f"wrote {args.json}" + (f" and {args.csv}" if args.csv else ""))
+    if to_stdout:
+        sys.stdout.write(report_json(report))
+        sys.stdout.flush()
+    if not to_stdout or args.csv:
+        write_report(report, None if to_stdout else args.json, args.csv)
+    _print_report(report, file=info)
+    written = [p for p in (None if to_stdout else args.json, args.csv) if p]
+    if written:
+        print(f"wrote {' and '.join(written)}", file=info)
     return 0
 
 
@@ -645,10 +809,11 @@ def _train_lamellae_demo(out: Path, steps: int, device: str):
     Returns (the train command's exit code, model path, truth volume)."""
     from PIL import Image
 
-    from .core.synthetic import lamellae, plane_images
+    from .core.planes import volume_plane_images
+    from .preprocess.synthetic import lamellae
 
     truth = lamellae((64, 64, 64), axis=2, mean_thickness=4, seed=1)
-    for plane, ims in plane_images(truth, step=2).items():
+    for plane, ims in volume_plane_images(truth, step=2).items():
         folder = out / "micrographs" / plane
         folder.mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(ims):
@@ -661,20 +826,70 @@ def _train_lamellae_demo(out: Path, steps: int, device: str):
     return rc, model, truth
 
 
+def cmd_info(args) -> int:
+    import json
+
+    from .core.checkpoint import describe_checkpoint, load_checkpoint
+    from .io.export import report_json
+
+    info = describe_checkpoint(load_checkpoint(args.model))
+    info = {"file": str(args.model), **info}
+    if args.json:
+        sys.stdout.write(report_json(info))
+        return 0
+    train = info["training"]
+    seconds = train["seconds"]
+    lines = [
+        f"{args.model}: Micro3D model (format version {info['format_version']})",
+        f"network: preset {info['preset']}, {info['parameters']:,} parameters, base width "
+        f"{info['model_config']['base_channels']}, channel multiples "
+        f"{info['model_config']['channel_mults']}; sides a multiple of {info['size_multiple']}",
+        f"phases: {info['num_phases']} ({info['channels']} channel"
+        f"{'s' if info['channels'] > 1 else ''}); schedule T = {info['schedule']['num_steps']}",
+        f"training: step {train['step']} of {train['steps'] or '?'}"
+        + (f" in {seconds:.0f} s" if seconds is not None else " (time not recorded)")
+        + f"; crop {train['crop'] or '?'} px, batch {train['batch_size'] or '?'}, learning "
+          f"rate {'?' if train['lr'] is None else format(train['lr'], 'g')}, checkpoint every "
+          f"{train['checkpoint_every'] or '?'}, seed {train['seed']}"
+        + (f"; final loss {train['final_loss']:.4f}" if train["final_loss"] is not None
+           else ""),
+    ]
+    for plane, d in (info["data"] or {}).items():
+        shapes = ", ".join("x".join(map(str, s)) for s in d["shapes"])
+        lines.append(f"data {plane}: {d['images']} images ({shapes}), phase fractions "
+                     f"{json.dumps([round(f, 3) for f in d['volume_fractions']])}")
+    if not info["data"]:
+        lines.append("data: no summary stored")
+    print("\n".join(lines))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "info": cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.given = _given(parser, argv, args.command)
     start = time.perf_counter()
     try:
         rc = COMMANDS[args.command](args)
+        if args.command not in ("demo", "info"):
+            print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        sys.stdout.flush()
     except InputError as exc:
         print(f"micro3d: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    if args.command != "demo":
-        print(f"done in {time.perf_counter() - start:.1f} s")
+    except BrokenPipeError:
+        # The reader went away (``micro3d info m.pt | head``): stop quietly, as cat does,
+        # and point stdout at devnull so the interpreter's final flush does not complain.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_BROKEN_PIPE
     return rc
 
 

@@ -1,6 +1,6 @@
 """Make the bundled demo micrographs in resources/demo (deterministic).
 
-For each synthetic material of :data:`micro3d_gui.core.synthetic.MATERIALS` this writes a
+For each synthetic material of :data:`micro3d_gui.preprocess.synthetic.MATERIALS` this writes a
 128^3 truth volume and label images cut from it:
 
     demo/<material>/truth.tif             uint8 phase labels [z, y, x], zlib-compressed
@@ -19,7 +19,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from micro3d_gui.core.synthetic import MATERIALS, plane_images
+from micro3d_gui.core.planes import volume_plane_images
+from micro3d_gui.preprocess.synthetic import MATERIALS
 
 SIZE = 128
 STRIDE = 4
@@ -40,7 +41,7 @@ def write_material(name: str, root: Path, size: int = SIZE, stride: int = STRIDE
     tifffile.imwrite(folder / "truth.tif", truth, compression="zlib",
                      metadata={"axes": "ZYX"})
     levels = grey_levels(material.num_phases)
-    for plane, images in plane_images(truth, step=1).items():
+    for plane, images in volume_plane_images(truth, step=1).items():
         out = folder / plane
         out.mkdir(exist_ok=True)
         for old in out.glob("*.png"):  # a rerun with another stride leaves no strays

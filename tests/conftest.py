@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from micro3d_gui.core.synthetic import lamellae, plane_images
+from micro3d_gui.core.planes import volume_plane_images
+from micro3d_gui.preprocess.synthetic import lamellae
 
 
 def write_planes(root, volume, step=2, scale=255):
     """Write a label volume's plane images as PNG folders root/{xy,xz,yz}; returns the dirs."""
     dirs = {}
-    for plane, ims in plane_images(volume, step=step).items():
+    for plane, ims in volume_plane_images(volume, step=step).items():
         d = root / plane
         d.mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(ims):

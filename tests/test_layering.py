@@ -1,11 +1,26 @@
-"""The non-GUI layers import no Qt (checked in a fresh interpreter)."""
+"""Layers point one way, and the non-GUI layers import no Qt.
+
+Floors, lowest first: ``errors`` and ``paths`` (nothing of ours); ``io`` (files in and
+out); ``core`` (planes, encoding, the diffusion model, training, sampling); ``properties``
+(diffusivity, elasticity); ``metrics`` (statistics, reports); ``preprocess`` (segmentation,
+labelled data sets, plane sets, synthetic materials: it uses the fraction metrics); and on
+top the faces: ``cli``, ``gui``, ``selftest`` and the Qt layer ``qt``. A module may import
+from its own floor or below, never above (checked on the source, function-level imports
+included).
+"""
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import micro3d_gui
 
 QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "pyvistaqt", "qtpy", "superqt")
+PACKAGE = Path(micro3d_gui.__file__).parent
+FLOORS = {"errors": 0, "paths": 0, "io": 1, "core": 2, "properties": 3, "metrics": 4,
+          "preprocess": 5, "cli": 6, "gui": 6, "selftest": 6, "qt": 6, "__main__": 6,
+          "__init__": 6}
 
 
 def non_gui_modules():
@@ -27,3 +42,63 @@ def test_non_gui_modules_import_no_qt():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def imports_of(path: Path, root: Path) -> list[tuple[str, int]]:
+    """``(imported module of ours, line)`` for every import in the source file ``path``
+    of the package folder ``root`` (relative imports resolved)."""
+    package = [root.name, *path.relative_to(root).parts[:-1]]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            folder = root.parent.joinpath(*module.split("."))
+            for a in node.names:  # ``from .. import errors`` may name a module
+                is_module = (folder / f"{a.name}.py").is_file() or (folder / a.name).is_dir()
+                found.append((f"{module}.{a.name}" if is_module else module, node.lineno))
+    return [(m, line) for m, line in found if m.split(".")[0] == root.name]
+
+
+def floor(module: str) -> tuple[str, int] | None:
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None  # the package itself (its __init__ holds only __version__)
+    name = parts[1]
+    assert name in FLOORS, f"{module}: give the new layer a floor in FLOORS"
+    return name, FLOORS[name]
+
+
+def upward_imports(root: Path) -> list[str]:
+    wrong = []
+    for path in sorted(root.rglob("*.py")):
+        here = floor(".".join([root.name, *path.relative_to(root).with_suffix("").parts]))
+        for module, line in dict.fromkeys(imports_of(path, root)):
+            there = floor(module)
+            if here and there and there[1] > here[1]:
+                wrong.append(f"{path.relative_to(root.parent)}:{line} ({here[0]}) imports "
+                             f"{module} ({there[0]}, a higher floor)")
+    return wrong
+
+
+def test_every_import_points_down_or_sideways():
+    wrong = upward_imports(PACKAGE)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_check_catches_an_upward_import(tmp_path):
+    fake = tmp_path / "micro3d_gui"
+    (fake / "io").mkdir(parents=True)
+    (fake / "io" / "ok.py").write_text("from ..errors import InputError\n")
+    (fake / "io" / "bad.py").write_text("def f():\n    from ..core import training\n")
+    (fake / "core").mkdir()
+    (fake / "core" / "worse.py").write_text("import micro3d_gui.metrics.report\n")
+    assert upward_imports(fake) == [
+        "micro3d_gui/core/worse.py:1 (core) imports micro3d_gui.metrics.report (metrics, "
+        "a higher floor)",
+        "micro3d_gui/io/bad.py:2 (io) imports micro3d_gui.core (core, a higher floor)"]

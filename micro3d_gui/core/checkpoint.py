@@ -2,18 +2,25 @@
 
 A checkpoint holds everything needed to sample (model config and EMA weights, schedule,
 number of phases) and to resume training (raw weights, optimizer, step, RNG state).
+:func:`load_checkpoint` checks all of it (keys, the model config against the presets'
+ranges, every weight's shape against the network that config builds, on the meta device)
+before anything is allocated, so a damaged or foreign file gives one sentence, not a
+KeyError or gigabytes of allocation.
 """
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from ..io.atomic import atomic_path
-from ..io.errors import CheckpointError
+from ..errors import CheckpointError
 from .diffusion.schedule import Schedule, ScheduleConfig
-from .diffusion.unet import UNet, UNetConfig
+from .diffusion.unet import PRESETS, UNet, UNetConfig
+from .encoding import num_channels
 
 FORMAT = "micro3d-checkpoint"
 VERSION = 1
@@ -41,7 +48,160 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{p}: not a Micro3D model file")
     if ckpt.get("version", 0) > VERSION:
         raise CheckpointError(f"{p}: made by a newer Micro3D; update Micro3D to open it")
+    validate_checkpoint(ckpt, p)
     return ckpt
+
+
+#: Keys a checkpoint needs to sample, and the further keys it needs to resume training.
+SAMPLING_KEYS = ("model_config", "schedule_config", "num_phases", "model")
+TRAINING_KEYS = ("train_config", "step", "optimizer", "rng_state", "ema")
+#: Most phases a checkpoint may declare (labels are stored as uint8).
+MAX_PHASES = 255
+
+
+def _preset_range(name: str) -> tuple[int, int]:
+    """Sizes a model config may take: 1 up to twice the largest preset's (the paper's
+    network is the largest; twice it is already far beyond one GPU's sampling budget)."""
+    values = [v for cfg in PRESETS.values() for v in (
+        getattr(cfg, name) if isinstance(getattr(cfg, name), tuple) else (getattr(cfg, name),))]
+    return 1, 2 * max(values)
+
+
+def _check_model_config(d, where: str) -> UNetConfig:
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{where}: model_config is not a table of settings")
+    known = {f.name for f in fields(UNetConfig)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise CheckpointError(f"{where}: model_config has unknown settings {unknown}; it "
+                              "may come from a newer Micro3D: update Micro3D to open it")
+    try:
+        cfg = UNetConfig.from_dict({**UNetConfig().to_dict(), **d})
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{where}: model_config is malformed ({exc})") from None
+    for name in ("base_channels", "num_res_blocks", "num_heads", "head_dim", "cond_dim",
+                 "channel_mults"):
+        lo, hi = _preset_range(name)
+        values = getattr(cfg, name)
+        for v in values if isinstance(values, tuple) else (values,):
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise CheckpointError(f"{where}: model_config {name} = {values!r} is outside "
+                                      f"the range of Micro3D's networks ({lo} to {hi}); the "
+                                      "file is damaged or not a Micro3D model")
+    if not 1 <= cfg.levels <= 6 or len(cfg.attention_levels) != cfg.levels:
+        raise CheckpointError(f"{where}: model_config has {cfg.levels} levels and "
+                              f"{len(cfg.attention_levels)} attention flags; the file is "
+                              "damaged or not a Micro3D model")
+    if not (isinstance(cfg.dropout, (int, float)) and 0 <= cfg.dropout < 1):
+        raise CheckpointError(f"{where}: model_config dropout {cfg.dropout!r} is not in [0, 1)")
+    return cfg
+
+
+def _check_weights(state, expected: dict[str, torch.Size], key: str, where: str) -> None:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: '{key}' holds no weights; the file is damaged")
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        detail = (f"missing {missing[:3]}{' ...' if len(missing) > 3 else ''}" if missing
+                  else f"unexpected {extra[:3]}{' ...' if len(extra) > 3 else ''}")
+        raise CheckpointError(f"{where}: the '{key}' weights do not fit the network its "
+                              f"model_config describes ({detail}); the file is damaged or "
+                              "from another program")
+    for name, shape in expected.items():
+        w = state[name]
+        if not isinstance(w, torch.Tensor) or w.shape != shape:
+            got = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+            raise CheckpointError(f"{where}: weight {key}.{name} has shape {got}, but the "
+                                  f"model_config needs {tuple(shape)}; the file is damaged")
+
+
+def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> None:
+    """:class:`CheckpointError` naming ``path`` unless ``ckpt`` can sample: required keys,
+    phases, schedule, model config within the presets' ranges, and weights whose names and
+    shapes are those of the network that config builds (built on the meta device, so
+    nothing is allocated)."""
+    where = str(path)
+    missing = [k for k in SAMPLING_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{where}: lacks {', '.join(missing)}; the file is damaged or "
+                              "not a Micro3D model")
+    k = ckpt["num_phases"]
+    if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= MAX_PHASES:
+        raise CheckpointError(f"{where}: num_phases {k!r} is not 2 to {MAX_PHASES}")
+    sched = ckpt["schedule_config"]
+    try:
+        sc = ScheduleConfig(**sched)
+        ok = (isinstance(sc.num_steps, int) and 1 <= sc.num_steps <= 100_000
+              and all(isinstance(b, (int, float)) and math.isfinite(b) and 0 < b <= 1
+                      for b in (sc.beta_start, sc.beta_end)))
+    except TypeError:
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{where}: schedule_config {sched!r} is not a diffusion "
+                              "schedule (1 to 100000 steps, betas in (0, 1])")
+    cfg = _check_model_config(ckpt["model_config"], where)
+    if cfg.in_channels != num_channels(k):
+        raise CheckpointError(f"{where}: the network has {cfg.in_channels} channels but "
+                              f"{k} phases need {num_channels(k)}; the file is damaged")
+    with torch.device("meta"):
+        expected = {n: t.shape for n, t in UNet(cfg).state_dict().items()}
+    for key in ("model", "ema"):
+        if key in ckpt:
+            _check_weights(ckpt[key], expected, key, where)
+
+
+def require_training_state(ckpt: dict, path: str | os.PathLike) -> dict:
+    """``ckpt`` if it can resume training, else :class:`CheckpointError` naming ``path``
+    and what is missing (e.g. a model exported for sampling only)."""
+    missing = [k for k in TRAINING_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: lacks {', '.join(missing)}, so its training cannot "
+                              "be resumed; train a new model instead of --resume")
+    from .training import TrainConfig  # noqa: PLC0415  (training imports this module)
+
+    config = ckpt["train_config"]
+    known = {f.name for f in fields(TrainConfig)}
+    if not isinstance(config, dict) or set(config) - known or not {
+            "crop", "batch_size", "lr", "checkpoint_every", "seed"} <= set(config):
+        raise CheckpointError(f"{path}: its train_config is not Micro3D's; the training "
+                              "cannot be resumed")
+    return ckpt
+
+
+def describe_checkpoint(ckpt: dict) -> dict:
+    """Plain data about a (validated) checkpoint, for ``micro3d info``: preset, phases,
+    parameters, schedule, training (steps, seconds, crop, batch, lr, final loss) and the
+    stored summary of the training data per plane."""
+    cfg = UNetConfig.from_dict({**UNetConfig().to_dict(), **ckpt["model_config"]})
+    weights = ckpt.get("ema") or ckpt["model"]
+    train = ckpt.get("train_config") or {}
+    losses = ckpt.get("losses")
+    losses = [] if losses is None else [float(v) for v in losses]
+    tail = losses[-50:]
+    seconds = ckpt.get("train_seconds")
+    return {
+        "format_version": ckpt.get("version"),
+        "preset": cfg.preset,
+        "num_phases": ckpt["num_phases"],
+        "channels": cfg.in_channels,
+        "parameters": int(sum(t.numel() for t in weights.values())),
+        "size_multiple": cfg.size_multiple,
+        "model_config": cfg.to_dict(),
+        "schedule": dict(ckpt["schedule_config"]),
+        "training": {
+            "step": int(ckpt.get("step", 0)),
+            "steps": train.get("steps"),
+            "seconds": None if seconds is None else float(seconds),
+            "crop": ckpt.get("crop", train.get("crop")),
+            "batch_size": train.get("batch_size"),
+            "lr": train.get("lr"),
+            "checkpoint_every": train.get("checkpoint_every"),
+            "seed": train.get("seed"),
+            "final_loss": sum(tail) / len(tail) if tail else None,
+        },
+        "data": ckpt.get("data_summary") or {},
+    }
 
 
 def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu",

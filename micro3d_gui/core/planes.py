@@ -16,6 +16,8 @@ and ``reshape`` are used), so the sampler and the metrics share one definition.
 """
 from __future__ import annotations
 
+import numpy as np
+
 PLANES: tuple[str, ...] = ("xy", "xz", "yz")
 #: Condition label of each plane for the network; ``NULL_LABEL`` is the dropped condition.
 PLANE_LABELS: dict[str, int] = {"xy": 0, "xz": 1, "yz": 2}
@@ -88,3 +90,18 @@ def slices_to_volume(slices, plane: str, n: int, shape: tuple[int, int, int]):
 def label_volume_to_images(labels, plane: str):
     """A label volume ``[Z, Y, X]`` -> its stack of plane images ``[S, rows, cols]``."""
     return volume_to_slices(labels[None, None], plane)[:, 0]
+
+
+def volume_plane_images(volume: np.ndarray, step: int = 1) -> dict[str, list[np.ndarray]]:
+    """Cut a volume ``[Z, Y, X]`` into its three plane sets, every ``step``-th slice.
+
+    ``xy`` gets Z images ``[Y, X]``, ``xz`` Y images ``[Z, X]``, ``yz`` X images ``[Z, Y]``
+    (fewer with ``step > 1``), each a contiguous copy with the volume's dtype.
+    """
+    vol = np.asarray(volume)
+    if vol.ndim != 3:
+        raise ValueError(f"expected a [z, y, x] volume, got shape {vol.shape}")
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    return {p: [np.ascontiguousarray(im) for im in label_volume_to_images(vol, p)[::step]]
+            for p in PLANES}

@@ -1,7 +1,15 @@
 """Export label volumes ``[z, y, x]`` (VTK image, ImageJ TIFF stack, NumPy) and reports
 (JSON, CSV). Every write is atomic (:func:`micro3d_gui.io.atomic.atomic_path`).
 
-``voxel_size`` is always given in array order ``(z, y, x)``, in ``unit`` per voxel.
+``voxel_size`` is always given in array order ``(z, y, x)``, in ``unit`` per voxel; the
+unit :data:`VOXEL_UNIT` means "no physical size known" (spacing 1 voxel).
+
+JSON reports follow one convention for numbers JSON cannot hold: a non-finite value is
+written as ``null`` and its dotted key path goes into the report's top-level
+``"non_finite"`` table with the reason (``"inf"``, ``"-inf"`` or ``"nan"``, and for a
+tortuosity what it means), e.g. ``"non_finite": {"tortuosity.0.x": "inf: phase 0 does not
+connect the two faces along x"}``. CSV reports hold only numbers (``inf``/``nan`` as
+Python and pandas read them); texts such as input paths are in the JSON only.
 """
 from __future__ import annotations
 
@@ -16,7 +24,10 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import ExportError
+from ..errors import ExportError
+
+#: The unit of a volume written without a voxel size: spacing 1, no physical size claimed.
+VOXEL_UNIT = "voxel"
 
 
 def _labels(volume: np.ndarray) -> np.ndarray:
@@ -71,12 +82,20 @@ def write_tiff_stack(volume: np.ndarray, path: str | os.PathLike,
 
 def write_npy(volume: np.ndarray, path: str | os.PathLike,
               voxel_size: Sequence[float] | None = None, unit: str | None = None) -> None:
-    """NumPy ``.npy`` of the uint8 ``[z, y, x]`` array (``voxel_size``/``unit`` are accepted
-    for a uniform call but a .npy file has no place for them)."""
+    """NumPy ``.npy`` of the uint8 ``[z, y, x]`` array. A .npy file has no place for a
+    voxel size, so a physical one (``unit`` other than :data:`VOXEL_UNIT`) goes into a
+    sidecar ``<path>.json``: ``{"voxel_size": [z, y, x], "unit": ..., "axes": "zyx"}``."""
     vol = _labels(volume)
     # Through a file handle: np.save would append ".npy" to the temporary name.
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, vol)
+    if voxel_size is not None and unit not in (None, VOXEL_UNIT):
+        sidecar = {"voxel_size": list(_voxel_size(voxel_size)), "unit": str(unit),
+                   "axes": "zyx"}
+        with atomic_path(f"{os.fspath(path)}.json") as tmp, \
+                open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(sidecar, fh, indent=2)
+            fh.write("\n")
 
 
 Writer = Callable[..., None]
@@ -103,8 +122,7 @@ def export_volume(volume: np.ndarray, path: str | os.PathLike,
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars/arrays, paths and tuples -> JSON types; non-finite floats -> the
-    strings "inf", "-inf", "nan" (strict JSON has no such numbers)."""
+    """numpy scalars/arrays, paths and tuples -> JSON types (non-finite floats kept)."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
@@ -113,13 +131,47 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         return _plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise ExportError(f"a report value of type {type(value).__name__} cannot be written")
+
+
+def _non_finite_reason(key: str, value: float) -> str:
+    word = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    parts = key.split(".")
+    if word == "inf" and "tortuosity" in parts and len(parts) >= 2:
+        phase, axis = parts[-2], parts[-1]
+        return f"inf: phase {phase} does not connect the two faces along {axis}"
+    return word
+
+
+def json_ready(report: Mapping) -> dict:
+    """The report as strict-JSON data: non-finite numbers become ``null`` and are listed
+    with their reason under ``"non_finite"`` (the module's convention)."""
+    reasons: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(f"{prefix}.{k}" if prefix else k, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(f"{prefix}.{i}" if prefix else str(i), v)
+                    for i, v in enumerate(value)]
+        if isinstance(value, float) and not math.isfinite(value):
+            reasons[prefix] = _non_finite_reason(prefix, value)
+            return None
+        return value
+
+    out = walk("", _plain(report))
+    if reasons:
+        out["non_finite"] = reasons
+    return out
+
+
+def report_json(report: Mapping) -> str:
+    """The report as pretty, strict JSON text (see :func:`json_ready`), newline-ended."""
+    return json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n"
 
 
 def flatten_report(report: Mapping) -> list[tuple[str, Any]]:
@@ -141,19 +193,31 @@ def flatten_report(report: Mapping) -> list[tuple[str, Any]]:
     return rows
 
 
+def numeric_rows(report: Mapping) -> list[tuple[str, float | int]]:
+    """The rows of :func:`flatten_report` that hold numbers (booleans as 0/1); texts
+    (paths, names) and empty values are left to the JSON."""
+    rows = []
+    for key, value in flatten_report(report):
+        if isinstance(value, bool):
+            rows.append((key, int(value)))
+        elif isinstance(value, (int, float)):
+            rows.append((key, value))
+    return rows
+
+
 def write_report(report: Mapping, json_path: str | os.PathLike | None = None,
                  csv_path: str | os.PathLike | None = None) -> None:
-    """Write a (nested) report dict as pretty JSON and/or as a flat two-column CSV
-    (``key,value`` header, rows from :func:`flatten_report`)."""
+    """Write a (nested) report dict as pretty JSON (:func:`report_json`) and/or as a flat
+    two-column CSV of its numbers (``key,value`` header, rows from :func:`numeric_rows`)."""
     if json_path is None and csv_path is None:
         raise ValueError("write_report needs json_path, csv_path or both")
-    plain = _plain(report)
     if json_path is not None:
+        text = report_json(report)
         with atomic_path(json_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(plain, fh, indent=2, allow_nan=False)
-            fh.write("\n")
+            fh.write(text)
     if csv_path is not None:
+        rows = numeric_rows(report)
         with atomic_path(csv_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
             out = csv.writer(fh)
             out.writerow(("key", "value"))
-            out.writerows(flatten_report(plain))
+            out.writerows(rows)

@@ -4,6 +4,10 @@ Supported: PNG, JPEG, BMP (Pillow), TIFF (tifffile: 8/16-bit, float, multipage =
 images; an ImageJ stack is several images). RGB(A), palette and grey+alpha images become
 grey. Files of a folder are taken in natural order (``img2`` before ``img10``). Every failure
 raises :class:`~.errors.ImageReadError` naming the file and the fix.
+
+Every format is bounded as Pillow bounds PNG: an image that declares more than
+:func:`max_image_pixels` pixels is refused before it is decoded (default Pillow's own
+decompression-bomb limit; the environment variable ``MICRO3D_MAX_IMAGE_PIXELS`` changes it).
 """
 from __future__ import annotations
 
@@ -14,7 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError
+from ..errors import ImageReadError
+from .volume import _limit, check_size, unreadable
+
+#: Pillow's DecompressionBombError threshold (2 x Image.MAX_IMAGE_PIXELS), for every format.
+MAX_IMAGE_PIXELS = 2 * 89_478_485
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -79,9 +87,20 @@ def _pil_array(im) -> np.ndarray:
     return np.asarray(im)
 
 
-def _tiff_pages(tif) -> list[np.ndarray]:
+def max_image_pixels() -> int:
+    """Most pixels one image (page) may declare: ``MICRO3D_MAX_IMAGE_PIXELS`` or
+    :data:`MAX_IMAGE_PIXELS`."""
+    return _limit("MICRO3D_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS)
+
+
+def _check_pixels(path: Path, shape) -> None:
+    check_size(path, shape, max_image_pixels(), "MICRO3D_MAX_IMAGE_PIXELS", "pixels")
+
+
+def _tiff_pages(tif, path: Path) -> list[np.ndarray]:
     pages = []
     for page in tif.pages:
+        _check_pixels(path, page.shape[:2] if page.ndim <= 3 else page.shape)
         a = page.asarray()
         # RGB stored plane by plane comes as [3, H, W]: colour last, like the other readers.
         if (a.ndim == 3 and a.shape[0] in (3, 4) and page.photometric == 2
@@ -104,20 +123,24 @@ def read_images(path: str | os.PathLike) -> list[np.ndarray]:
             import tifffile
 
             with tifffile.TiffFile(p) as tif:
-                pages = _tiff_pages(tif)
+                pages = _tiff_pages(tif, p)
         else:
             from PIL import Image
 
             with Image.open(p) as im:
+                _check_pixels(p, im.size[::-1])  # before Pillow's own (lower) guard
                 im.load()
                 pages = [_pil_array(im)]
     except ImageReadError:
         raise
     except Exception as exc:  # each reader raises its own types for a broken file
-        raise ImageReadError(
-            f"{p}: cannot be read as an image ({type(exc).__name__}: {exc}); "
-            "the file may be corrupt or truncated: export it again or remove it"
-        ) from None
+        from PIL import Image
+
+        if isinstance(exc, Image.DecompressionBombError):
+            raise ImageReadError(
+                f"{p}: declares more pixels than Pillow's decompression-bomb limit "
+                f"({exc}); if the image is genuine, split it into smaller images") from None
+        raise unreadable(p, exc, "image") from None
     images = []
     for page in pages:
         # A multipage TIFF page can itself be [S, H, W] (ImageJ stacks).

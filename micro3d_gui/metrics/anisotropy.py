@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fractions import volume_fractions  # noqa: F401  (moved; re-exported for old imports)
-
 AXES = ("z", "y", "x")
 
 

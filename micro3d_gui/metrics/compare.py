@@ -5,8 +5,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..core.planes import PLANES, check_plane, label_volume_to_images
-from ..io.planeset import volume_plane_images
+from ..core.planes import (PLANES, check_plane, label_volume_to_images,
+                           volume_plane_images)
 from .correlation import (Curves, default_max_r, lineal_path_images, relative_error,
                           s2_images)
 from .fractions import volume_fractions

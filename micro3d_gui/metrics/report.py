@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..core.planes import PLANES
-from ..io.errors import MaterialsError
+from ..errors import MaterialsError
 from ..properties import PropertyCancelled
 from .compare import compare_planes
 from .correlation import default_max_r, lineal_path_volume, s2_volume
@@ -179,7 +179,7 @@ def check_materials(materials: Mapping | None, num_phases: int,
     """``{phase: Material}`` for phases ``0..num_phases-1`` from ``materials`` (None: the
     defaults, :data:`~micro3d_gui.properties.elastic.DEFAULT_MATERIALS`).
 
-    Raises :class:`~micro3d_gui.io.errors.MaterialsError` naming ``source`` (the materials
+    Raises :class:`~micro3d_gui.errors.MaterialsError` naming ``source`` (the materials
     file, when given) when a phase has no material.
     """
     from ..properties.elastic import DEFAULT_MATERIALS  # noqa: PLC0415  (imports torch)
@@ -239,7 +239,7 @@ def run_evaluation(volumes: Sequence[np.ndarray], num_phases: int,
             solvers; returning True stops. ``should_stop()``: polled likewise.
 
     Raises :class:`EvaluationCancelled` when stopped, ValueError for volumes that are not
-    label volumes, :class:`~micro3d_gui.io.errors.MaterialsError` for a phase without a
+    label volumes, :class:`~micro3d_gui.errors.MaterialsError` for a phase without a
     material (checked before any work).
     """
     vols = [check_labels(v, num_phases) for v in volumes]

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io.errors import MaterialsError
+from ..errors import MaterialsError
 from . import PropertyCancelled
 
 VOIGT = ("11", "22", "33", "23", "13", "12")  # 1 = x, 2 = y, 3 = z

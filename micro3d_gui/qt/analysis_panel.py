@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPro
 from superqt.utils import create_worker
 
 from micro3d_gui.core.planes import PLANES, image_axes
-from micro3d_gui.io.errors import InputError
+from micro3d_gui.errors import InputError
 
 from . import dialogs
 from .plot_widget import PlotWidget

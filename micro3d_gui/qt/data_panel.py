@@ -2,9 +2,9 @@
 segmentation with a live before/after preview, per-plane phase fractions.
 
 It holds no numerics: reading is :mod:`micro3d_gui.io.images` / :mod:`~micro3d_gui.io.volume`,
-orientation :func:`micro3d_gui.io.planeset.apply_plane_options`, cutting a 3D stack
-:func:`~micro3d_gui.io.planeset.volume_plane_images`, segmentation and fractions
-:func:`micro3d_gui.core.segment.segment_planes` (run in a worker thread).
+orientation :func:`micro3d_gui.preprocess.planeset.apply_plane_options`, cutting a 3D stack
+:func:`~micro3d_gui.core.planes.volume_plane_images`, segmentation and fractions
+:func:`micro3d_gui.preprocess.segment.segment_planes` (run in a worker thread).
 """
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComb
                                QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 from superqt.utils import create_worker
 
-from micro3d_gui.core.planes import PLANES
-from micro3d_gui.core.segment import (MAX_OTSU_PHASES, Segmentation, SegmentationConfig,
-                                      segment_planes)
-from micro3d_gui.io.errors import InputError, SegmentationError
+from micro3d_gui.core.planes import PLANES, volume_plane_images
+from micro3d_gui.preprocess.segment import (MAX_OTSU_PHASES, Segmentation, SegmentationConfig,
+                                            segment_planes)
+from micro3d_gui.errors import InputError, SegmentationError
 from micro3d_gui.io.images import IMAGE_SUFFIXES, list_images, read_images
-from micro3d_gui.io.planeset import PlaneOptions, apply_plane_options, volume_plane_images
+from micro3d_gui.preprocess.planeset import PlaneOptions, apply_plane_options
 from micro3d_gui.io.volume import read_volume
 
 from . import dialogs
@@ -513,7 +513,7 @@ class DataPanel(QWidget):
     def segmentation_config(self) -> SegmentationConfig:
         """The settings of the segmentation controls.
 
-        Raises :class:`~micro3d_gui.io.errors.SegmentationError` (an ``InputError``) when
+        Raises :class:`~micro3d_gui.errors.SegmentationError` (an ``InputError``) when
         the manual thresholds are missing, not numbers or not increasing.
         """
         problem = self._controls_problem()
@@ -553,7 +553,7 @@ class DataPanel(QWidget):
         """Labelled images per plane ready for training; None when there are no images.
 
         Computed now when the background result is not there yet. Raises the core's
-        :class:`~micro3d_gui.io.errors.InputError` when the images cannot be segmented
+        :class:`~micro3d_gui.errors.InputError` when the images cannot be segmented
         with the current settings (e.g. "already labelled" on raw grey micrographs).
         """
         if self._seg_valid:

@@ -11,7 +11,7 @@ def show_error(parent: QWidget | None, title: str, text: str) -> None:
 
 def error_text(exc: BaseException) -> str:
     """What to tell the user about ``exc``: our InputErrors already are full sentences."""
-    from ..io.errors import InputError
+    from ..errors import InputError
 
     if isinstance(exc, InputError):
         return str(exc)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDia
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton,
                                QVBoxLayout, QWidget)
 
-from micro3d_gui.io.errors import InputError
+from micro3d_gui.errors import InputError
 
 from . import dialogs
 
@@ -156,7 +156,7 @@ class ExportDialog(QDialog):
     def export(self) -> list[Path]:
         """Write the chosen volumes (and the report); returns the files written.
 
-        Raises :class:`~micro3d_gui.io.errors.InputError` for no volume chosen, and the
+        Raises :class:`~micro3d_gui.errors.InputError` for no volume chosen, and the
         writers' errors (e.g. ``OSError`` for a read-only folder).
         """
         from micro3d_gui.io.export import export_volume, write_report

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
-from ..io.errors import InputError
+from ..errors import InputError
 from . import dialogs
 from .jobs import Job, JobPanel
 from .train_panel import DEVICES, spin_box as _spin

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
 
 from .. import paths
 from ..core.planes import PLANES
-from ..io.errors import InputError
+from ..errors import InputError
 from . import dialogs
 from .generate_panel import GeneratePanel
 from .jobs import Job

@@ -21,7 +21,7 @@ import numpy as np
 from PySide6.QtCore import QSettings
 
 from ..io.atomic import atomic_path
-from ..io.errors import InputError
+from ..errors import InputError
 
 PROJECT_FILE = "project.json"
 VOLUME_DIR = "volumes"

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
-from ..io.errors import InputError
+from ..errors import InputError
 from . import dialogs
 from .jobs import Job, JobPanel
 from .plot_widget import PlotWidget

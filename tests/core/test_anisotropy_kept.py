@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from micro3d_gui.cli import main
-from micro3d_gui.core.synthetic import lamellae
+from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.metrics.anisotropy import transition_rate
 
 

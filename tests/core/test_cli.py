@@ -42,17 +42,19 @@ def test_train_for_a_time_reports_fidelity_and_resume_says_what_it_ignores(
         lamella_dirs, tmp_path, capsys):
     model = tmp_path / "m.pt"
     assert main(train_args(lamella_dirs, model, "--time", "3s", "--seed", "2")) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     ckpt = torch.load(model, weights_only=True)
     steps = ckpt["train_config"]["steps"]  # the budget became a fixed step count
     assert ckpt["step"] == steps >= 12 and ckpt["train_config"]["time_budget_s"] == 3.0
-    assert "0m03s of training" in out and f"step {steps}: S2 error of 2D samples: xy" in out
+    assert "0m03s of training" in out and "S2 error of 2D samples: xy" in out  # the result
+    assert f"step {steps}: S2 error of 2D samples: xy" in err  # progress
     assert ckpt["fidelity"][-1]["step"] == steps
     assert main(train_args(lamella_dirs, model, "--steps", str(steps + 2), "--crop", "8",
-                           "--resume", str(model))) == 0
-    out = capsys.readouterr().out
-    assert f"resuming {model} with its own recipe; ignored --batch, --crop" in out
-    assert torch.load(model, weights_only=True)["crop"] == 16
+                           "--time", "1m", "--resume", str(model))) == 0
+    err = capsys.readouterr().err
+    assert "ignored --crop 8, --time 60.0" in err
+    resumed = torch.load(model, weights_only=True)
+    assert resumed["crop"] == 16 and resumed["step"] == steps + 2
 
 
 @pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("10m", 600),
@@ -128,7 +130,7 @@ def test_console_script_runs_as_a_process(tmp_path):
 def write_raw_planes(root, truth, bits, transpose=()):
     """Raw grey micrographs (phase contrast + noise) of a label volume, 8-bit PNG or 16-bit
     TIFF; planes in ``transpose`` are written with rows and columns swapped."""
-    from micro3d_gui.io.planeset import volume_plane_images
+    from micro3d_gui.core.planes import volume_plane_images
 
     rng = np.random.default_rng(1)
     means, noise, dtype = ((60, 190), 12, np.uint8) if bits == 8 else \
@@ -150,7 +152,7 @@ def write_raw_planes(root, truth, bits, transpose=()):
 
 @pytest.mark.parametrize("bits", [8, 16])
 def test_train_on_raw_grey_micrographs(tmp_path, capsys, bits):
-    from micro3d_gui.core.synthetic import lamellae
+    from micro3d_gui.preprocess.synthetic import lamellae
 
     truth = lamellae((16, 16, 32), axis=2, seed=0)
     # the 16-bit xz micrographs come x down, z across: --transpose xz turns them back

@@ -3,8 +3,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from micro3d_gui.io.dataset import load_labelled_planes
-from micro3d_gui.io.errors import DatasetError, ImageReadError
+from micro3d_gui.preprocess.dataset import load_labelled_planes
+from micro3d_gui.errors import DatasetError, ImageReadError
 from micro3d_gui.io.images import list_images, read_folder, read_images
 from micro3d_gui.io.volume import read_volume, write_tiff
 
@@ -82,13 +82,14 @@ def test_volume_tiff_round_trip(tmp_path):
 
 # --- sources, formats, orientation, volumes -------------------------------------------------
 
-from micro3d_gui.core.segment import SegmentationConfig, segment_planes  # noqa: E402
-from micro3d_gui.core.synthetic import lamellae  # noqa: E402
-from micro3d_gui.io.dataset import check_crop  # noqa: E402
-from micro3d_gui.io.errors import InputError, SegmentationError  # noqa: E402
+from micro3d_gui.preprocess.segment import SegmentationConfig, segment_planes  # noqa: E402
+from micro3d_gui.preprocess.synthetic import lamellae  # noqa: E402
+from micro3d_gui.preprocess.dataset import check_crop  # noqa: E402
+from micro3d_gui.errors import InputError, SegmentationError  # noqa: E402
 from micro3d_gui.io.images import read_sources  # noqa: E402
-from micro3d_gui.io.planeset import (PlaneOptions, apply_options,  # noqa: E402
-                                     apply_plane_options, volume_plane_images)
+from micro3d_gui.core.planes import volume_plane_images  # noqa: E402
+from micro3d_gui.preprocess.planeset import (PlaneOptions, apply_options,  # noqa: E402
+                                             apply_plane_options)
 
 
 def test_read_sources_takes_files_and_folders(tmp_path):

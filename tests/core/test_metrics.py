@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from micro3d_gui.core.synthetic import lamellae
-from micro3d_gui.io.planeset import volume_plane_images
+from micro3d_gui.preprocess.synthetic import lamellae
+from micro3d_gui.preprocess.planeset import volume_plane_images
 from micro3d_gui.metrics import anisotropy
 from micro3d_gui.metrics.compare import compare_planes
 from micro3d_gui.metrics.correlation import (lineal_path_images, lineal_path_volume,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from micro3d_gui.io.errors import InputError, MaterialsError
+from micro3d_gui.errors import InputError, MaterialsError
 from micro3d_gui.properties import PropertyCancelled
 from micro3d_gui.properties.diffusion import diffusivity, diffusivity_all
 from micro3d_gui.properties.elastic import (

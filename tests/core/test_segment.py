@@ -4,9 +4,9 @@ import pytest
 from scipy import ndimage
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
-from micro3d_gui.core.segment import (Segmentation, SegmentationConfig, apply_thresholds,
-                                      otsu_thresholds, segment_image, segment_planes)
-from micro3d_gui.io.errors import DatasetError, InputError, SegmentationError
+from micro3d_gui.preprocess.segment import (Segmentation, SegmentationConfig, apply_thresholds,
+                                            otsu_thresholds, segment_image, segment_planes)
+from micro3d_gui.errors import DatasetError, InputError, SegmentationError
 
 
 def blobs(shape, fraction, seed, sigma=2.0):

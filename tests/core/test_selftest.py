@@ -10,12 +10,13 @@ from PIL import Image
 
 from micro3d_gui import paths, selftest
 from micro3d_gui.core.diffusion.unet import preset_config
-from micro3d_gui.core.synthetic import lamellae, plane_images
+from micro3d_gui.core.planes import volume_plane_images
+from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
 
 def make_data_root(root, with_model=True):
     """``root/resources/demo/<demo material>/{xy,xz,yz}/*.png`` and ``root/models/<..>.pt``."""
-    images = plane_images(lamellae((16, 16, 16), axis=2, seed=0), step=4)
+    images = volume_plane_images(lamellae((16, 16, 16), axis=2, seed=0), step=4)
     demo = root / "resources" / "demo" / paths.DEMO_MATERIAL
     for plane, ims in images.items():
         (demo / plane).mkdir(parents=True)

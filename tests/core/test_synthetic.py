@@ -9,10 +9,10 @@ from scipy import ndimage
 from scipy.stats import multivariate_normal, norm
 
 from micro3d_gui.core.planes import PLANES, label_volume_to_images
-from micro3d_gui.core.synthetic import (
-    MATERIALS, electrode, fibre_composite, gaussian_random_field, separator,
-)
-from micro3d_gui.io.dataset import load_labelled_planes
+from micro3d_gui.preprocess.synthetic import (
+                                              MATERIALS, electrode, fibre_composite, gaussian_random_field, separator,
+                                              )
+from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.metrics.anisotropy import transition_rate
 
 AXES = "zyx"

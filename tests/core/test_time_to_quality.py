@@ -13,7 +13,7 @@ import pytest
 from micro3d_gui.core.diffusion.sampler import SamplerSettings
 from micro3d_gui.core.generate import generate
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
-from micro3d_gui.io.dataset import load_labelled_planes
+from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.report import evaluate_volumes
 from micro3d_gui.paths import demo_dir

@@ -7,14 +7,15 @@ from micro3d_gui.core.checkpoint import (
 )
 from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS
-from micro3d_gui.core.synthetic import lamellae, plane_images
+from micro3d_gui.core.planes import volume_plane_images
+from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
-from micro3d_gui.io.errors import CheckpointError
+from micro3d_gui.errors import CheckpointError
 
 
 @pytest.fixture(scope="module")
 def data():
-    return PlaneDataset(plane_images(lamellae((16, 24, 32), seed=0), step=3), 2)
+    return PlaneDataset(volume_plane_images(lamellae((16, 24, 32), seed=0), step=3), 2)
 
 
 def make_trainer(data, steps, batch_size=4):

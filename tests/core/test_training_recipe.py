@@ -8,18 +8,18 @@ import torch
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
-from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS
-from micro3d_gui.core.synthetic import lamellae, plane_images
+from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS, volume_plane_images
 from micro3d_gui.core.training import (PROBE_STEPS, PlaneDataset, TrainConfig, Trainer,
                                        auto_preset, fitted_ema_decay, prepare_trainer)
 from micro3d_gui.core.encoding import encode
 from micro3d_gui.metrics.fidelity import FidelityMonitor, FidelitySettings
 from micro3d_gui.paths import demo_model
+from micro3d_gui.preprocess.synthetic import lamellae
 
 
 @pytest.fixture(scope="module")
 def data():
-    return PlaneDataset(plane_images(lamellae((16, 24, 32), seed=0), step=3), 2)
+    return PlaneDataset(volume_plane_images(lamellae((16, 24, 32), seed=0), step=3), 2)
 
 
 def test_cosine_schedule_with_warmup_in_closed_form():
@@ -118,7 +118,7 @@ class PlaneOracle(torch.nn.Module):
 def test_fidelity_of_real_micrographs_is_at_the_floor_and_of_swapped_planes_is_not():
     # lamellae normal to x: stripes across xy and xz images, uniform yz images
     vol = lamellae((48, 48, 48), axis=2, mean_thickness=4, seed=2)
-    images = plane_images(vol)
+    images = volume_plane_images(vol)
     schedule = Schedule.from_config(ScheduleConfig())
     settings = FidelitySettings(slices=6, sampling_steps=20, margin=1.5)
     monitor = FidelityMonitor(images, 2, schedule, 16, settings)

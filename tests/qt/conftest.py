@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings, QThreadPool
 
-from micro3d_gui.core.synthetic import lamellae, plane_images
+from micro3d_gui.core.planes import volume_plane_images
+from micro3d_gui.preprocess.synthetic import lamellae
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,7 +81,7 @@ def errors(boxes):
 def write_plane_pngs(root, volume, step=2):
     """Plane images of a label volume as PNG folders ``root/{xy,xz,yz}`` (0 / 255 grey)."""
     dirs = {}
-    for plane, ims in plane_images(volume, step=step).items():
+    for plane, ims in volume_plane_images(volume, step=step).items():
         d = root / plane
         d.mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(ims):

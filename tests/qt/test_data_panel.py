@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from scipy.ndimage import gaussian_filter
 
 from micro3d_gui.core.planes import PLANES
-from micro3d_gui.io.planeset import PlaneOptions
+from micro3d_gui.preprocess.planeset import PlaneOptions
 from micro3d_gui.qt import data_panel as dp
 from micro3d_gui.qt import dialogs
 from micro3d_gui.qt.data_panel import MAX_THUMBNAILS, DataPanel
@@ -320,7 +320,7 @@ def test_panel_deleted_while_segmenting(qtbot, tmp_path):
 
 
 def test_set_segmentation_config(qtbot, panel, tmp_path):
-    from micro3d_gui.core.segment import SegmentationConfig
+    from micro3d_gui.preprocess.segment import SegmentationConfig
 
     volume = blob_volume()
     panel.add_paths("xz", [write_grey_planes(tmp_path, volume)["xz"]])

@@ -9,8 +9,8 @@ import pytest
 import pyvista as pv
 import tifffile
 
-from micro3d_gui.core.synthetic import lamellae
-from micro3d_gui.io.errors import InputError
+from micro3d_gui.preprocess.synthetic import lamellae
+from micro3d_gui.errors import InputError
 from micro3d_gui.qt.export_dialog import ExportDialog
 
 SHAPE = (6, 8, 10)  # z, y, x: all different, so an axis mix-up shows

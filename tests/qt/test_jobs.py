@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from micro3d_gui.io.errors import ImageReadError
+from micro3d_gui.errors import ImageReadError
 from micro3d_gui.qt.jobs import Job, format_duration
 
 

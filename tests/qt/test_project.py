@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from micro3d_gui.core.diffusion.unet import preset_config
-from micro3d_gui.core.synthetic import lamellae
+from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
-from micro3d_gui.io.errors import InputError
-from micro3d_gui.io.planeset import PlaneOptions
+from micro3d_gui.errors import InputError
+from micro3d_gui.preprocess.planeset import PlaneOptions
 from micro3d_gui.qt.main_window import MainWindow
 from micro3d_gui.qt.project import (MAX_RECENT, PROJECT_FILE, Project, ProjectError,
                                     add_recent_project, load_project, recent_projects,

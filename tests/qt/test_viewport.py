@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from micro3d_gui.core.synthetic import lamellae
+from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.qt.viewport import VIEW_MODES, Viewport
 
 

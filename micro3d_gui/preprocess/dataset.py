@@ -1,7 +1,7 @@
 """Micrographs per plane (folders or files) -> phase-label images ready for training.
 
 Already-labelled images are used as they are; grey micrographs are segmented with one set of
-thresholds for all planes (:mod:`micro3d_gui.core.segment`).
+thresholds for all planes (:mod:`micro3d_gui.preprocess.segment`).
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.segment import Segmentation, SegmentationConfig, segment_planes
-from .errors import DatasetError, InputError
-from .images import read_sources
+from .segment import Segmentation, SegmentationConfig, segment_planes
+from ..errors import DatasetError, InputError
+from ..io.images import read_sources
 from .labels import MAX_LABEL_LEVELS
 from .planeset import PlaneOptions, apply_options
-from .volume import read_volume
+from ..io.volume import read_volume
 
 Source = str | os.PathLike
 
@@ -109,6 +109,8 @@ def _segment(images: Mapping[str, Sequence[np.ndarray]], origins: Mapping[str, S
         else:
             segmentation = SegmentationConfig("otsu" if phases == 2 else "multiotsu", phases)
     result = segment_planes(images, segmentation, origins, tolerance=tolerance)
+    if segmentation.method == "labelled" and phases is None:
+        _check_plane_levels(images, result.thresholds)
     if phases is not None and phases != result.num_phases:
         if segmentation.method == "labelled":
             raise DatasetError(
@@ -121,6 +123,30 @@ def _segment(images: Mapping[str, Sequence[np.ndarray]], origins: Mapping[str, S
             f"--phases is {phases}; make them agree"
         )
     return result
+
+
+def _check_plane_levels(images: Mapping[str, Sequence[np.ndarray]], levels: list) -> None:
+    """:class:`DatasetError` when whole planes of a labelled set lack grey levels that
+    other planes use (e.g. xz labelled 0/127/255, xy and yz 0/255): almost always planes
+    labelled by different conventions, which would train a phase that two planes never
+    show. A single image may lack phases; a whole plane may only with ``--phases``."""
+    if len(images) < 2:
+        return
+    used = {p: sorted(set().union(*(np.unique(im).tolist() for im in ims)))
+            for p, ims in images.items()}
+    if all(len(u) == len(levels) for u in used.values()):
+        return
+    groups: dict[tuple, list[str]] = {}
+    for plane, u in used.items():
+        groups.setdefault(tuple(u), []).append(plane)
+    detail = "; ".join(f"{' and '.join(planes)} use{'s' if len(planes) == 1 else ''} "
+                       f"{list(u)}" for u, planes in groups.items())
+    missing = [lv for lv in levels if not all(lv in u for u in used.values())]
+    raise DatasetError(
+        f"the planes are labelled with different grey levels ({detail}), so level(s) "
+        f"{missing} would be a phase that some planes never show; label every plane with "
+        f"the same grey values, or pass --phases {len(levels)} if those phases are really "
+        "absent from those planes")
 
 
 def load_labelled_volume(path: Source, phases: int | None = None,

@@ -3,7 +3,7 @@
 Methods (:class:`SegmentationConfig`):
 
 - ``labelled``: the images are already segmented; their distinct grey levels, in increasing
-  order, are phases ``0..K-1`` (:mod:`micro3d_gui.io.labels`).
+  order, are phases ``0..K-1`` (:mod:`micro3d_gui.preprocess.labels`).
 - ``otsu`` (2 phases) / ``multiotsu`` (K phases): Otsu's thresholds computed on the pixels of
   all planes pooled together, so a phase is the same grey range in every plane.
 - ``manual``: given thresholds ``t_1 < ... < t_{K-1}``.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.errors import SegmentationError
-from ..io.labels import MAX_LABEL_LEVELS, grey_levels, to_labels
+from ..errors import SegmentationError
+from .labels import MAX_LABEL_LEVELS, grey_levels, to_labels
 from ..metrics.fractions import volume_fractions
 
 METHODS = ("labelled", "otsu", "multiotsu", "manual")
@@ -208,7 +208,7 @@ def segment_planes(images_by_plane: Mapping[str, Sequence[np.ndarray]],
 
     ``origins[plane][i]`` names the file of image i, for error messages. Planes without
     images are left out. ``tolerance``: largest absolute difference of a phase's fraction
-    between planes before a warning. Raises :class:`~micro3d_gui.io.errors.InputError`
+    between planes before a warning. Raises :class:`~micro3d_gui.errors.InputError`
     subclasses (:class:`SegmentationError`, or :class:`DatasetError` for inconsistent
     labelled images) naming the file and the fix.
     """

@@ -1,4 +1,5 @@
-"""Errors about the user's input, with messages that name the file and the fix."""
+"""Errors about the user's input (files, folders, options, models, materials, outputs), with
+messages that name the file and the fix. The lowest layer: it imports nothing of ours."""
 from __future__ import annotations
 
 
@@ -28,3 +29,10 @@ class MaterialsError(InputError):
 
 class ExportError(InputError):
     """An export that cannot be written as asked (format, voxel size, volume)."""
+
+
+class OutputError(InputError, OSError):
+    """An output path that cannot be written (a folder, no permission, a full disk).
+
+    Also an OSError, so code that guards writes with ``except OSError`` still catches it.
+    """

@@ -24,7 +24,6 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..io.planeset import volume_plane_images
 
 Shape = tuple[int, int, int]
 
@@ -404,8 +403,3 @@ MATERIALS: Mapping[str, Material] = MappingProxyType({
                               elongation=(1.0, 1.0, 1.6), radius_spread=0.2))),
 })
 
-
-def plane_images(volume: np.ndarray, step: int = 1) -> dict[str, list[np.ndarray]]:
-    """Every ``step``-th slice of a label volume ``[Z, Y, X]`` in each plane, as 2D images
-    (see :func:`micro3d_gui.io.planeset.volume_plane_images`)."""
-    return volume_plane_images(volume, step)

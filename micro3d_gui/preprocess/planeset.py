@@ -1,4 +1,5 @@
-"""Plane image sets: orientation fixes per plane, and the three sets cut from a 3D stack.
+"""Plane image sets: orientation fixes per plane (the three sets cut from a 3D stack are
+:func:`micro3d_gui.core.planes.volume_plane_images`).
 
 Images must follow METHOD.md Sec. 1 (``xy``: rows y, columns x; ``xz``: rows z, columns x;
 ``yz``: rows z, columns y). Micrographs that come another way round are fixed per plane
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.planes import PLANES, check_plane, label_volume_to_images
+from ..core.planes import check_plane
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,3 @@ def apply_options(images_by_plane: Mapping[str, Sequence[np.ndarray]],
     return {plane: [apply_plane_options(im, options.get(plane, PlaneOptions())) for im in ims]
             for plane, ims in images_by_plane.items()}
 
-
-def volume_plane_images(volume: np.ndarray, step: int = 1) -> dict[str, list[np.ndarray]]:
-    """Cut a volume ``[Z, Y, X]`` into its three plane sets, every ``step``-th slice.
-
-    ``xy`` gets Z images ``[Y, X]``, ``xz`` Y images ``[Z, X]``, ``yz`` X images ``[Z, Y]``
-    (fewer with ``step > 1``), each a contiguous copy with the volume's dtype.
-    """
-    vol = np.asarray(volume)
-    if vol.ndim != 3:
-        raise ValueError(f"expected a [z, y, x] volume, got shape {vol.shape}")
-    if step < 1:
-        raise ValueError(f"step must be >= 1, got {step}")
-    return {p: [np.ascontiguousarray(im) for im in label_volume_to_images(vol, p)[::step]]
-            for p in PLANES}

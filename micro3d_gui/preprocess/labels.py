@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError
+from ..errors import DatasetError
 
 #: More distinct levels than this in a "labelled" set means raw grey micrographs.
 MAX_LABEL_LEVELS = 16
