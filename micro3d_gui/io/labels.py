@@ -63,7 +63,9 @@ def read_section_labels(path: str | Path, num_phases: int) -> np.ndarray:
     ``[rows, cols]`` in 0..K-1.
 
     Labels 0..K-1 are taken as they are; otherwise exactly K grey levels (e.g. 0 and 255,
-    or 0/127/255) are phases in increasing order. Anything else is refused, naming the file.
+    or 0/127/255) are phases in increasing order, and fewer levels are read as the evenly
+    spaced 0..255 levels (a section that lacks a phase). Anything else is refused, naming
+    the file.
     """
     from .images import read_images
 
@@ -74,6 +76,10 @@ def read_section_labels(path: str | Path, num_phases: int) -> np.ndarray:
         return image.astype(np.uint8)
     if len(levels) == num_phases:
         return to_labels(image, levels)
+    spaced = np.round(np.linspace(0, 255, num_phases))  # 0/255, 0/128/255, ...
+    nearest = np.abs(image[..., None].astype(float) - spaced).argmin(axis=-1)
+    if np.all(np.abs(levels[:, None].astype(float) - spaced).min(axis=1) <= 1):
+        return nearest.astype(np.uint8)  # a section that lacks a phase, as 0/255 levels
     raise DatasetError(
         f"{p}: has {len(levels)} grey levels ({', '.join(f'{v:g}' for v in levels[:6])}"
         f"{', ...' if len(levels) > 6 else ''}) but the model has {num_phases} phases; save "
