@@ -248,6 +248,7 @@ def sample_progressive(
         t_model = int(schedule.timestep_map[i])
         label = PLANE_LABELS[plane]
         plain = volume_to_slices(x, plane)  # no_x'_t
+        x_t_kept = _kept_slices(x, kept)
         before = None if x0_before is None else volume_to_slices(x0_before, plane)
 
         def denoise(xs):  # one reverse step of the slices: (x0 estimate, x_{t-1})
@@ -268,26 +269,46 @@ def sample_progressive(
         nh = settings.harmonize if k < harmonized else 0
         for _ in range(nh):  # Eq. 16: denoise, then renoise one step
             xs = schedule.q_step(denoise(xs)[1], i, noise(xs))
+            if kept:  # RePaint's resampling: the known slices back in at this noise level
+                v = slices_to_volume(xs, plane, count, box)
+                _impose(v, kept, schedule, i, noise)
+                xs = volume_to_slices(v, plane)
         if nh:
             xs = _blend(xs, plain, settings.gamma, settings.match_variance)
         x0, x_prev = denoise(xs)
         x = slices_to_volume(x_prev, plane, count, box)
         x0_vol = slices_to_volume(x0, plane, count, box)
-        _impose(x, kept, schedule, i - 1, noise)
+        _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)
         _impose(x0_vol, kept, schedule, -1, noise)
         x0_before = x0_vol
         yield SampleStep(k + 1, total, plane, x0_vol, num_phases)
 
 
-def _impose(x: torch.Tensor, kept, schedule: Schedule, i: int, noise) -> None:
+def _kept_slices(x: torch.Tensor, kept) -> list[torch.Tensor]:
+    """The latent's kept slices ``[N, C, rows, cols]`` (copies), one per kept section."""
+    return [x.select(2 + fixed_axis(plane), index).clone() for plane, index, _ in kept]
+
+
+def _impose(x: torch.Tensor, kept, schedule: Schedule, i: int, noise,
+            before: list[torch.Tensor] | None = None) -> None:
     """Write each kept section ``(plane, index, code [C, rows, cols])`` into the volumes
-    ``x [N, C, Z, Y, X]`` in place: drawn from q(x_i | code) at step ``i``, or the clean
-    code for ``i < 0``."""
-    for plane, index, code in kept:
+    ``x [N, C, Z, Y, X]`` in place, at step ``i`` (the clean code for ``i < 0``).
+
+    Without ``before``: drawn from q(x_i | code). With ``before``, the kept slices of the
+    latent one step earlier (step i + 1): drawn from q(x_i | x_{i+1}, code), the exact
+    reverse of the forward process given the known section, whose marginal is the same
+    q(x_i | code) but which moves on from the slice the neighbours were denoised with,
+    instead of jumping to fresh noise at every step (which left seams in the neighbours).
+    """
+    for j, (plane, index, code) in enumerate(kept):
         view = x.select(2 + fixed_axis(plane), index)  # [N, C, rows, cols]
         value = code.to(x.dtype).expand_as(view)
-        if i >= 0:
+        if i >= 0 and before is None:
             value = schedule.q_sample(value, i, noise(view))
+        elif i >= 0:
+            k = i + 1  # the step just taken, from x_{k} to x_{k-1} = x_i
+            value = (schedule.posterior_mean(value, before[j], k)
+                     + float(np.sqrt(schedule.posterior_variance[k])) * noise(view))
         view.copy_(value)
 
 
