@@ -1,7 +1,8 @@
 """Generate panel: a model, a box, sampler settings; Start / Cancel; live preview; Analyse.
 
-It mirrors ``micro3d sample``: :func:`~micro3d_gui.core.generate.generate_progressive` runs in
-a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
+It mirrors ``micro3d sample``: the fields are a :mod:`~micro3d_gui.core.recipe` recipe with
+overrides (:meth:`GenerateSettings.to_recipe`), and
+:func:`~micro3d_gui.core.recipe.sample_progressive` runs in a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
 reverse step; the worker decodes volume 0's current x0 estimate to labels and hands it on.
 Only the latest estimate matters, so the panel forwards at most one every
 ``preview_interval_ms`` (250 ms: <= 4 viewport updates a second; 0: every one) and drops
