@@ -5,7 +5,7 @@
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
-sample ``count`` volumes of ``size``^3 with the app's sampling recipe, and report against the
+sample ``count`` volumes of ``size``^3 with the default sampling recipe (the app's), and report against the
 material's 3D truth: the S2 relative error per plane (``metrics.report``), its ratio to the
 floor (the same error of random real sub-volumes of the truth of the same size), the largest
 phase-fraction error, and the last fidelity report of training (2D samples against the
@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from machine import describe
 from quality import sub_volumes
 
 from micro3d_gui.core.device import resolve_device
-from micro3d_gui.core.generate import generate
+from micro3d_gui.core.recipe import get_recipe, sample
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
@@ -40,11 +39,10 @@ DEVDATA = Path(__file__).resolve().parents[2] / "shared" / "devdata"
 DEV_VOLUMES = {"tf500": ("tf500_aniso_160.tif", 1), "electrode3": ("electrode_3phase_256.tif", 2)}
 
 
-def app_sampling():
-    """The app's sampling steps and settings (one definition, in the Generate panel's core)."""
-    from micro3d_gui.core.diffusion.sampler import SamplerSettings
-
-    return 50, SamplerSettings(harmonize=1)
+#: The paper's reverse-step equations (no x0 projection, anchors or variance matching) at
+#: the default recipe's schedule: does the model alone carry the structure?
+UNCORRECTED = dict(x0_projection="none", anchor_fractions=False, anchor_decoded=False,
+                   match_variance=False)
 
 
 def material(name: str, devdata: Path):
@@ -92,7 +90,7 @@ def main(argv=None) -> None:
                          "carry the structure?")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
-    steps, settings = app_sampling()
+    recipe = get_recipe()
     print(describe(device), "\n")
     print("| material | budget | preset, steps trained | S2 rel. error xy / xz / yz | "
           "x floor | max vf error | 2D fidelity x its floor | s sampling per volume |")
@@ -112,8 +110,8 @@ def main(argv=None) -> None:
                 trainer.save(args.save / f"{name}_{minutes:g}min.pt")
             ckpt = trainer.state()
             start = time.perf_counter()
-            vols = generate(ckpt, (args.size,) * 3, args.count, steps, settings, seed=0,
-                            device=device).numpy()
+            vols = sample(ckpt, recipe, (args.size,) * 3, args.count, seed=0,
+                          device=device).numpy()
             per = (time.perf_counter() - start) / args.count
             s2, vf = errors(vols, truth, k)
             fid = trainer.fidelity[-1]
@@ -122,10 +120,8 @@ def main(argv=None) -> None:
             print(row(name, f"{minutes:g} min", label, s2, floor, vf,
                       f"{ratio:.1f} (worst plane)", per), flush=True)
             if args.uncorrected:
-                plain = replace(settings, x0_projection="none", anchor_fractions=False,
-                                match_variance=False)
-                vols = generate(ckpt, (args.size,) * 3, args.count, steps, plain, seed=0,
-                                device=device).numpy()
+                vols = sample(ckpt, recipe.replace(**UNCORRECTED), (args.size,) * 3,
+                              args.count, seed=0, device=device).numpy()
                 s2, vf = errors(vols, truth, k)
                 print(row(name, f"{minutes:g} min, paper equations", label, s2, floor, vf,
                           "-", None), flush=True)

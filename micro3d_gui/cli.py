@@ -193,6 +193,56 @@ def _describe_micrographs(image_set) -> list[str]:
                                             for p, f in seg.fractions.items())]
 
 
+#: ``micro3d sample`` flags of the recipe fields: flag -> (field, argparse options). Their
+#: defaults are the recipe's (core.recipe); a flag given overrides that field.
+_RECIPE_FLAGS = {
+    "--sampling-steps": ("sampling_steps", dict(type=_positive, metavar="S"),
+                         "respaced reverse steps (the model's T when unset)"),
+    "--harmonize": ("harmonize", dict(type=_non_negative, metavar="NH"), "harmonizing steps n_h"),
+    "--gamma": ("gamma", dict(type=_unit_interval), "blend of Eq. 17, 0 to 1"),
+    "--guidance": ("guidance", dict(type=_number, metavar="W"),
+                   "classifier-free guidance w (1 = conditional only)"),
+    "--solver": ("solver", dict(choices=None), "reverse step"),
+    "--eta": ("eta", dict(type=_number), "DDIM noise scale (--solver ddim)"),
+    "--harmonize-fraction": ("harmonize_fraction", dict(type=_unit_interval, metavar="F"),
+                             "harmonize only in this leading (noisy) fraction of the steps"),
+    "--x0-projection": ("x0_projection", dict(choices=None),
+                        "correction of each x0 estimate (none = the paper's)"),
+    "--anchor": ("anchor_fractions", dict(action=argparse.BooleanOptionalAction),
+                 "hold the volume fractions at the target (the micrographs' by default)"),
+    "--decoded-anchor": ("anchor_decoded", dict(action=argparse.BooleanOptionalAction),
+                         "hold the decoded (sign / argmax) fractions at the target too"),
+    "--match-variance": ("match_variance", dict(action=argparse.BooleanOptionalAction),
+                         "restore the variance of the Eq. 17 blend (--no-match-variance: "
+                         "the paper's plain blend)"),
+    "--max-batch": ("max_batch", dict(type=_positive),
+                    "most slices per network call (lower it to save memory)"),
+}
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """--recipe and one flag per recipe field; every default is the recipe's, shown in the
+    help from the dataclasses (not restated here)."""
+    from .core.diffusion.sampler import SOLVERS, X0_PROJECTIONS
+    from .core.recipe import DEFAULT_RECIPE, RECIPES
+
+    parser.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE,
+                        help=f"named sampling recipe (default {DEFAULT_RECIPE}); the flags "
+                             "below override its fields")
+    choices = {"solver": SOLVERS, "x0_projection": X0_PROJECTIONS}
+    for flag, (name, options, text) in _RECIPE_FLAGS.items():
+        values = ", ".join(f"{r} {_recipe_value(recipe, name)}" for r, recipe in RECIPES.items())
+        options = dict(options, default=None, dest=name)
+        if "choices" in options:
+            options["choices"] = choices[name]
+        parser.add_argument(flag, help=f"{text} (recipes: {values})", **options)
+
+
+def _recipe_value(recipe, name: str):
+    value = recipe.sampling_steps if name == "sampling_steps" else getattr(recipe.sampler, name)
+    return "T" if value is None else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="micro3d",
@@ -244,26 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="unit of --voxel-size, e.g. um or nm (default um)")
     sa.add_argument("--count", type=_positive, default=1,
                     help="number of volumes (N > 1 writes VOLUME_000.tif, ...)")
-    sa.add_argument("--sampling-steps", type=_positive, default=None, metavar="S",
-                    help="respaced reverse steps (default: all T=1000, the paper's)")
-    sa.add_argument("--harmonize", type=_non_negative, default=4, metavar="NH",
-                    help="harmonizing steps n_h (default 4)")
-    sa.add_argument("--gamma", type=_unit_interval, default=0.5,
-                    help="blend of Eq. 17, 0 to 1 (default 0.5)")
-    sa.add_argument("--guidance", type=_number, default=1.0, metavar="W",
-                    help="classifier-free guidance w (default 1 = conditional only)")
     sa.add_argument("--periodic", action="store_true",
                     help="periodic (tileable) volumes: circular padding in the network")
     sa.add_argument("--seed", type=int, default=None)
     sa.add_argument("--device", default="auto")
-    sa.add_argument("--x0-projection", choices=("rms", "clip", "none"), default="rms",
-                    help="correction of each x0 estimate (default rms; none = the paper's)")
-    sa.add_argument("--no-anchor", action="store_true",
-                    help="do not hold the volume fractions at the micrographs'")
-    sa.add_argument("--no-match-variance", action="store_true",
-                    help="plain Eq. 17 blend (the paper's), without restoring its variance")
-    sa.add_argument("--max-batch", type=_positive, default=256,
-                    help="most slices per network call (lower it to save memory)")
+    _add_recipe_options(sa)
+    sa.add_argument("--fractions", nargs="+", type=float, default=None, metavar="F",
+                    help="target phase fractions F0 F1 [F2 ...] (phases 0..K-1, sum 1) that "
+                         "every volume is held at (default: the micrographs')")
+    sa.add_argument("--keep", nargs=3, action="append", default=[],
+                    metavar=("PLANE", "INDEX", "IMAGE"),
+                    help="a measured section the volumes hold exactly: slice INDEX of PLANE "
+                         "(xy, xz, yz) is the labelled IMAGE (rows and columns as the "
+                         "plane's micrographs); the volume grows around it (repeatable)")
 
     ev = sub.add_parser("evaluate", help="S2, lineal path, volume fractions and properties "
                                          "of volumes -> a JSON / CSV report")
@@ -545,37 +588,57 @@ def _volume_writer(out: str, voxel_size, unit):
                                            unit=unit or "um")
 
 
+def sampling_recipe(args):
+    """The --recipe named, with the flags given overriding its fields (InputError if bad)."""
+    from .core.recipe import get_recipe
+
+    return get_recipe(args.recipe).replace(
+        **{name: getattr(args, name) for name, _, _ in _RECIPE_FLAGS.values()})
+
+
+def _kept_sections(keep, num_phases: int):
+    """--keep PLANE INDEX IMAGE triples -> KeptSection list (InputError naming the image)."""
+    from .core.diffusion.sampler import KeptSection
+    from .preprocess.labels import read_section_labels
+
+    sections = []
+    for plane, index, image in keep:
+        if plane not in PLANE_NAMES:
+            raise InputError(f"--keep {plane} {index} {image}: the plane must be one of "
+                             f"{', '.join(PLANE_NAMES)}")
+        try:
+            k = int(index)
+        except ValueError:
+            raise InputError(f"--keep {plane} {index} {image}: the index must be a whole "
+                             "number (the slice along the plane's fixed axis)") from None
+        sections.append(KeptSection(plane, k, read_section_labels(image, num_phases)))
+    return sections
+
+
 def cmd_sample(args) -> int:
     from .core.checkpoint import load_checkpoint
-    from .core.diffusion.sampler import SamplerSettings, SamplingCancelled
-    from .core.generate import generate
+    from .core.diffusion.sampler import SamplingCancelled
+    from .core.recipe import sample
 
     write = _volume_writer(args.out, args.voxel_size, args.unit)
     paths = _output_paths(args.out, args.count)
     for path in paths:
         check_output(path, "--out")
+    recipe = sampling_recipe(args)
     ckpt = load_checkpoint(args.model)
-    try:
-        settings = SamplerSettings(harmonize=args.harmonize, gamma=args.gamma,
-                                   x0_projection=args.x0_projection,
-                                   anchor_fractions=not args.no_anchor,
-                                   match_variance=not args.no_match_variance,
-                                   guidance=args.guidance, max_batch=args.max_batch)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    total = ckpt["schedule_config"]["num_steps"]
-    if args.sampling_steps and args.sampling_steps > total:
-        raise InputError(f"--sampling-steps must be at most {total}, the model's T")
+    keep = _kept_sections(args.keep, int(ckpt["num_phases"]))
+    shape = tuple(args.shape)
+    recipe.check(ckpt, shape, args.fractions, keep)
     device = _device(args.device)
-    bar = _Progress(args.sampling_steps or total)
+    bar = _Progress(recipe.steps_for(ckpt))
     with _stop_on_sigint() as stop_requested:
         def progress(step):
             bar.update(step.step, plane=step.plane)
 
         try:
-            volumes = generate(ckpt, tuple(args.shape), args.count, args.sampling_steps,
-                               settings, callback=progress, periodic=args.periodic,
-                               seed=args.seed, device=device, should_stop=stop_requested)
+            volumes = sample(ckpt, recipe, shape, args.count, callback=progress,
+                             fractions=args.fractions, keep=keep, periodic=args.periodic,
+                             seed=args.seed, device=device, should_stop=stop_requested)
         except SamplingCancelled:
             bar.close()
             print("sampling cancelled; nothing written", file=sys.stderr)
@@ -765,13 +828,10 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-#: The sampler settings of the demo and the app: respaced to 50 steps with one harmonizing
-#: step, the fastest setting that kept both fractions and anisotropy (docs/benchmarks.md).
-FAST_SAMPLING = ("--sampling-steps", "50", "--harmonize", "1")
-
-
 def cmd_demo(args) -> int:
-    from .io.volume import read_volume
+    from .core.checkpoint import load_checkpoint
+    from .core.recipe import DEFAULT_RECIPE, get_recipe, sample
+    from .io.volume import read_volume, write_tiff
     from .metrics.anisotropy import transition_rate
     from .metrics.fractions import volume_fractions
     from .paths import demo_dir, demo_model
@@ -788,12 +848,18 @@ def cmd_demo(args) -> int:
                              "models/train_models.sh', or run 'micro3d demo --train'")
         truth = read_volume(truth)
     volume = out / "volume.tif"
-    n = str(args.size)
-    rc = main(["sample", str(model), "--shape", n, n, n, "--out", str(volume), *FAST_SAMPLING,
-               "--seed", "0", "--device", args.device])
-    if rc:
-        return rc
-    vol = read_volume(volume)
+    ckpt = load_checkpoint(model)
+    recipe = get_recipe(DEFAULT_RECIPE)
+    shape = (args.size,) * 3
+    recipe.check(ckpt, shape)
+    device = _device(args.device)
+    bar = _Progress(recipe.steps_for(ckpt))
+    vol = sample(ckpt, recipe, shape, seed=0, device=device,
+                 callback=lambda step: bar.update(step.step, plane=step.plane))[0].numpy()
+    bar.close()
+    write_tiff(vol, volume)
+    print(f"wrote {volume} (recipe {DEFAULT_RECIPE}, {recipe.network_calls(ckpt)} network "
+          "calls per slice batch)")
     k = int(max(vol.max(), truth.max())) + 1
     for name, v in (("generated", vol), ("truth", truth)):
         rates = transition_rate(v)

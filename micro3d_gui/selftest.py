@@ -60,13 +60,13 @@ def check_model(model_path: Path) -> tuple[dict, str]:
 
 def check_sample(ckpt: dict, shape: tuple[int, int, int], sampling_steps: int,
                  device: str = "cpu", seed: int = 0) -> tuple[np.ndarray, str]:
-    """One volume ``[Z, Y, X]`` uint8 with ``sampling_steps`` respaced steps, ``n_h = 0``."""
-    from .core.diffusion.sampler import SamplerSettings  # noqa: PLC0415
-    from .core.generate import generate  # noqa: PLC0415
+    """One volume ``[Z, Y, X]`` uint8: the default recipe cut to ``sampling_steps``
+    respaced steps (core.recipe)."""
+    from .core.recipe import DEFAULT_RECIPE, get_recipe, sample  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    labels = generate(ckpt, shape, 1, sampling_steps, SamplerSettings(harmonize=0),
-                      seed=seed, device=device)
+    recipe = get_recipe(DEFAULT_RECIPE).replace(sampling_steps=sampling_steps)
+    labels = sample(ckpt, recipe, shape, 1, seed=seed, device=device)
     volume = labels[0].numpy()
     k = int(ckpt["num_phases"])
     if volume.shape != tuple(shape) or volume.dtype != np.uint8:
@@ -75,7 +75,8 @@ def check_sample(ckpt: dict, shape: tuple[int, int, int], sampling_steps: int,
     if volume.max() >= k:
         raise CheckFailed(f"label {int(volume.max())} out of range for {k} phases")
     fractions = np.bincount(volume.ravel(), minlength=k) / volume.size
-    return volume, (f"{'x'.join(map(str, shape))} voxels, {sampling_steps} steps in "
+    return volume, (f"{'x'.join(map(str, shape))} voxels, recipe {DEFAULT_RECIPE} with "
+                    f"{sampling_steps} steps in "
                     f"{time.perf_counter() - t0:.1f} s, phase fractions "
                     f"{', '.join(f'{f:.2f}' for f in fractions)}")
 

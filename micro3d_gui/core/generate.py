@@ -1,14 +1,15 @@
 """Pipeline: a checkpoint -> 3D volumes (model, schedule and sampler wired together)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from .checkpoint import model_from_checkpoint, schedule_from_checkpoint
 from .device import fastest_memory_format
 from .diffusion.respace import respace
-from .diffusion.sampler import SampleStep, SamplerSettings, run_to_end, sample_progressive
+from .diffusion.sampler import (KeptSection, SampleStep, SamplerSettings, run_to_end,
+                                sample_progressive)
 from . import encoding
 from .encoding import num_channels
 
@@ -24,10 +25,15 @@ def generate_progressive(
     seed: int | None = None,
     device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] | None = None,
+    fractions: Sequence[float] | None = None,
+    keep: Sequence[KeptSection] = (),
 ) -> Iterator[SampleStep]:
     """Yield a :class:`SampleStep` per reverse step for ``count`` volumes ``(Z, Y, X)``.
 
-    ``sampling_steps`` respaces the training schedule (None = all T steps).
+    ``sampling_steps`` respaces the training schedule (None = all T steps). ``fractions``
+    ``[K]``: the phase fractions the anchor holds (None: the training micrographs');
+    ``keep``: sections every volume holds (see the sampler). Most callers want
+    :func:`micro3d_gui.core.recipe.sample_progressive`, which checks the inputs first.
     """
     if any(int(s) < 1 for s in shape):
         raise ValueError(f"box sides must be positive, got {tuple(shape)}")
@@ -51,7 +57,8 @@ def generate_progressive(
         yield from sample_progressive(
             network, schedule, shape, k, channels, count, settings, seed=seed, device=device,
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
-            target_mean=encoded_mean(ckpt),
+            target_fractions=fractions if fractions is not None else training_fractions(ckpt),
+            keep=keep,
         )
 
 

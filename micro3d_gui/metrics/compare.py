@@ -76,3 +76,18 @@ def compare_planes(volume: np.ndarray,
     report["volume_fraction"] = {str(k): float(v) for k, v in enumerate(vf)}
     report["reference_volume_fraction"] = {str(k): float(v) for k, v in enumerate(rf)}
     return report
+
+
+def slice_s2_errors(volume: np.ndarray, reference: np.ndarray, plane: str, num_phases: int,
+                    max_r: int | None = None) -> np.ndarray:
+    """S2 relative error of every single slice of ``volume`` ``[Z, Y, X]`` in ``plane``
+    against all of ``reference``'s slices in that plane (mean over phases and both image
+    axes): ``[S]``. A kept section's neighbours should be no worse than the volume's own
+    average (docs/benchmarks.md)."""
+    gen = label_volume_to_images(np.asarray(volume), check_plane(plane))
+    ref = label_volume_to_images(np.asarray(reference), plane)
+    if max_r is None:
+        max_r = default_max_r([gen.shape[1:], ref.shape[1:]])
+    refs = [s2_images(ref, k, max_r) for k in range(num_phases)]
+    return np.array([np.mean([_curve_error(s2_images(im, k, max_r), refs[k])
+                              for k in range(num_phases)]) for im in gen])

@@ -56,3 +56,31 @@ def grey_levels(images_by_plane: Mapping[str, Sequence[np.ndarray]],
 def to_labels(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Grey image -> uint8 phase labels via the sorted ``levels``."""
     return np.searchsorted(levels, image).astype(np.uint8)
+
+
+def read_section_labels(path: str | Path, num_phases: int) -> np.ndarray:
+    """A labelled section image (a measured slice to keep in a volume) -> uint8 labels
+    ``[rows, cols]`` in 0..K-1.
+
+    Labels 0..K-1 are taken as they are; otherwise exactly K grey levels (e.g. 0 and 255,
+    or 0/127/255) are phases in increasing order, and fewer levels are read as the evenly
+    spaced 0..255 levels (a section that lacks a phase). Anything else is refused, naming
+    the file.
+    """
+    from ..io.images import read_images
+
+    p = Path(path)
+    image = read_images(p)[0]
+    levels = np.unique(image)
+    if levels.min() >= 0 and levels.max() < num_phases and np.all(levels == np.round(levels)):
+        return image.astype(np.uint8)
+    if len(levels) == num_phases:
+        return to_labels(image, levels)
+    spaced = np.round(np.linspace(0, 255, num_phases))  # 0/255, 0/128/255, ...
+    nearest = np.abs(image[..., None].astype(float) - spaced).argmin(axis=-1)
+    if np.all(np.abs(levels[:, None].astype(float) - spaced).min(axis=1) <= 1):
+        return nearest.astype(np.uint8)  # a section that lacks a phase, as 0/255 levels
+    raise DatasetError(
+        f"{p}: has {len(levels)} grey levels ({', '.join(f'{v:g}' for v in levels[:6])}"
+        f"{', ...' if len(levels) > 6 else ''}) but the model has {num_phases} phases; save "
+        f"the section as labels 0..{num_phases - 1} or with exactly {num_phases} grey levels")

@@ -1,7 +1,8 @@
 """Generate panel: a model, a box, sampler settings; Start / Cancel; live preview; Analyse.
 
-It mirrors ``micro3d sample``: :func:`~micro3d_gui.core.generate.generate_progressive` runs in
-a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
+It mirrors ``micro3d sample``: the fields are a :mod:`~micro3d_gui.core.recipe` recipe with
+overrides (:meth:`GenerateSettings.to_recipe`), and
+:func:`~micro3d_gui.core.recipe.sample_progressive` runs in a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
 reverse step; the worker decodes volume 0's current x0 estimate to labels and hands it on.
 Only the latest estimate matters, so the panel forwards at most one every
 ``preview_interval_ms`` (250 ms: <= 4 viewport updates a second; 0: every one) and drops
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
+from ..core.recipe import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
 from ..errors import InputError
 from . import dialogs
 from .jobs import Job, JobPanel
@@ -32,22 +34,26 @@ RANDOM_SEED = -1  # the seed spin box's "random" value
 class GenerateSettings:
     """The panel's fields (plain data for projects). Box is ``(Z, Y, X)`` voxels.
 
-    Defaults: a 64^3 box, respaced to 50 steps with one harmonizing step (gamma 0.5,
-    w 1), which kept fractions and anisotropy of every bundled material and samples a
-    64^3 volume with the tiny preset in about a minute on a 2-core CPU
-    (docs/benchmarks.md); ``micro3d sample`` keeps the paper's full schedule as default.
+    ``recipe`` names a :mod:`~micro3d_gui.core.recipe` recipe; the sampler fields default
+    to the default recipe's (``fast``) and override it (:meth:`to_recipe`), as the flags of
+    ``micro3d sample`` do. ``sampling_steps`` 0 = all T of the model. ``fractions``: target
+    phase fractions (None: the micrographs'); ``keep``: measured sections
+    ``(plane, index, image path)`` that each volume holds.
     """
 
     model_path: str = ""
     shape: tuple[int, int, int] = (64, 64, 64)
     count: int = 1
-    sampling_steps: int = 50
-    harmonize: int = 1
-    gamma: float = 0.5
-    guidance: float = 1.0
+    recipe: str = DEFAULT_RECIPE
+    sampling_steps: int = get_recipe(DEFAULT_RECIPE).sampling_steps or 0
+    harmonize: int = get_recipe(DEFAULT_RECIPE).sampler.harmonize
+    gamma: float = get_recipe(DEFAULT_RECIPE).sampler.gamma
+    guidance: float = get_recipe(DEFAULT_RECIPE).sampler.guidance
     periodic: bool = False
     seed: int | None = None
     device: str = "auto"
+    fractions: tuple[float, ...] | None = None
+    keep: tuple[tuple[str, int, str], ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict) -> "GenerateSettings":
@@ -55,7 +61,25 @@ class GenerateSettings:
         d = {k: v for k, v in d.items() if k in names}
         if "shape" in d:
             d["shape"] = tuple(int(v) for v in d["shape"])
+        if d.get("fractions") is not None:
+            d["fractions"] = tuple(float(v) for v in d["fractions"])
+        if "keep" in d:
+            d["keep"] = tuple((str(p), int(i), str(path)) for p, i, path in d["keep"])
         return cls(**d)
+
+    @classmethod
+    def from_recipe(cls, name: str, **others) -> "GenerateSettings":
+        """The panel's fields for recipe ``name`` (``others``: the non-sampler fields)."""
+        r = get_recipe(name)
+        return cls(recipe=name, sampling_steps=r.sampling_steps or 0,
+                   harmonize=r.sampler.harmonize, gamma=r.sampler.gamma,
+                   guidance=r.sampler.guidance, **others)
+
+    def to_recipe(self) -> Recipe:
+        """The named recipe with this panel's fields over it (InputError if bad)."""
+        r = get_recipe(self.recipe).replace(harmonize=self.harmonize, gamma=self.gamma,
+                                            guidance=self.guidance)
+        return replace(r, sampling_steps=self.sampling_steps or None)
 
 
 @dataclass
@@ -69,35 +93,63 @@ class SamplePreview:
     num_phases: int
 
 
+def kept_sections(settings: GenerateSettings, num_phases: int):
+    """The settings' ``keep`` entries, their images read -> KeptSection list."""
+    from ..core.diffusion.sampler import KeptSection
+    from ..preprocess.labels import read_section_labels
+
+    return [KeptSection(plane, int(index), read_section_labels(path, num_phases))
+            for plane, index, path in settings.keep]
+
+
 def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], bool]):
     """Worker body (no Qt): yields a :class:`SamplePreview` per step, returns
     ``(volumes [N, Z, Y, X] uint8, num_phases)``."""
     from ..core.checkpoint import load_checkpoint
-    from ..core.diffusion.sampler import SamplerSettings
     from ..core.encoding import decode_volume
-    from ..core.generate import generate_progressive
+    from ..core.recipe import sample_progressive
 
+    recipe = settings.to_recipe()
     ckpt = load_checkpoint(settings.model_path)
-    total = int(ckpt["schedule_config"]["num_steps"])
-    if settings.sampling_steps > total:
-        raise InputError(f"{settings.model_path}: sampling steps must be at most {total}, "
-                         "the model's T")
-    try:
-        sampler = SamplerSettings(harmonize=settings.harmonize, gamma=settings.gamma,
-                                  guidance=settings.guidance)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
     k = int(ckpt["num_phases"])
     last = None
-    for step in generate_progressive(ckpt, settings.shape, settings.count,
-                                     settings.sampling_steps, sampler,
-                                     periodic=settings.periodic, seed=settings.seed,
-                                     device=device, should_stop=should_stop):
+    for step in sample_progressive(ckpt, recipe, settings.shape, settings.count,
+                                   fractions=settings.fractions,
+                                   keep=kept_sections(settings, k),
+                                   periodic=settings.periodic, seed=settings.seed,
+                                   device=device, should_stop=should_stop):
         last = step
         # Only volume 0 is shown while sampling: decode just that one.
         preview = decode_volume(step.x0[:1], k)[0].cpu().numpy()
         yield SamplePreview(step.step, step.total, step.plane, preview, k)
     return last.labels().cpu().numpy(), k
+
+
+def parse_fractions(text: str) -> tuple[float, ...] | None:
+    """'0.6 0.4' (or comma separated) -> (0.6, 0.4); empty -> None; InputError otherwise.
+    Whether they fit the model is :meth:`Recipe.check`'s job."""
+    parts = text.replace(",", " ").split()
+    if not parts:
+        return None
+    try:
+        return tuple(float(p) for p in parts)
+    except ValueError:
+        raise InputError(f"fractions {text!r}: give numbers, one per phase, e.g. 0.6 0.4") \
+            from None
+
+
+def parse_keep(text: str) -> tuple[tuple[str, int, str], ...]:
+    """'xy 0 a.png; xz 5 b.png' -> (('xy', 0, 'a.png'), ('xz', 5, 'b.png'))."""
+    out = []
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        parts = entry.split(maxsplit=2)
+        if len(parts) != 3 or not parts[1].lstrip("-").isdigit():
+            raise InputError(f"kept section {entry!r}: write PLANE INDEX IMAGE, e.g. "
+                             "xy 0 face.png")
+        out.append((parts[0], int(parts[1]), parts[2]))
+    return tuple(out)
 
 
 class GeneratePanel(JobPanel):
@@ -137,7 +189,13 @@ class GeneratePanel(JobPanel):
             box_row.addWidget(s, 1)
             self.shape_spins.append(s)
         self.count_spin = _spin(1, 1000, "Number of volumes sampled together")
-        self.steps_spin = _spin(1, 100_000, "Reverse steps (respaced; the paper: all 1000)")
+        self.recipe_combo = QComboBox()
+        self.recipe_combo.addItems(list(RECIPES))
+        self.recipe_combo.setToolTip("Named sampling recipe; choosing one sets the fields "
+                                     "below, which then override it")
+        self.recipe_combo.textActivated.connect(self._apply_recipe)
+        self.steps_spin = _spin(0, 100_000, "Reverse steps (respaced; the paper: all 1000)")
+        self.steps_spin.setSpecialValueText("all (T)")
         self.harmonize_spin = _spin(0, 100, "Harmonizing steps n_h per reverse step "
                                     "(the paper: 4; each costs one more network call)")
         self.gamma_spin = QDoubleSpinBox()
@@ -154,12 +212,25 @@ class GeneratePanel(JobPanel):
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto: a CUDA or Apple MPS GPU when present, else the CPU")
+        self.fractions_edit = QLineEdit()
+        self.fractions_edit.setPlaceholderText("the micrographs'")
+        self.fractions_edit.setToolTip("Target phase fractions of phases 0, 1, ... (sum 1), "
+                                       "e.g. 0.6 0.4; empty: the micrographs'")
+        self.keep_edit = QLineEdit()
+        self.keep_edit.setPlaceholderText("none")
+        self.keep_edit.setToolTip("Measured sections each volume holds exactly: PLANE INDEX "
+                                  "IMAGE, separated by ';' (e.g. xy 0 face.png); drop an "
+                                  "image here to add it at xy 0")
+        self.keep_edit.setAcceptDrops(True)
+        self.keep_edit.dragEnterEvent = self._keep_drag_enter
+        self.keep_edit.dropEvent = self._keep_drop
 
         form = QFormLayout()
         form.addRow("Model", model_row)
         form.addRow("", self.model_info)
         form.addRow("Box (voxels)", box_row)
         form.addRow("Volumes", self.count_spin)
+        form.addRow("Recipe", self.recipe_combo)
         form.addRow("Sampling steps", self.steps_spin)
         form.addRow("n_h", self.harmonize_spin)
         form.addRow("gamma", self.gamma_spin)
@@ -167,6 +238,8 @@ class GeneratePanel(JobPanel):
         form.addRow("", self.periodic_check)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Device", self.device_combo)
+        form.addRow("Fractions", self.fractions_edit)
+        form.addRow("Keep sections", self.keep_edit)
 
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)
@@ -207,14 +280,19 @@ class GeneratePanel(JobPanel):
 
     # -- settings -------------------------------------------------------------------------
     def settings(self) -> GenerateSettings:
+        """The fields as plain data; InputError when the fractions or kept sections do not
+        parse."""
         seed = self.seed_spin.value()
         return GenerateSettings(
             model_path=self.model_edit.text().strip(),
             shape=tuple(s.value() for s in self.shape_spins),
-            count=self.count_spin.value(), sampling_steps=self.steps_spin.value(),
+            count=self.count_spin.value(), recipe=self.recipe_combo.currentText(),
+            sampling_steps=self.steps_spin.value(),
             harmonize=self.harmonize_spin.value(), gamma=self.gamma_spin.value(),
             guidance=self.guidance_spin.value(), periodic=self.periodic_check.isChecked(),
             seed=None if seed == RANDOM_SEED else seed, device=self.device_combo.currentText(),
+            fractions=parse_fractions(self.fractions_edit.text()),
+            keep=parse_keep(self.keep_edit.text()),
         )
 
     def set_settings(self, s: GenerateSettings | dict) -> None:
@@ -224,6 +302,7 @@ class GeneratePanel(JobPanel):
         for spin, n in zip(self.shape_spins, s.shape):
             spin.setValue(int(n))
         self.count_spin.setValue(s.count)
+        self.recipe_combo.setCurrentText(s.recipe)
         self.steps_spin.setValue(s.sampling_steps)
         self.harmonize_spin.setValue(s.harmonize)
         self.gamma_spin.setValue(s.gamma)
@@ -231,6 +310,27 @@ class GeneratePanel(JobPanel):
         self.periodic_check.setChecked(s.periodic)
         self.seed_spin.setValue(RANDOM_SEED if s.seed is None else s.seed)
         self.device_combo.setCurrentText(s.device)
+        self.fractions_edit.setText("" if s.fractions is None else
+                                    " ".join(f"{f:g}" for f in s.fractions))
+        self.keep_edit.setText("; ".join(f"{p} {i} {path}" for p, i, path in s.keep))
+
+    def _apply_recipe(self, name: str) -> None:
+        """Set the sampler fields to recipe ``name``'s."""
+        r = GenerateSettings.from_recipe(name)
+        self.steps_spin.setValue(r.sampling_steps)
+        self.harmonize_spin.setValue(r.harmonize)
+        self.gamma_spin.setValue(r.gamma)
+        self.guidance_spin.setValue(r.guidance)
+
+    def _keep_drag_enter(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def _keep_drop(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        entries = [t.strip() for t in self.keep_edit.text().split(";") if t.strip()]
+        self.keep_edit.setText("; ".join(entries + [f"xy 0 {p}" for p in paths]))
+        event.acceptProposedAction()
 
     def set_model(self, path: str | os.PathLike, info: str = "") -> None:
         """Use this model file (the one just trained or loaded); ``info`` describes it."""
@@ -246,8 +346,9 @@ class GeneratePanel(JobPanel):
 
         if self.is_running():
             return False
-        s = self.settings()
         try:
+            s = self.settings()
+            s.to_recipe()
             if not s.model_path:
                 raise InputError("no model: train one in the Train panel or choose a model "
                                  "file (.pt) with Browse...")

@@ -209,7 +209,7 @@ CASES = [
     ("harmonize-negative", no_op, lambda d: sample(d, "--harmonize", "-1"),
      ["argument --harmonize"]),
     ("sampling-steps-above-T", no_op, lambda d: sample(d, "--sampling-steps", "5000"),
-     ["--sampling-steps must be at most 1000"]),
+     ["sampling steps 5000: must be at most 1000"]),
     ("voxel-size-zero", no_op, lambda d: sample(d, "--voxel-size", "0", "1", "1"),
      ["argument --voxel-size", "positive"]),
     ("voxel-size-nan", no_op, lambda d: sample(d, "--voxel-size", "nan", "1", "1"),

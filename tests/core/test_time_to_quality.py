@@ -10,8 +10,7 @@ the benchmark's (3x instead of 1.5x the floor of real sub-volumes; fractions wit
 import numpy as np
 import pytest
 
-from micro3d_gui.core.diffusion.sampler import SamplerSettings
-from micro3d_gui.core.generate import generate
+from micro3d_gui.core.recipe import get_recipe, sample
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.io.volume import read_volume
@@ -36,8 +35,7 @@ def test_a_short_default_run_learns_the_fibre_composite():
     trainer, _ = prepare_trainer(PlaneDataset(planes.images, planes.num_phases), "auto", "cpu",
                                  steps=400, crop=32)
     trainer.train()
-    vols = generate(trainer.state(), (EDGE,) * 3, 2, 50, SamplerSettings(harmonize=1),
-                    seed=0).numpy()
+    vols = sample(trainer.state(), get_recipe(), (EDGE,) * 3, 2, seed=0).numpy()
     got = evaluate_volumes(list(vols), 2, reference=truth)
     floor = evaluate_volumes(sub_volumes(truth, EDGE, 8), 2, reference=truth)
     for plane, err in got["s2_relative_error"].items():

@@ -13,13 +13,15 @@ polled before every network call so a cancel takes effect within one call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..encoding import decode_volume
-from ..planes import NULL_LABEL, PLANE_LABELS, PLANES, slices_to_volume, volume_to_slices
+from ..encoding import decode_volume, encode, encoded_mean
+from ..planes import (NULL_LABEL, PLANE_LABELS, PLANES, fixed_axis, slices_to_volume,
+                      volume_to_slices)
 from .schedule import Schedule
 
 #: eps_theta(x [B, C, H, W], t [B] long, c [B] long) -> [B, C, H, W]
@@ -31,6 +33,11 @@ class SamplingCancelled(Exception):
 
 
 X0_PROJECTIONS = ("none", "clip", "rms")
+#: Reverse steps: the paper's ancestral step (sigma^2 = beta), DDIM with noise ``eta``
+#: (eta = 1: the posterior variance; 0: deterministic), DPM-Solver++(2M) (second order,
+#: deterministic; its history is the previous step's x0 estimate of the whole volume, so it
+#: fits the plane rotation: the volume is re-cut in the current plane).
+SOLVERS = ("ancestral", "ddim", "dpm2m")
 
 
 def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
@@ -72,6 +79,16 @@ class SamplerSettings:
     #: Hold each volume's mean x0 at the training data's (see _anchor_mean); the pipeline
     #: supplies the target from the checkpoint (``sample_progressive(target_mean=...)``).
     anchor_fractions: bool = True
+    #: Also hold the DECODED phase fractions (sign / argmax of x0) at the target, by one
+    #: offset per volume and channel (see :func:`_anchor_decoded`); needs target fractions.
+    anchor_decoded: bool = True
+    #: Reverse step: one of :data:`SOLVERS`.
+    solver: str = "ancestral"
+    #: DDIM's noise scale (solver "ddim" only).
+    eta: float = 1.0
+    #: Harmonize only in this leading fraction of the reverse steps (the noisy part,
+    #: where the planes disagree most); 1 = every step, as the paper.
+    harmonize_fraction: float = 1.0
 
     def __post_init__(self):
         if self.harmonize < 0:
@@ -82,10 +99,36 @@ class SamplerSettings:
             raise ValueError("max_batch must be >= 1")
         if self.x0_projection not in X0_PROJECTIONS:
             raise ValueError(f"x0_projection must be one of {', '.join(X0_PROJECTIONS)}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError("eta must be between 0 and 1")
+        if not 0.0 <= self.harmonize_fraction <= 1.0:
+            raise ValueError("harmonize_fraction must be between 0 and 1")
 
     def calls_per_step(self) -> int:
-        """Network evaluations per slice batch per reverse step."""
+        """Network evaluations per slice batch in a harmonized reverse step."""
         return (self.harmonize + 1) * (1 if self.guidance == 1.0 else 2)
+
+    def harmonized_steps(self, steps: int) -> int:
+        """How many of ``steps`` reverse steps harmonize (the first ones)."""
+        return int(round(self.harmonize_fraction * steps)) if self.harmonize else 0
+
+    def network_calls(self, steps: int) -> int:
+        """Network evaluations per slice batch for a whole run of ``steps`` reverse steps."""
+        per = 1 if self.guidance == 1.0 else 2
+        return per * (steps + self.harmonize * self.harmonized_steps(steps))
+
+
+@dataclass(frozen=True)
+class KeptSection:
+    """A measured section the volume must hold: ``labels`` ``[rows, cols]`` (phases
+    0..K-1, rows and columns as in METHOD.md's plane table) at slice ``index`` of
+    ``plane``."""
+
+    plane: str
+    index: int
+    labels: np.ndarray = field(compare=False)
 
 
 @dataclass
@@ -162,14 +205,20 @@ def sample_progressive(
     periodic: bool = False,
     should_stop: Callable[[], bool] | None = None,
     target_mean: Sequence[float] | None = None,
+    target_fractions: Sequence[float] | None = None,
+    keep: Sequence[KeptSection] = (),
 ) -> Iterator[SampleStep]:
     """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
 
     ``schedule`` may be respaced; the network is called with ``schedule.timestep_map``.
     ``dtype`` is the network's input dtype (the latent stays float32). ``target_mean``
     ``[C]``, the mean of the encoded training data per channel, anchors every x0 estimate
-    when ``settings.anchor_fractions`` (None: no anchor). The last :class:`SampleStep`'s
-    ``x0`` is the final sample.
+    when ``settings.anchor_fractions`` (None: no anchor). ``target_fractions`` ``[K]``
+    (phase fractions, sum 1) sets that mean and, with ``settings.anchor_decoded``, also the
+    decoded fractions. ``keep``: sections every volume holds exactly; after each reverse
+    step the latent's kept slices are replaced by their forward-noised version at the new
+    noise level (RePaint-style inpainting), so the multi-plane chain grows the rest around
+    them. The last :class:`SampleStep`'s ``x0`` is the final sample.
     """
     device = torch.device(device)
     gen = torch.Generator(device=device)
@@ -179,33 +228,88 @@ def sample_progressive(
     def noise(like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.shape, generator=gen, device=device, dtype=like.dtype)
 
+    if target_fractions is not None and target_mean is None:
+        target_mean = encoded_mean(target_fractions)
     anchor = (torch.as_tensor(target_mean, dtype=torch.float32, device=device)
               if target_mean is not None and settings.anchor_fractions else None)
+    decoded = (torch.as_tensor(target_fractions, dtype=torch.float32, device=device)
+               if target_fractions is not None and settings.anchor_decoded else None)
     box = tuple(int(s) for s in shape)
+    kept = [(k.plane, int(k.index), encode(k.labels, num_phases).to(device)) for k in keep]
     x = torch.randn((count, channels, *box), generator=gen, device=device)
     total = schedule.num_steps
+    _impose(x, kept, schedule, total - 1, noise)
     mode = settings.x0_projection
+    harmonized = settings.harmonized_steps(total)
+    offsets = {"last": None}  # the decoded anchor's offsets, carried from step to step
+    x0_before = None  # the previous step's x0 estimate of the volumes (DPM-Solver++ 2M)
     for k, i in enumerate(range(total - 1, -1, -1)):
         plane = PLANES[k % 3]
         t_model = int(schedule.timestep_map[i])
         label = PLANE_LABELS[plane]
         plain = volume_to_slices(x, plane)  # no_x'_t
+        x_t_kept = _kept_slices(x, kept)
+        before = None if x0_before is None else volume_to_slices(x0_before, plane)
 
         def denoise(xs):  # one reverse step of the slices: (x0 estimate, x_{t-1})
             x0 = schedule.predict_x0(xs, i, eps_fn(xs, t_model, label))
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
             x0 = project_x0(x0, mode)
+            if decoded is not None:
+                x0, offsets["last"] = _anchor_decoded(x0, decoded, count, num_phases,
+                                                      offsets["last"])
+            if settings.solver == "ddim":
+                return x0, schedule.ddim_step(xs, i, x0, settings.eta, noise(xs))
+            if settings.solver == "dpm2m":
+                return x0, schedule.dpm2m_step(xs, i, x0, before)
             return x0, schedule.p_step_from_x0(xs, i, x0, noise(xs))
 
         xs = plain
-        for _ in range(settings.harmonize):  # Eq. 16: denoise, then renoise one step
+        nh = settings.harmonize if k < harmonized else 0
+        for _ in range(nh):  # Eq. 16: denoise, then renoise one step
             xs = schedule.q_step(denoise(xs)[1], i, noise(xs))
-        if settings.harmonize:
+            if kept:  # RePaint's resampling: the known slices back in at this noise level
+                v = slices_to_volume(xs, plane, count, box)
+                _impose(v, kept, schedule, i, noise)
+                xs = volume_to_slices(v, plane)
+        if nh:
             xs = _blend(xs, plain, settings.gamma, settings.match_variance)
         x0, x_prev = denoise(xs)
         x = slices_to_volume(x_prev, plane, count, box)
-        yield SampleStep(k + 1, total, plane, slices_to_volume(x0, plane, count, box), num_phases)
+        x0_vol = slices_to_volume(x0, plane, count, box)
+        _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)
+        _impose(x0_vol, kept, schedule, -1, noise)
+        x0_before = x0_vol
+        yield SampleStep(k + 1, total, plane, x0_vol, num_phases)
+
+
+def _kept_slices(x: torch.Tensor, kept) -> list[torch.Tensor]:
+    """The latent's kept slices ``[N, C, rows, cols]`` (copies), one per kept section."""
+    return [x.select(2 + fixed_axis(plane), index).clone() for plane, index, _ in kept]
+
+
+def _impose(x: torch.Tensor, kept, schedule: Schedule, i: int, noise,
+            before: list[torch.Tensor] | None = None) -> None:
+    """Write each kept section ``(plane, index, code [C, rows, cols])`` into the volumes
+    ``x [N, C, Z, Y, X]`` in place, at step ``i`` (the clean code for ``i < 0``).
+
+    Without ``before``: drawn from q(x_i | code). With ``before``, the kept slices of the
+    latent one step earlier (step i + 1): drawn from q(x_i | x_{i+1}, code), the exact
+    reverse of the forward process given the known section, whose marginal is the same
+    q(x_i | code) but which moves on from the slice the neighbours were denoised with,
+    instead of jumping to fresh noise at every step (which left seams in the neighbours).
+    """
+    for j, (plane, index, code) in enumerate(kept):
+        view = x.select(2 + fixed_axis(plane), index)  # [N, C, rows, cols]
+        value = code.to(x.dtype).expand_as(view)
+        if i >= 0 and before is None:
+            value = schedule.q_sample(value, i, noise(view))
+        elif i >= 0:
+            k = i + 1  # the step just taken, from x_{k} to x_{k-1} = x_i
+            value = (schedule.posterior_mean(value, before[j], k)
+                     + float(np.sqrt(schedule.posterior_variance[k])) * noise(view))
+        view.copy_(value)
 
 
 def _anchor_mean(x0: torch.Tensor, target: torch.Tensor, count: int) -> torch.Tensor:
@@ -219,6 +323,61 @@ def _anchor_mean(x0: torch.Tensor, target: torch.Tensor, count: int) -> torch.Te
     v = x0.reshape(count, b // count, c, h, w)
     shift = target.to(x0.dtype).reshape(1, 1, c, 1, 1) - v.mean(dim=(1, 3, 4), keepdim=True)
     return (v + shift).reshape(b, c, h, w)
+
+
+def _anchor_decoded(x0: torch.Tensor, fractions: torch.Tensor, count: int, num_phases: int,
+                    start: torch.Tensor | None = None, iterations: int = 20,
+                    tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Offset each volume's x0 estimate, per channel, so that its DECODED phase fractions
+    are ``fractions`` ``[K]``; returns (x0, offsets ``[N, C]`` to warm-start the next call).
+
+    ``x0`` is one plane's slices ``[N * S, C, H, W]`` (volume n's slices contiguous). The
+    mean anchor holds the continuous estimate's mean, which decoding does not preserve for
+    K >= 3 (argmax) nor exactly for K = 2 (sign). Binary: the offset that puts the
+    threshold between the (1 - f1) quantiles, exact. K >= 3: per-channel offsets found by
+    per-channel secant steps on the argmax fractions (argmax passes only, no network call;
+    ``start``, the previous step's offsets, makes it a few passes), to ``tol``. Only a
+    constant per volume and channel moves, as for the mean anchor.
+    """
+    b, c, h, w = x0.shape
+    per_volume = b // count
+    if num_phases == 2:
+        v = x0.reshape(count, -1)
+        n = v.shape[1]
+        ones = int(round(float(fractions[1]) * n))
+        if ones <= 0:
+            t = v.max(dim=1).values + 1e-3
+        elif ones >= n:
+            t = v.min(dim=1).values - 1e-3
+        else:  # n - ones values at or below t, the other ones above
+            t = 0.5 * (v.kthvalue(n - ones, dim=1).values + v.kthvalue(n - ones + 1, dim=1).values)
+        return x0 - t.repeat_interleave(per_volume).reshape(b, 1, 1, 1), None
+    v = x0.reshape(count, per_volume, c, h, w)
+    flat = x0.reshape(count, per_volume, c, h * w).transpose(2, 3).reshape(count, -1, c)
+    n = flat.shape[1]  # [N, voxels, C]: argmax over the last, contiguous axis is fastest
+    base = (torch.arange(count, device=x0.device) * c).reshape(count, 1)
+    target = fractions.to(x0.dtype).reshape(1, c)
+
+    def error(off):
+        labels = (flat + off.unsqueeze(1)).argmax(dim=2) + base
+        counts = torch.bincount(labels.reshape(-1), minlength=count * c).reshape(count, c)
+        return target - counts.to(x0.dtype) / n
+
+    off = (torch.zeros(count, c, dtype=x0.dtype, device=x0.device) if start is None
+           else start.to(x0.dtype).clone())
+    err = error(off)
+    slope = torch.full_like(off, 2.0)  # d offset / d fraction, refined by secant steps
+    for _ in range(iterations):
+        if err.abs().max() <= tol:
+            break
+        new_off = off + slope * err
+        new_err = error(new_off)
+        d_frac = err - new_err  # the fraction gained by the move
+        ok = d_frac.abs() > 1e-4
+        slope = torch.where(ok, ((new_off - off) / torch.where(ok, d_frac, 1.0)).clamp(0.05, 20),
+                            slope * 2)
+        off, err = new_off, new_err
+    return (v + off.reshape(count, 1, c, 1, 1)).reshape(b, c, h, w), off
 
 
 def _blend(harmonized: torch.Tensor, plain: torch.Tensor, gamma: float,

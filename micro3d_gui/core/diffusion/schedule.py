@@ -99,6 +99,63 @@ class Schedule:
         sampler correct x0 (e.g. clamp it to the data range) before stepping."""
         return self._add_noise(self.posterior_mean(x0, x_t, i), i, noise)
 
+    def eps_from_x0(self, x_t: torch.Tensor, i: int, x0: torch.Tensor) -> torch.Tensor:
+        """The noise that ``x0`` implies at step i: (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)."""
+        abar = self.alphas_cumprod[i]
+        return (x_t - float(np.sqrt(abar)) * x0) / float(np.sqrt(1 - abar))
+
+    def ddim_sigma(self, i: int, eta: float) -> float:
+        """DDIM's sigma_t(eta) = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev).
+
+        eta = 1 gives the posterior variance of q(x_{t-1} | x_t, x0) (DDPM's beta-tilde),
+        eta = 0 the deterministic DDIM step."""
+        abar, abar_prev = self.alphas_cumprod[i], self.alphas_cumprod_prev[i]
+        return float(eta * np.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)))
+
+    def ddim_step(self, x_t: torch.Tensor, i: int, x0: torch.Tensor, eta: float,
+                  noise: torch.Tensor | None) -> torch.Tensor:
+        """One DDIM step (Song et al. 2021, Eq. 12) written through an x0 estimate:
+
+        x_{t-1} = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps(x0) + sigma z.
+
+        eps is recomputed from x0 (:meth:`eps_from_x0`), so a corrected x0 stays consistent.
+        With eta = 1 the mean is the posterior mean of :meth:`p_step_from_x0` and the
+        variance the posterior variance."""
+        abar_prev = self.alphas_cumprod_prev[i]
+        sigma = self.ddim_sigma(i, eta)
+        eps = self.eps_from_x0(x_t, i, x0)
+        mean = (float(np.sqrt(abar_prev)) * x0
+                + float(np.sqrt(max(1 - abar_prev - sigma ** 2, 0.0))) * eps)
+        if noise is None or i == 0 or sigma == 0.0:
+            return mean
+        return mean + sigma * noise
+
+    def log_snr_half(self, i: int) -> float:
+        """lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t)) (DPM-Solver's half log-SNR)."""
+        abar = self.alphas_cumprod[i]
+        return float(0.5 * (np.log(abar) - np.log1p(-abar)))
+
+    def dpm2m_step(self, x_t: torch.Tensor, i: int, x0: torch.Tensor,
+                   x0_before: torch.Tensor | None) -> torch.Tensor:
+        """One DPM-Solver++(2M) step (Lu et al. 2022, Alg. 2), deterministic.
+
+        ``x0_before`` is the x0 estimate of the previous (noisier) step i + 1, or None for
+        the first-order step (equal to DDIM with eta = 0). The last step (abar_prev = 1)
+        returns x0."""
+        abar_prev = self.alphas_cumprod_prev[i]
+        if abar_prev >= 1.0:
+            return x0
+        abar = self.alphas_cumprod[i]
+        lam = self.log_snr_half(i)
+        lam_prev = float(0.5 * (np.log(abar_prev) - np.log1p(-abar_prev)))
+        h = lam_prev - lam
+        d = x0
+        if x0_before is not None and i + 1 < self.num_steps:
+            r = (lam - self.log_snr_half(i + 1)) / h
+            d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_before
+        ratio = float(np.sqrt((1 - abar_prev) / (1 - abar)))
+        return ratio * x_t - float(np.sqrt(abar_prev) * np.expm1(-h)) * d
+
     def _add_noise(self, mean: torch.Tensor, i: int, noise: torch.Tensor | None):
         if noise is None or i == 0:  # no noise at the last step
             return mean

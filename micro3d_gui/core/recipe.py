@@ -1,0 +1,182 @@
+"""Sampling recipes: the ONE definition of how the app, ``micro3d sample``, ``micro3d demo``,
+the benchmarks and the self-test sample (in the spirit of improved-diffusion's
+``model_and_diffusion_defaults()``).
+
+A :class:`Recipe` is the number of respaced reverse steps and a
+:class:`~.diffusion.sampler.SamplerSettings`. :data:`RECIPES` names the tested ones;
+:data:`DEFAULT_RECIPE` is the default everywhere. :meth:`Recipe.replace` overrides fields
+by name (the CLI's flags, the Generate panel's fields); :meth:`Recipe.check` refuses what a
+checkpoint cannot do, as an :class:`~micro3d_gui.errors.InputError` that names the fix;
+:func:`sample_progressive` / :func:`sample` turn a checkpoint and a recipe into volumes.
+
+    from micro3d_gui.core.recipe import get_recipe, sample
+    recipe = get_recipe("fast").replace(harmonize=2)
+    labels = sample(ckpt, recipe, (64, 64, 64), count=2, fractions=[0.6, 0.4], seed=0)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .diffusion.sampler import KeptSection, SampleStep, SamplerSettings, run_to_end
+from .planes import PLANES, slice_shape, num_slices
+
+
+def _fast_sampler() -> SamplerSettings:
+    return SamplerSettings(harmonize=1)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to sample: ``sampling_steps`` respaced reverse steps (None: all T of the model)
+    and the sampler's settings. The defaults are the ``fast`` recipe, the app's: 50
+    respaced steps with one harmonizing step and the three corrections, which sat at the
+    real-sub-volume floor on the demo materials with 100 network calls
+    (docs/benchmarks.md)."""
+
+    sampling_steps: int | None = 50
+    sampler: SamplerSettings = field(default_factory=_fast_sampler)
+
+    def __post_init__(self):
+        if self.sampling_steps is not None and self.sampling_steps < 1:
+            raise ValueError("sampling steps must be >= 1")
+
+    def replace(self, **overrides) -> "Recipe":
+        """A copy with fields overridden by name: ``sampling_steps`` or any
+        :class:`SamplerSettings` field; a value of None keeps the recipe's. An unknown name
+        or a bad value raises :class:`InputError`."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        ours = {k: overrides.pop(k) for k in list(overrides) if k == "sampling_steps"}
+        unknown = set(overrides) - set(sampler_fields())
+        if unknown:
+            raise InputError(f"unknown sampling setting(s): {', '.join(sorted(unknown))}")
+        try:
+            return replace(self, sampler=replace(self.sampler, **overrides), **ours)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
+    def steps_for(self, ckpt: dict) -> int:
+        """Reverse steps this recipe takes with ``ckpt`` (its T when ``sampling_steps`` is
+        None)."""
+        return self.sampling_steps or int(ckpt["schedule_config"]["num_steps"])
+
+    def network_calls(self, ckpt: dict) -> int:
+        """Network evaluations per slice batch of a whole run with ``ckpt``."""
+        return self.sampler.network_calls(self.steps_for(ckpt))
+
+    def check(self, ckpt: dict, shape: Sequence[int] | None = None,
+              fractions: Sequence[float] | None = None,
+              keep: Sequence[KeptSection] = ()) -> None:
+        """Refuse, before any work, what ``ckpt`` cannot sample: more steps than its T, a
+        box side below 1, target ``fractions`` that are not K values >= 0 summing to 1, a
+        kept section of the wrong plane, index, size or labels. Raises InputError."""
+        total = int(ckpt["schedule_config"]["num_steps"])
+        if self.sampling_steps is not None and self.sampling_steps > total:
+            raise InputError(f"sampling steps {self.sampling_steps}: must be at most {total}, "
+                             "the model's T")
+        k = int(ckpt["num_phases"])
+        if shape is not None and (len(shape) != 3 or any(int(s) < 1 for s in shape)):
+            raise InputError(f"box {tuple(shape)}: needs three positive sides (z, y, x)")
+        if fractions is not None:
+            f = np.asarray(fractions, dtype=float)
+            if f.shape != (k,) or not np.isfinite(f).all() or (f < 0).any() \
+                    or abs(f.sum() - 1) > 1e-3:
+                raise InputError(f"fractions {' '.join(f'{v:g}' for v in f.ravel())}: give "
+                                 f"{k} phase fractions (phases 0..{k - 1}), each >= 0, "
+                                 "summing to 1")
+        for section in keep:
+            _check_section(section, shape, k)
+
+
+def _check_section(section: KeptSection, shape, k: int) -> None:
+    where = f"kept section {section.plane} {section.index}"
+    if section.plane not in PLANES:
+        raise InputError(f"{where}: the plane must be one of {', '.join(PLANES)}")
+    labels = np.asarray(section.labels)
+    if labels.ndim != 2:
+        raise InputError(f"{where}: needs a 2D label image, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise InputError(f"{where}: holds labels {labels.min()}..{labels.max()}, but the "
+                         f"model has {k} phases (0..{k - 1}); segment the image like the "
+                         "micrographs")
+    if shape is None:
+        return
+    box = tuple(int(s) for s in shape)
+    n = num_slices(section.plane, box)
+    if not 0 <= section.index < n:
+        raise InputError(f"{where}: the box has {section.plane} slices 0..{n - 1}")
+    want = slice_shape(section.plane, box)
+    if labels.shape != want:
+        rows, cols = ("y", "x") if section.plane == "xy" else (("z", "x") if section.plane == "xz"
+                                                               else ("z", "y"))
+        raise InputError(f"{where}: the image is {labels.shape[0]}x{labels.shape[1]} but a "
+                         f"{section.plane} slice of this box is {want[0]}x{want[1]} "
+                         f"({rows} rows, {cols} columns); crop the image or change the box")
+
+
+def sampler_fields() -> dict[str, object]:
+    """Every :class:`SamplerSettings` field and its default (for a parser or a form)."""
+    return {f.name: f.default for f in fields(SamplerSettings)}
+
+
+#: The paper's sampler exactly: T steps, n_h = 4, gamma = 0.5, the plain Eq. 17 blend, no
+#: x0 correction and no anchor (METHOD.md Sec. 3).
+PAPER = Recipe(None, SamplerSettings(harmonize=4, gamma=0.5, x0_projection="none",
+                                     match_variance=False, anchor_fractions=False,
+                                     anchor_decoded=False))
+FAST = Recipe()
+RECIPES: dict[str, Recipe] = {"fast": FAST, "paper": PAPER}
+DEFAULT_RECIPE = "fast"
+
+
+def get_recipe(name: str = DEFAULT_RECIPE) -> Recipe:
+    """The named recipe; InputError naming the known ones otherwise."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise InputError(f"unknown recipe {name!r}; choose one of "
+                         f"{', '.join(RECIPES)}") from None
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    """Plain data (for projects and reports)."""
+    return asdict(recipe)
+
+
+def sample_progressive(
+    ckpt: dict,
+    recipe: Recipe,
+    shape: Sequence[int],
+    count: int = 1,
+    *,
+    fractions: Sequence[float] | None = None,
+    keep: Sequence[KeptSection] = (),
+    periodic: bool = False,
+    seed: int | None = None,
+    device: torch.device | str = "cpu",
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[SampleStep]:
+    """Check the inputs (:meth:`Recipe.check`), then yield a :class:`SampleStep` per reverse
+    step for ``count`` volumes of ``shape = (Z, Y, X)``. ``fractions`` ``[K]``: target phase
+    fractions (None: the training micrographs'); ``keep``: measured sections each volume
+    holds exactly."""
+    from .generate import generate_progressive
+
+    recipe.check(ckpt, shape, fractions, keep)
+    return generate_progressive(
+        ckpt, tuple(int(s) for s in shape), count, recipe.sampling_steps, recipe.sampler,
+        periodic=periodic, seed=seed, device=device, should_stop=should_stop,
+        fractions=None if fractions is None else [float(f) for f in fractions], keep=keep)
+
+
+def sample(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int = 1, *,
+           callback: Callable[[SampleStep], object] | None = None, **kwargs) -> torch.Tensor:
+    """:func:`sample_progressive` to the end: labels ``[N, Z, Y, X]`` uint8 (CPU).
+    ``callback(step)`` after every step; a truthy return cancels
+    (:class:`~.diffusion.sampler.SamplingCancelled`)."""
+    return run_to_end(sample_progressive(ckpt, recipe, shape, count, **kwargs),
+                      callback).labels().cpu()
