@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="plain Eq. 17 blend (the paper's), without restoring its variance")
     sa.add_argument("--max-batch", type=_positive, default=256,
                     help="most slices per network call (lower it to save memory)")
+    sa.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
+                    help="memory sampling may use, in GiB: sets the slices per network "
+                         "call (default: half the free RAM, or 80%% of a CUDA GPU's)")
 
     ev = sub.add_parser("evaluate", help="S2, lineal path, volume fractions and properties "
                                          "of volumes -> a JSON / CSV report")
@@ -342,6 +345,27 @@ def _volume_writer(out: str, voxel_size, unit):
     return lambda vol, path: export_volume(vol, path, voxel_size=size, unit=unit or "um")
 
 
+def _memory_budget(gib: float | None) -> int | None:
+    if gib is None:
+        return None
+    if not (np.isfinite(gib) and gib > 0):
+        raise InputError(f"--memory-budget {gib}: must be a positive number of GiB")
+    return int(gib * (1 << 30))
+
+
+def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
+    """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
+    from .core.diffusion.unet import UNetConfig
+    from .core.memory import VolumeTooLarge, plan_sampling
+
+    try:
+        plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
+                      args.count, guided=settings.guidance != 1.0,
+                      max_batch=settings.max_batch, budget=budget, device=device)
+    except VolumeTooLarge as exc:
+        raise InputError(f"--shape {' '.join(map(str, args.shape))}: {exc}") from None
+
+
 def cmd_sample(args) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.diffusion.sampler import SamplerSettings, SamplingCancelled
@@ -361,6 +385,8 @@ def cmd_sample(args) -> int:
     if args.sampling_steps and args.sampling_steps > total:
         raise InputError(f"--sampling-steps must be at most {total}, the model's T")
     device = _device(args.device)
+    budget = _memory_budget(args.memory_budget)
+    _check_shape_fits(ckpt, args, settings, device, budget)
     bar = _Progress(args.sampling_steps or total)
     with _stop_on_sigint() as stop_requested:
         def progress(step):
@@ -369,7 +395,8 @@ def cmd_sample(args) -> int:
         try:
             volumes = generate(ckpt, tuple(args.shape), args.count, args.sampling_steps,
                                settings, callback=progress, periodic=args.periodic,
-                               seed=args.seed, device=device, should_stop=stop_requested)
+                               seed=args.seed, device=device, should_stop=stop_requested,
+                               memory_budget=budget)
         except SamplingCancelled:
             bar.close()
             print("sampling cancelled; nothing written")

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import torch
 
 from .checkpoint import model_from_checkpoint, schedule_from_checkpoint
 from .device import fastest_memory_format
 from .diffusion.respace import respace
+from .diffusion.unet import UNetConfig
+from .memory import plan_sampling
 from .diffusion.sampler import SampleStep, SamplerSettings, run_to_end, sample_progressive
 from . import encoding
 from .encoding import num_channels
@@ -24,14 +27,23 @@ def generate_progressive(
     seed: int | None = None,
     device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] | None = None,
+    memory_budget: int | None = None,
 ) -> Iterator[SampleStep]:
     """Yield a :class:`SampleStep` per reverse step for ``count`` volumes ``(Z, Y, X)``.
 
-    ``sampling_steps`` respaces the training schedule (None = all T steps).
+    ``sampling_steps`` respaces the training schedule (None = all T steps). Each network
+    call takes as many slices as fit ``memory_budget`` bytes (default: a share of the free
+    memory, :func:`~.memory.default_budget`), at most ``settings.max_batch``; a box that
+    cannot fit at all raises :class:`~.memory.VolumeTooLarge` before anything is allocated.
     """
     if any(int(s) < 1 for s in shape):
         raise ValueError(f"box sides must be positive, got {tuple(shape)}")
     device = torch.device(device)
+    guided = settings.guidance != 1.0
+    plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, count,
+                         guided=guided, max_batch=settings.max_batch, budget=memory_budget,
+                         device=device)
+    settings = replace(settings, max_batch=plan.slices_per_call * (2 if guided else 1))
     model = model_from_checkpoint(ckpt, device)
     model.set_periodic(periodic)
     schedule = schedule_from_checkpoint(ckpt)

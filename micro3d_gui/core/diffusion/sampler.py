@@ -115,6 +115,8 @@ class _Eps:
         self.pad_mode = "circular" if periodic else "replicate"
         self.dtype = dtype
         self.should_stop = should_stop
+        #: Slices per network call (its batch is twice that with guidance).
+        self.chunk = max(1, settings.max_batch // (2 if settings.guidance != 1.0 else 1))
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         # The U-Net needs sides divisible by 2^(levels-1); pad any box up and crop back.
@@ -127,7 +129,7 @@ class _Eps:
     def __call__(self, x: torch.Tensor, t_model: int, label: int) -> torch.Tensor:
         w = self.settings.guidance
         guided = w != 1.0
-        chunk = max(1, self.settings.max_batch // (2 if guided else 1))
+        chunk = self.chunk
         out = torch.empty_like(x)
         for start in range(0, x.shape[0], chunk):
             if self.should_stop is not None and self.should_stop():
@@ -190,35 +192,69 @@ def sample_progressive(
         t_model = int(schedule.timestep_map[i])
         label = PLANE_LABELS[plane]
         plain = volume_to_slices(x, plane)  # no_x'_t
+        # The step runs chunk by chunk (the network's chunk): besides a few full-size
+        # buffers only one chunk's temporaries exist at a time (core/memory.py counts them).
+        chunks = [slice(s, s + eps_fn.chunk) for s in range(0, plain.shape[0], eps_fn.chunk)]
 
-        def denoise(xs):  # one reverse step of the slices: (x0 estimate, x_{t-1})
-            x0 = schedule.predict_x0(xs, i, eps_fn(xs, t_model, label))
-            if anchor is not None:
-                x0 = _anchor_mean(x0, anchor, count)
-            x0 = project_x0(x0, mode)
-            return x0, schedule.p_step_from_x0(xs, i, x0, noise(xs))
+        def denoise(xs, out):
+            """One reverse step of the slices ``xs``: x_{t-1} into ``out`` (may be ``xs``);
+            returns the x0 estimates."""
+            x0 = torch.empty_like(xs)
+            for c in chunks:
+                x0[c] = schedule.predict_x0(xs[c], i, eps_fn(xs[c], t_model, label))
+            shift = (None if anchor is None else
+                     _anchor_shift(x0.sum(dim=(-2, -1), dtype=torch.float64), anchor, count,
+                                   xs.shape[-2] * xs.shape[-1]))
+            z = noise(xs)
+            for c in chunks:
+                x0c = x0[c] if shift is None else x0[c] + shift[c, :, None, None]
+                x0[c] = x0c = project_x0(x0c, mode)
+                out[c] = schedule.p_step_from_x0(xs[c], i, x0c, z[c])
+            return x0
 
         xs = plain
         for _ in range(settings.harmonize):  # Eq. 16: denoise, then renoise one step
-            xs = schedule.q_step(denoise(xs)[1], i, noise(xs))
+            nxt = torch.empty_like(plain) if xs is plain else xs  # plain is kept for Eq. 17
+            denoise(xs, nxt)
+            z = noise(nxt)
+            for c in chunks:
+                nxt[c] = schedule.q_step(nxt[c], i, z[c])
+            xs, z = nxt, None
         if settings.harmonize:
-            xs = _blend(xs, plain, settings.gamma, settings.match_variance)
-        x0, x_prev = denoise(xs)
-        x = slices_to_volume(x_prev, plane, count, box)
-        yield SampleStep(k + 1, total, plane, slices_to_volume(x0, plane, count, box), num_phases)
+            for c in chunks:
+                xs[c] = _blend(xs[c], plain[c], settings.gamma, settings.match_variance)
+        out = xs if xs is not plain else torch.empty_like(plain)
+        x0 = denoise(xs, out)
+        del plain, xs
+        x = None  # free the old latent before building the new one
+        x = slices_to_volume(out, plane, count, box)
+        del out
+        x0 = slices_to_volume(x0, plane, count, box)
+        yield SampleStep(k + 1, total, plane, x0, num_phases)
+        del x0
+
+
+def _anchor_shift(sums: torch.Tensor, target: torch.Tensor, count: int,
+                  pixels: int) -> torch.Tensor:
+    """The shift per slice ``[B, C]`` that sets each volume's mean x0 per channel to
+    ``target`` ``[C]``, from the sums of every slice's x0 over its ``pixels`` ``[B, C]``.
+
+    Volume n's slices are contiguous in the batch (``B = N * S``). The mean of encoded data
+    per channel is ``2 f - 1`` for a phase fraction f, so this holds the volume's phase
+    fractions at the micrographs' while leaving every structure free.
+    """
+    b, c = sums.shape
+    per_volume = sums.reshape(count, b // count, c).sum(dim=1) / (pixels * (b // count))
+    shift = target.to(torch.float64)[None] - per_volume  # [N, C]
+    return shift.repeat_interleave(b // count, dim=0).to(target.dtype)
 
 
 def _anchor_mean(x0: torch.Tensor, target: torch.Tensor, count: int) -> torch.Tensor:
-    """Shift each volume's x0 estimate so that its mean per channel is ``target`` ``[C]``.
-
-    ``x0`` is one plane's slices ``[N * S, C, H, W]`` (volume n's slices contiguous). The
-    mean of encoded data per channel is ``2 f - 1`` for a phase fraction f, so this holds
-    the volume's phase fractions at the micrographs' while leaving every structure free.
-    """
-    b, c, h, w = x0.shape
-    v = x0.reshape(count, b // count, c, h, w)
-    shift = target.to(x0.dtype).reshape(1, 1, c, 1, 1) - v.mean(dim=(1, 3, 4), keepdim=True)
-    return (v + shift).reshape(b, c, h, w)
+    """Shift each volume's x0 estimate ``[N * S, C, H, W]`` so that its mean per channel
+    is ``target`` ``[C]`` (the whole-batch form of :func:`_anchor_shift`)."""
+    sums = x0.sum(dim=(-2, -1), dtype=torch.float64)
+    return x0 + _anchor_shift(sums, target, count, x0.shape[-2] * x0.shape[-1]).to(
+        x0.dtype)[:, :, None, None]
 
 
 def _blend(harmonized: torch.Tensor, plain: torch.Tensor, gamma: float,
