@@ -111,3 +111,15 @@ def test_estimate_covers_the_measured_gpu_working_set():
     assert used <= 16 * est.slice_bytes
     assert used >= 16 * est.slice_bytes / 10
     assert np.isfinite(used)
+
+
+def test_live_preview_of_a_large_box_decodes_every_nth_voxel():
+    from micro3d_gui.core.encoding import decode_preview, decode_volume, preview_stride
+
+    x = torch.randn(2, 3, 9, 6, 8)
+    np.testing.assert_array_equal(decode_preview(x, 3, max_voxels=9 * 6 * 8),
+                                  decode_volume(x, 3)[0])  # small enough: every voxel
+    assert preview_stride((9, 6, 8), 100) == 2  # 5 * 3 * 4 = 60 voxels
+    np.testing.assert_array_equal(decode_preview(x, 3, max_voxels=100),
+                                  decode_volume(x, 3)[0, ::2, ::2, ::2])
+    assert preview_stride((256, 256, 256)) == 2 and preview_stride((512,) * 3) == 4
