@@ -6,7 +6,9 @@ Bad input prints one line naming the file and the fix, and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -138,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint-every", type=_positive, default=1000, metavar="N",
                     help="save the model every N steps (default 1000)")
     tr.add_argument("--resume", metavar="MODEL.pt", help="continue training this model")
+    tr.add_argument("--nproc", type=_positive, default=1, metavar="N",
+                    help="train in N processes on this machine (torchrun + DDP: one GPU "
+                         "each on CUDA, gloo on CPU); --batch is the global batch")
 
     sa = sub.add_parser("sample", help="generate 3D volumes with a trained model")
     sa.add_argument("model", metavar="MODEL.pt")
@@ -219,12 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
 class _Progress:
     """A tqdm bar on a terminal; plain log lines (about 20 per run) when output is a file."""
 
-    def __init__(self, total: int, initial: int = 0, unit: str = "step"):
+    def __init__(self, total: int, initial: int = 0, unit: str = "step", quiet: bool = False):
         from tqdm import tqdm
 
         self.total, self.unit, self.initial = total, unit, initial
         self.start = time.perf_counter()
-        self.interactive = sys.stderr.isatty()
+        self.interactive = sys.stderr.isatty() and not quiet
+        self.quiet = quiet
         self.every = max(1, (total - initial) // 20)
         self.bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True,
                         disable=not self.interactive)
@@ -232,7 +238,8 @@ class _Progress:
     def update(self, step: int, **info) -> None:
         self.bar.update(step - self.bar.n)
         self.bar.set_postfix(info, refresh=False)
-        if not self.interactive and (step % self.every == 0 or step == self.total):
+        if not self.interactive and not self.quiet and (step % self.every == 0
+                                                        or step == self.total):
             rate = (step - self.initial) / max(time.perf_counter() - self.start, 1e-9)
             eta = (self.total - step) / rate if rate else float("nan")
             extra = " ".join(f"{k} {v}" for k, v in info.items())
@@ -271,20 +278,46 @@ def _device(name: str):
         raise InputError(f"--device {name}: {exc}") from None
 
 
+def _without_option(argv: list[str], flag: str) -> list[str]:
+    """``argv`` less ``flag VALUE`` / ``flag=VALUE``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
+
+
 def cmd_train(args) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.diffusion.unet import preset_config
     from .core.encoding import num_channels
     from .core.training import PlaneDataset, TrainConfig, Trainer, default_lr
 
+    from .core.distributed import from_environment, torchrun_command
+
     device = _device(args.device)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # start the ranks, then wait
+        if args.batch % args.nproc:
+            raise InputError(f"--batch {args.batch}: must be a multiple of --nproc {args.nproc}")
+        return subprocess.call(torchrun_command(args.nproc, _without_option(args.argv,
+                                                                            "--nproc")))
+    dist = from_environment(device)
+    device = dist.device(device)
+    if args.batch % dist.world_size:
+        raise InputError(f"--batch {args.batch}: must be a multiple of the {dist.world_size} "
+                         "processes (it is the global batch)")
+    say = print if dist.is_main else (lambda *a, **k: None)
     image_set = _load_micrographs(args)
     image_set.check_crop(args.crop)
     data = PlaneDataset(image_set.images, image_set.num_phases)
     if args.resume:
         ckpt = load_checkpoint(args.resume)
         try:
-            trainer = Trainer.resume(ckpt, data, steps=args.steps, device=device)
+            trainer = Trainer.resume(ckpt, data, steps=args.steps, device=device, dist=dist)
         except ValueError as exc:
             raise InputError(f"{args.resume}: {exc}") from None
     else:
@@ -297,13 +330,14 @@ def cmd_train(args) -> int:
         cfg = TrainConfig(steps=args.steps or TrainConfig.steps, batch_size=args.batch,
                           crop=args.crop, lr=args.lr or default_lr(args.preset), seed=args.seed,
                           checkpoint_every=args.checkpoint_every)
-        trainer = Trainer(data, model_cfg, cfg, device=device)
+        trainer = Trainer(data, model_cfg, cfg, device=device, dist=dist)
     described, fractions = _describe_micrographs(image_set)
-    print(f"{described}; device {device}; preset {trainer.model_config.preset}")
-    print(fractions)
+    ranks = f" x {dist.world_size} processes" if dist.active else ""
+    say(f"{described}; device {device}{ranks}; preset {trainer.model_config.preset}")
+    say(fractions)
     for warning in image_set.warnings:
-        print(f"warning: {warning}")
-    bar = _Progress(trainer.config.steps, trainer.step)
+        say(f"warning: {warning}")
+    bar = _Progress(trainer.config.steps, trainer.step, quiet=not dist.is_main)
     with _stop_on_sigint() as stop_requested:
         def progress(p):
             bar.update(p.step, loss=f"{p.loss:.4f}")
@@ -311,12 +345,13 @@ def cmd_train(args) -> int:
 
         finished = trainer.train(progress, checkpoint_path=args.out)
     bar.close()
+    dist.close()
     if not finished:
-        print(f"stopped at step {trainer.step}; model saved to {args.out}; "
-              f"continue with --resume {args.out}")
+        say(f"stopped at step {trainer.step}; model saved to {args.out}; "
+            f"continue with --resume {args.out}")
         return EXIT_INTERRUPTED
-    print(f"model saved to {args.out} (step {trainer.step}, "
-          f"final loss {np.mean(trainer.losses[-50:]):.4f})")
+    say(f"model saved to {args.out} (step {trainer.step}, "
+        f"final loss {np.mean(trainer.losses[-50:]):.4f})")
     return 0
 
 
@@ -634,6 +669,7 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to relaunch under torchrun
     start = time.perf_counter()
     try:
         rc = COMMANDS[args.command](args)

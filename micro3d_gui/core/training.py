@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from .checkpoint import save_checkpoint
+from .device import enable_fast_matmul, to_device
+from .distributed import SINGLE, Distributed
 from .diffusion.schedule import Schedule, ScheduleConfig
 from .diffusion.unet import UNet, UNetConfig
 from .encoding import encode, num_channels
@@ -121,7 +123,7 @@ class Trainer:
 
     def __init__(self, data: PlaneDataset, model_config: UNetConfig, config: TrainConfig,
                  schedule_config: ScheduleConfig = ScheduleConfig(),
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", dist: Distributed = SINGLE):
         if model_config.in_channels != data.channels:
             raise ValueError("model channels do not match the number of phases")
         if config.crop % model_config.size_multiple:
@@ -134,8 +136,12 @@ class Trainer:
         self.schedule_config = schedule_config
         self.schedule = Schedule.from_config(schedule_config)
         self.device = torch.device(device)
+        self.dist = dist  # core/distributed.py: draws, gradients and saving across ranks
+        dist.per_rank(config.batch_size)
+        enable_fast_matmul(self.device)
         torch.manual_seed(config.seed)  # weight init only; data draws use self.gen
         self.model = UNet(model_config).to(self.device)
+        self.net = dist.wrap(self.model)  # what trains; self.model is what is saved
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.gen = torch.Generator().manual_seed(config.seed)
@@ -161,11 +167,12 @@ class Trainer:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        save_checkpoint(self.state(), path)
+        if self.dist.is_main:
+            save_checkpoint(self.state(), path)
 
     @classmethod
     def resume(cls, ckpt: dict, data: PlaneDataset, steps: int | None = None,
-               device: torch.device | str = "cpu") -> "Trainer":
+               device: torch.device | str = "cpu", dist: Distributed = SINGLE) -> "Trainer":
         """Continue a checkpoint's run; ``steps`` overrides its total step count."""
         cfg = TrainConfig(**ckpt["train_config"])
         if steps is not None:
@@ -176,7 +183,7 @@ class Trainer:
                 f"these images have {data.num_phases}"
             )
         tr = cls(data, UNetConfig.from_dict(ckpt["model_config"]), cfg,
-                 ScheduleConfig(**ckpt["schedule_config"]), device)
+                 ScheduleConfig(**ckpt["schedule_config"]), device, dist)
         tr.model.load_state_dict(ckpt["model"])
         tr.ema.load_state_dict(ckpt["ema"])
         tr.optimizer.load_state_dict(ckpt["optimizer"])
@@ -191,15 +198,16 @@ class Trainer:
         x0, labels = self.data.batch(cfg.batch_size, cfg.crop, cfg.cond_drop, self.gen)
         t = torch.randint(self.schedule.num_steps, (cfg.batch_size,), generator=self.gen)
         noise = torch.randn(x0.shape, generator=self.gen)
-        x0, t, noise, labels = (v.to(self.device) for v in (x0, t, noise, labels))
+        # Every rank drew the same global batch; each trains on its own rows of it.
+        x0, t, noise, labels = to_device(self.dist.shard(x0, t, noise, labels), self.device)
         x_t = self.schedule.q_sample(x0, t, noise)
-        loss = torch.mean((self.model(x_t, t, labels) - noise) ** 2)
+        loss = torch.mean((self.net(x_t, t, labels) - noise) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.step += 1
         self._update_ema()
-        return loss.item()
+        return self.dist.mean(loss)  # the global batch's loss
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -228,7 +236,8 @@ class Trainer:
             if callback is not None:
                 rate = (self.step - s_start) / max(time.perf_counter() - t_start, 1e-9)
                 eta = (cfg.steps - self.step) / rate if rate > 0 else float("inf")
-                if callback(TrainProgress(self.step, cfg.steps, loss, rate, eta)):
+                stop = callback(TrainProgress(self.step, cfg.steps, loss, rate, eta))
+                if self.dist.any(bool(stop), self.device):  # all ranks stop together
                     finished = self.step >= cfg.steps
                     break
         if checkpoint_path:
