@@ -203,7 +203,7 @@ def sample_progressive(
             for c in chunks:
                 x0[c] = schedule.predict_x0(xs[c], i, eps_fn(xs[c], t_model, label))
             shift = (None if anchor is None else
-                     _anchor_shift(x0.sum(dim=(-2, -1), dtype=torch.float64), anchor, count,
+                     _anchor_shift(x0.sum(dim=(-2, -1)), anchor, count,
                                    xs.shape[-2] * xs.shape[-1]))
             z = noise(xs)
             for c in chunks:
@@ -245,16 +245,15 @@ def _anchor_shift(sums: torch.Tensor, target: torch.Tensor, count: int,
     """
     b, c = sums.shape
     per_volume = sums.reshape(count, b // count, c).sum(dim=1) / (pixels * (b // count))
-    shift = target.to(torch.float64)[None] - per_volume  # [N, C]
-    return shift.repeat_interleave(b // count, dim=0).to(target.dtype)
+    shift = target.to(sums.dtype)[None] - per_volume  # [N, C]
+    return shift.repeat_interleave(b // count, dim=0)
 
 
 def _anchor_mean(x0: torch.Tensor, target: torch.Tensor, count: int) -> torch.Tensor:
     """Shift each volume's x0 estimate ``[N * S, C, H, W]`` so that its mean per channel
     is ``target`` ``[C]`` (the whole-batch form of :func:`_anchor_shift`)."""
-    sums = x0.sum(dim=(-2, -1), dtype=torch.float64)
-    return x0 + _anchor_shift(sums, target, count, x0.shape[-2] * x0.shape[-1]).to(
-        x0.dtype)[:, :, None, None]
+    shift = _anchor_shift(x0.sum(dim=(-2, -1)), target, count, x0.shape[-2] * x0.shape[-1])
+    return x0 + shift[:, :, None, None]
 
 
 def _blend(harmonized: torch.Tensor, plain: torch.Tensor, gamma: float,
