@@ -11,6 +11,7 @@ import argparse
 import math
 import os
 import signal
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -278,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip the fidelity reports (S2 of 2D samples against the "
                          "micrographs, at most 5 %% of the training time)")
     tr.add_argument("--resume", metavar="MODEL.pt", help="continue training this model")
+    tr.add_argument("--nproc", type=_positive, default=1, metavar="N",
+                    help="train in N processes on this machine (torchrun + DDP: one GPU "
+                         "each on CUDA, gloo on CPU); --batch is the global batch")
 
     sa = sub.add_parser("sample", help="generate 3D volumes with a trained model")
     sa.add_argument("model", metavar="MODEL.pt")
@@ -307,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a measured section the volumes hold exactly: slice INDEX of PLANE "
                          "(xy, xz, yz) is the labelled IMAGE (rows and columns as the "
                          "plane's micrographs); the volume grows around it (repeatable)")
+    sa.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
+                    help="memory sampling may use, in GiB: sets the slices per network "
+                         "call (default: half the free RAM, or 80%% of a CUDA GPU's)")
+    sa.add_argument("--compile", action="store_true",
+                    help="run the network through torch.compile: faster long runs after a "
+                         "cold start of about half a minute")
 
     ev = sub.add_parser("evaluate", help="S2, lineal path, volume fractions and properties "
                                          "of volumes -> a JSON / CSV report")
@@ -362,13 +372,14 @@ class _Progress:
     """A tqdm bar on a terminal; plain log lines (about 20 per run) when stderr is a file.
     Both go to stderr: stdout keeps the results."""
 
-    def __init__(self, total: int, initial: int = 0, unit: str = "step"):
+    def __init__(self, total: int, initial: int = 0, unit: str = "step", quiet: bool = False):
         from tqdm import tqdm
 
         self.total, self.unit, self.initial = total, unit, initial
         self.printed = None
         self.start = time.perf_counter()
-        self.interactive = sys.stderr.isatty()
+        self.interactive = sys.stderr.isatty() and not quiet
+        self.quiet = quiet
         self.bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True,
                         disable=not self.interactive)
 
@@ -376,7 +387,8 @@ class _Progress:
         self.bar.set_postfix(info, refresh=False)  # before update(), which draws the bar
         self.bar.update(step - self.bar.n)
         every = max(1, (self.total - self.initial) // 20)
-        if not self.interactive and step != self.printed and (step % every == 0
+        if not self.interactive and not self.quiet and step != self.printed and (
+                step % every == 0
                                                              or step == self.total):
             self.printed = step
             rate = (step - self.initial) / max(time.perf_counter() - self.start, 1e-9)
@@ -393,6 +405,8 @@ class _Progress:
 
     def write(self, line: str) -> None:
         """A line of its own (above the bar on a terminal), on stderr with the progress."""
+        if self.quiet:
+            return
         if self.interactive:
             self.bar.write(line, file=sys.stderr)
         else:
@@ -491,12 +505,34 @@ def _rescue(save, outputs: list[Path], near: list[Path], error: OSError) -> Outp
                        "failed too")
 
 
+def _without_option(argv: list[str], flag: str) -> list[str]:
+    """``argv`` less ``flag VALUE`` / ``flag=VALUE``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
+
+
 def cmd_train(args) -> int:
+    from .core.distributed import from_environment, torchrun_command
     from .core.training import PlaneDataset, prepare_trainer
     from .metrics.fidelity import FidelityMonitor, describe
 
     check_output(args.out, "--out")
     device = _device(args.device)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # start the ranks, then wait
+        if args.batch is not None and args.batch % args.nproc:
+            raise InputError(f"--batch {args.batch}: must be a multiple of --nproc {args.nproc}")
+        return subprocess.call(torchrun_command(args.nproc, _without_option(args.argv,
+                                                                            "--nproc")))
+    dist = from_environment(device)
+    device = dist.device(device)
+    say = print if dist.is_main else (lambda *a, **k: None)
     ckpt, crop = _resumed_checkpoint(args) if args.resume else (None, None)
     image_set = _load_micrographs(args)
     if ckpt is not None:
@@ -511,20 +547,22 @@ def cmd_train(args) -> int:
                {field: getattr(args, name) for name, field in TRAIN_OPTIONS.items()})
     try:
         trainer, _ = prepare_trainer(data, args.preset, device, ckpt,
-                                     check_crop=image_set.check_crop, **options)
+                                     check_crop=image_set.check_crop, dist=dist, **options)
     except ValueError as exc:
         raise InputError(f"{args.resume or 'micro3d train'}: {exc}") from None
     cfg = trainer.config
     described, fractions = _describe_micrographs(image_set)
     length = (f"{cfg.steps} steps" if cfg.steps else
               f"{_format_duration(cfg.time_budget_s)} of training")
-    print(f"{described}; device {device}; preset {trainer.model_config.preset}; {length}, "
-          f"batch {cfg.batch_size}, crop {cfg.crop}, lr {cfg.lr:g}")
-    print(fractions)
+    ranks = f" x {dist.world_size} processes" if dist.active else ""
+    say(f"{described}; device {device}{ranks}; preset {trainer.model_config.preset}; "
+        f"{length}, batch {cfg.batch_size}, crop {cfg.crop}, lr {cfg.lr:g}")
+    say(fractions)
     for warning in image_set.warnings:
         _warn(warning)
-    monitor = None if args.no_fidelity else FidelityMonitor.for_trainer(trainer)
-    bar = _Progress(cfg.steps or 0, trainer.step)
+    monitor = (None if args.no_fidelity or not dist.is_main else
+               FidelityMonitor.for_trainer(trainer))
+    bar = _Progress(cfg.steps or 0, trainer.step, quiet=not dist.is_main)
     with _stop_on_sigint() as stop_requested:
         def progress(p):
             bar.set_total(p.total)
@@ -542,15 +580,16 @@ def cmd_train(args) -> int:
                           OutputError(f"{exc}; training stopped at step {trainer.step}")
                           ) from None
     bar.close()
+    dist.close()
     if not finished:
-        print(f"stopped at step {trainer.step}; model saved to {args.out}; "
-              f"continue with --resume {args.out}")
+        say(f"stopped at step {trainer.step}; model saved to {args.out}; "
+            f"continue with --resume {args.out}")
         return EXIT_INTERRUPTED
-    print(f"model saved to {args.out} (step {trainer.step}, "
-          f"{trainer.elapsed_s:.0f} s of training, "
-          f"final loss {np.mean(trainer.losses[-50:]):.4f})")
+    say(f"model saved to {args.out} (step {trainer.step}, "
+        f"{trainer.elapsed_s:.0f} s of training, "
+        f"final loss {np.mean(trainer.losses[-50:]):.4f})")
     if trainer.fidelity:
-        print(describe(trainer.fidelity[-1]))
+        say(describe(trainer.fidelity[-1]))
     return 0
 
 
@@ -615,6 +654,27 @@ def _kept_sections(keep, num_phases: int):
     return sections
 
 
+def _memory_budget(gib: float | None) -> int | None:
+    if gib is None:
+        return None
+    if not (np.isfinite(gib) and gib > 0):
+        raise InputError(f"--memory-budget {gib}: must be a positive number of GiB")
+    return int(gib * (1 << 30))
+
+
+def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
+    """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
+    from .core.diffusion.unet import UNetConfig
+    from .core.memory import VolumeTooLarge, plan_sampling
+
+    try:
+        plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
+                      args.count, guided=settings.guidance != 1.0,
+                      max_batch=settings.max_batch, budget=budget, device=device)
+    except VolumeTooLarge as exc:
+        raise InputError(f"--shape {' '.join(map(str, args.shape))}: {exc}") from None
+
+
 def cmd_sample(args) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.diffusion.sampler import SamplingCancelled
@@ -630,6 +690,8 @@ def cmd_sample(args) -> int:
     shape = tuple(args.shape)
     recipe.check(ckpt, shape, args.fractions, keep)
     device = _device(args.device)
+    budget = _memory_budget(args.memory_budget)
+    _check_shape_fits(ckpt, args, recipe.sampler, device, budget)
     bar = _Progress(recipe.steps_for(ckpt))
     with _stop_on_sigint() as stop_requested:
         def progress(step):
@@ -638,7 +700,8 @@ def cmd_sample(args) -> int:
         try:
             volumes = sample(ckpt, recipe, shape, args.count, callback=progress,
                              fractions=args.fractions, keep=keep, periodic=args.periodic,
-                             seed=args.seed, device=device, should_stop=stop_requested)
+                             seed=args.seed, device=device, should_stop=stop_requested,
+                             memory_budget=budget, compile_network=args.compile)
         except SamplingCancelled:
             bar.close()
             print("sampling cancelled; nothing written", file=sys.stderr)
@@ -938,6 +1001,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # to relaunch under torchrun
     args.given = _given(parser, argv, args.command)
     start = time.perf_counter()
     try:

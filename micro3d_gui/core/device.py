@@ -53,3 +53,68 @@ def fastest_memory_format(model: nn.Module, example: torch.Tensor) -> torch.memo
     best = min(times, key=times.get)
     model.to(memory_format=best)
     return best
+
+
+def enable_fast_matmul(device: torch.device | str) -> None:
+    """On CUDA, let float32 matmuls and convolutions use TF32 tensor cores (Ampere and
+    later; 10 mantissa bits, ample for a denoiser). A process-wide torch switch, set only
+    when a CUDA device is in use; elsewhere nothing changes."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+@torch.inference_mode()
+def fastest_autocast(model: nn.Module, example: torch.Tensor, margin: float = 0.9
+                     ) -> torch.dtype | None:
+    """On CUDA, time a forward pass in float32 and under bf16 / fp16 autocast and return the
+    autocast dtype that is at least ``1 / margin`` times faster (None: stay float32).
+
+    CPUs stay float32 without a probe: on AVX2 EPYCs bf16 autocast made the U-Net 5-8x
+    slower (BRIEF), and CPUs with AMX are not what this app meets; a GPU's gain depends on
+    the card, so it is measured.
+    """
+    if example.device.type != "cuda":
+        return None
+    candidates = [torch.float16] + ([torch.bfloat16] if torch.cuda.is_bf16_supported() else [])
+
+    def timed(dtype):
+        with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
+            _time_call(model, example, repeats=1)  # cudnn picks its kernels here
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            _time_call(model, example)
+            torch.cuda.synchronize()
+            return time.perf_counter() - start
+
+    base = timed(None)
+    times = {d: timed(d) for d in candidates}
+    best = min(times, key=times.get)
+    return best if times[best] < margin * base else None
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype | None):
+    """``torch.autocast`` for ``dtype`` on the device's type, or a no-op for None."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def to_device(tensors, device: torch.device | str):
+    """Move CPU tensors to ``device``; on CUDA through pinned memory, asynchronously (the
+    copy overlaps the previous step's kernels)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return tuple(t.to(device) for t in tensors)
+    return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
+
+
+#: torch.compile's first call traces and compiles the network: about 30 s on the 2-core
+#: CPU (BRIEF), repaid only by long runs; every new batch shape may compile again.
+COMPILE_COLD_COST_S = 30
+
+
+def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
+    """``torch.compile(model)`` when ``enabled`` (dynamic shapes: the last chunk of a plane
+    is smaller), else the model itself."""
+    return torch.compile(model, dynamic=True) if enabled else model

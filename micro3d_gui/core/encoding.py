@@ -54,3 +54,25 @@ def _decode_along(x: torch.Tensor, num_phases: int, dim: int) -> torch.Tensor:
     if num_phases == 2:
         return (x.select(dim, 0) > 0).to(torch.uint8)
     return x.argmax(dim=dim).to(torch.uint8)
+
+
+#: The live preview decodes at most about this many voxels (a 128^3 box); a larger box is
+#: shown at every n-th voxel along each axis, so the viewer's update stays fast.
+PREVIEW_MAX_VOXELS = 128 ** 3
+
+
+def preview_stride(shape, max_voxels: int = PREVIEW_MAX_VOXELS) -> int:
+    """The smallest stride n with ``prod(ceil(side / n)) <= max_voxels`` for ``(Z, Y, X)``."""
+    n = 1
+    while np.prod([-(-int(s) // n) for s in shape]) > max_voxels:
+        n += 1
+    return n
+
+
+def decode_preview(x: torch.Tensor, num_phases: int,
+                   max_voxels: int = PREVIEW_MAX_VOXELS) -> torch.Tensor:
+    """Volume 0 of model-space ``[N, C, Z, Y, X]`` as uint8 labels ``[Z', Y', X']`` for a live
+    view: every n-th voxel (:func:`preview_stride`), all of them for boxes up to
+    ``max_voxels``. Only the voxels shown are decoded."""
+    n = preview_stride(x.shape[-3:], max_voxels)
+    return decode_volume(x[:1, :, ::n, ::n, ::n], num_phases)[0]

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import torch
 
 from .checkpoint import model_from_checkpoint, schedule_from_checkpoint
-from .device import fastest_memory_format
+from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_memory_format,
+                     maybe_compile)
 from .diffusion.respace import respace
+from .diffusion.unet import UNetConfig
+from .memory import plan_sampling
 from .diffusion.sampler import (KeptSection, SampleStep, SamplerSettings, run_to_end,
                                 sample_progressive)
 from . import encoding
@@ -27,6 +31,8 @@ def generate_progressive(
     should_stop: Callable[[], bool] | None = None,
     fractions: Sequence[float] | None = None,
     keep: Sequence[KeptSection] = (),
+    memory_budget: int | None = None,
+    compile_network: bool = False,
 ) -> Iterator[SampleStep]:
     """Yield a :class:`SampleStep` per reverse step for ``count`` volumes ``(Z, Y, X)``.
 
@@ -34,10 +40,21 @@ def generate_progressive(
     ``[K]``: the phase fractions the anchor holds (None: the training micrographs');
     ``keep``: sections every volume holds (see the sampler). Most callers want
     :func:`micro3d_gui.core.recipe.sample_progressive`, which checks the inputs first.
+    Each network call takes as many slices as fit ``memory_budget`` bytes (default: a share
+    of the free memory, :func:`~.memory.default_budget`), at most ``settings.max_batch``; a
+    box that cannot fit at all raises :class:`~.memory.VolumeTooLarge` before anything is
+    allocated. On CUDA, TF32 is on and bf16/fp16 autocast is used where a probe finds it
+    faster; ``compile_network`` runs the network through ``torch.compile`` (a cold cost
+    first, :data:`~.device.COMPILE_COLD_COST_S`).
     """
     if any(int(s) < 1 for s in shape):
         raise ValueError(f"box sides must be positive, got {tuple(shape)}")
     device = torch.device(device)
+    guided = settings.guidance != 1.0
+    plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, count,
+                         guided=guided, max_batch=settings.max_batch, budget=memory_budget,
+                         device=device)
+    settings = replace(settings, max_batch=plan.slices_per_call * (2 if guided else 1))
     model = model_from_checkpoint(ckpt, device)
     model.set_periodic(periodic)
     schedule = schedule_from_checkpoint(ckpt)
@@ -48,10 +65,14 @@ def generate_progressive(
     m = cfg.size_multiple
     side = [-(-int(s) // m) * m for s in shape[1:]]  # an xy slice, padded as the sampler does
     probe = torch.zeros(min(8, settings.max_batch), channels, *side, device=device)
+    enable_fast_matmul(device)
     fmt = fastest_memory_format(model, probe)
+    amp = fastest_autocast(model, probe)
+    net = maybe_compile(model, compile_network)
 
     def network(x, t, c):
-        return model(x.contiguous(memory_format=fmt), t, c)
+        with autocast(device, amp):
+            return net(x.contiguous(memory_format=fmt), t, c).float()
 
     with torch.inference_mode():
         yield from sample_progressive(

@@ -159,18 +159,22 @@ def sample_progressive(
     seed: int | None = None,
     device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] | None = None,
+    memory_budget: int | None = None,
+    compile_network: bool = False,
 ) -> Iterator[SampleStep]:
     """Check the inputs (:meth:`Recipe.check`), then yield a :class:`SampleStep` per reverse
     step for ``count`` volumes of ``shape = (Z, Y, X)``. ``fractions`` ``[K]``: target phase
     fractions (None: the training micrographs'); ``keep``: measured sections each volume
-    holds exactly."""
+    holds exactly; ``memory_budget`` (bytes) and ``compile_network`` as in
+    :func:`~.generate.generate_progressive`."""
     from .generate import generate_progressive
 
     recipe.check(ckpt, shape, fractions, keep)
     return generate_progressive(
         ckpt, tuple(int(s) for s in shape), count, recipe.sampling_steps, recipe.sampler,
         periodic=periodic, seed=seed, device=device, should_stop=should_stop,
-        fractions=None if fractions is None else [float(f) for f in fractions], keep=keep)
+        fractions=None if fractions is None else [float(f) for f in fractions], keep=keep,
+        memory_budget=memory_budget, compile_network=compile_network)
 
 
 def sample(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int = 1, *,

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from .checkpoint import save_checkpoint
+from .device import enable_fast_matmul, to_device
+from .distributed import SINGLE, Distributed
 from .diffusion.schedule import Schedule, ScheduleConfig
 from .diffusion.unet import UNet, UNetConfig, preset_config
 from .encoding import encode, num_channels
@@ -249,7 +251,7 @@ class Trainer:
 
     def __init__(self, data: PlaneDataset, model_config: UNetConfig, config: TrainConfig,
                  schedule_config: ScheduleConfig = ScheduleConfig(),
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", dist: Distributed = SINGLE):
         if model_config.in_channels != data.channels:
             raise ValueError("model channels do not match the number of phases")
         if config.crop % model_config.size_multiple:
@@ -262,8 +264,12 @@ class Trainer:
         self.schedule_config = schedule_config
         self.schedule = Schedule.from_config(schedule_config)
         self.device = torch.device(device)
+        self.dist = dist  # core/distributed.py: draws, gradients and saving across ranks
+        dist.per_rank(config.batch_size)
+        enable_fast_matmul(self.device)
         torch.manual_seed(config.seed)  # weight init only; data draws use self.gen
         self.model = UNet(model_config).to(self.device)
+        self.net = dist.wrap(self.model)  # what trains; self.model is what is saved
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.gen = torch.Generator().manual_seed(config.seed)
@@ -295,11 +301,12 @@ class Trainer:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        save_checkpoint(self.state(), path)
+        if self.dist.is_main:
+            save_checkpoint(self.state(), path)
 
     @classmethod
     def resume(cls, ckpt: dict, data: PlaneDataset, steps: int | None = None,
-               device: torch.device | str = "cpu") -> "Trainer":
+               device: torch.device | str = "cpu", dist: Distributed = SINGLE) -> "Trainer":
         """Continue a checkpoint's run; ``steps`` overrides its total step count."""
         cfg = TrainConfig.from_dict(ckpt["train_config"])
         if cfg.steps is None:  # saved before its budget was turned into steps
@@ -312,7 +319,7 @@ class Trainer:
                 f"these images have {data.num_phases}"
             )
         tr = cls(data, UNetConfig.from_dict(ckpt["model_config"]), cfg,
-                 ScheduleConfig(**ckpt["schedule_config"]), device)
+                 ScheduleConfig(**ckpt["schedule_config"]), device, dist)
         tr.model.load_state_dict(ckpt["model"])
         tr.ema.load_state_dict(ckpt["ema"])
         tr.optimizer.load_state_dict(ckpt["optimizer"])
@@ -330,9 +337,10 @@ class Trainer:
         x0, labels = self.data.batch(cfg.batch_size, cfg.crop, cfg.cond_drop, self.gen)
         t = torch.randint(self.schedule.num_steps, (cfg.batch_size,), generator=self.gen)
         noise = torch.randn(x0.shape, generator=self.gen)
-        x0, t, noise, labels = (v.to(self.device) for v in (x0, t, noise, labels))
+        # Every rank drew the same global batch; each trains on its own rows of it.
+        x0, t, noise, labels = to_device(self.dist.shard(x0, t, noise, labels), self.device)
         x_t = self.schedule.q_sample(x0, t, noise)
-        loss = torch.mean((self.model(x_t, t, labels) - noise) ** 2)
+        loss = torch.mean((self.net(x_t, t, labels) - noise) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lr = cfg.lr_at(self.step, total)
@@ -341,7 +349,7 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
         self._update_ema(cfg.ema_at(total))
-        return loss.item()
+        return self.dist.mean(loss)  # the global batch's loss
 
     @torch.no_grad()
     def _update_ema(self, target: float) -> None:
@@ -389,9 +397,11 @@ class Trainer:
                 elif done == PROBE_STEPS:  # the budget becomes a fixed step count
                     total = self._steps_for_budget((now - t_probe) / (PROBE_STEPS - 2),
                                                    elapsed_before + now)
+                    # every rank runs the same schedule: the ranks' mean estimate
+                    total = int(self.dist.mean(torch.tensor(float(total), device=self.device)))
                     self.config = cfg = replace(cfg, steps=total)
             report = None
-            if monitor is not None:
+            if monitor is not None and self.dist.is_main:  # the others wait at the next step
                 if next_report_s is None and self.step - s_start >= PROBE_STEPS:
                     # the first report after a tenth of the run, when there is a model
                     run_s = now * (total - s_start) / (self.step - s_start)
@@ -405,18 +415,17 @@ class Trainer:
             self.elapsed_s = elapsed_before + time.perf_counter() - t_start
             if checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save(checkpoint_path)
-            stop = cfg.stop_at_floor and report is not None and report.get("at_floor")
+            at_floor = bool(cfg.stop_at_floor and report is not None and report.get("at_floor"))
+            asked = False
             if callback is not None:
                 rate = (self.step - s_start) / max(now - monitor_s, 1e-9)
                 eta = (total - self.step) / rate if rate > 0 else float("inf")
                 if cfg.steps is None and cfg.time_budget_s is not None:
                     eta = max(0.0, cfg.time_budget_s - self.elapsed_s)
-                progress = TrainProgress(self.step, total, loss, rate, eta,
-                                         cfg.lr_at(self.step - 1, total), report)
-                if callback(progress):
-                    finished = self.step >= total
-                    break
-            if stop:
+                asked = bool(callback(TrainProgress(self.step, total, loss, rate, eta,
+                                                    cfg.lr_at(self.step - 1, total), report)))
+            if self.dist.any(asked or at_floor, self.device):  # all ranks stop together
+                finished = self.step >= total or not self.dist.any(asked, self.device)
                 break
         self.elapsed_s = elapsed_before + time.perf_counter() - t_start
         if checkpoint_path:
@@ -433,7 +442,7 @@ class Trainer:
 def prepare_trainer(data: PlaneDataset, preset: str = "auto",
                     device: torch.device | str = "cpu", resume: dict | None = None,
                     check_crop: Callable[[int], None] | None = None,
-                    **overrides) -> tuple[Trainer, list[str]]:
+                    dist: Distributed = SINGLE, **overrides) -> tuple[Trainer, list[str]]:
     """The trainer ``micro3d train`` and the app's Train panel both run.
 
     A new run: the network ``preset`` (``auto``: :func:`auto_preset` of ``device``) and
@@ -442,8 +451,8 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
     taken from ``overrides``; the names of the other given overrides are returned, so the
     caller can say they were ignored. ``check_crop(crop)`` is called with the run's crop
     before anything is built (e.g. a check whose message names the too-small image file);
-    by default a crop larger than an image is a ValueError. Raises ValueError with a
-    readable message.
+    by default a crop larger than an image is a ValueError. ``dist``: this process's place
+    in a torchrun run (core/distributed.py). Raises ValueError with a readable message.
     """
     if check_crop is None:
         check_crop = data.check_crop
@@ -455,7 +464,7 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
             raise ValueError(f"the model has already trained {int(resume['step'])} steps; "
                              "ask for more steps to continue its training")
         check_crop(int(resume["crop"]))
-        return Trainer.resume(resume, data, steps=steps, device=device), ignored
+        return Trainer.resume(resume, data, steps=steps, device=device, dist=dist), ignored
     if preset == "auto":
         preset = auto_preset(device)
     config = TrainConfig.for_preset(preset, **given)
@@ -464,4 +473,4 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
         raise ValueError(f"the crop ({config.crop} px) must be a multiple of "
                          f"{model_config.size_multiple} for the {preset} preset")
     check_crop(config.crop)
-    return Trainer(data, model_config, config, device=device), []
+    return Trainer(data, model_config, config, device=device, dist=dist), []

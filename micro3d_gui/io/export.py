@@ -30,14 +30,16 @@ from ..errors import ExportError
 VOXEL_UNIT = "voxel"
 
 
-def _labels(volume: np.ndarray) -> np.ndarray:
+def _labels(volume: np.ndarray, convert: bool = True) -> np.ndarray:
+    """The volume checked as phase labels; as contiguous uint8 (a copy only when it is not
+    already) unless ``convert`` is False (for writers that convert page by page)."""
     vol = np.asarray(volume)
     if vol.ndim != 3:
         raise ExportError(f"only a 3D [z, y, x] volume can be exported, got shape {vol.shape}")
     if vol.size and (not np.issubdtype(vol.dtype, np.integer) and vol.dtype != bool
                      or vol.min() < 0 or vol.max() > 255):
         raise ExportError("the volume must hold integer phase labels 0..255 to be exported")
-    return np.ascontiguousarray(vol, dtype=np.uint8)
+    return np.ascontiguousarray(vol, dtype=np.uint8) if convert else vol
 
 
 def _voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]:
@@ -66,9 +68,10 @@ def write_vti(volume: np.ndarray, path: str | os.PathLike,
     grid = pv.ImageData(dimensions=(nx + 1, ny + 1, nz + 1), spacing=(sx, sy, sz))
     grid.cell_data["phase"] = vol.ravel(order="C")
     grid.field_data["unit"] = np.array([str(unit)])
-    # pyvista picks the writer from the suffix, so the temporary file keeps ".vti".
+    # pyvista picks the writer from the suffix, so the temporary file keeps ".vti". zlib:
+    # VTK compresses block by block, and label volumes shrink many times over.
     with atomic_path(path, suffix=".part.vti") as tmp:
-        grid.save(tmp, binary=True)
+        grid.save(tmp, binary=True, compression="zlib")
 
 
 def write_tiff_stack(volume: np.ndarray, path: str | os.PathLike,
@@ -77,7 +80,7 @@ def write_tiff_stack(volume: np.ndarray, path: str | os.PathLike,
     :func:`micro3d_gui.io.volume.write_tiff`)."""
     from .volume import write_tiff  # noqa: PLC0415
 
-    write_tiff(_labels(volume), path, _voxel_size(voxel_size), unit)
+    write_tiff(_labels(volume, convert=False), path, _voxel_size(voxel_size), unit)
 
 
 def write_npy(volume: np.ndarray, path: str | os.PathLike,

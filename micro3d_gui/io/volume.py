@@ -78,7 +78,7 @@ def write_tiff(volume: np.ndarray, path: str | os.PathLike,
     resolution tags (pixels per unit = 1 / size), z as ImageJ's ``spacing``, the unit in the
     ImageJ description. Without it no calibration (and no unit) is invented.
     """
-    vol = np.ascontiguousarray(volume, dtype=np.uint8)
+    vol = np.asarray(volume)  # a memmap stays one: pages are read and converted one by one
     if vol.ndim != 3:
         raise ValueError(f"expected a [z, y, x] volume, got shape {vol.shape}")
     metadata: dict = {"axes": "ZYX"}
@@ -87,8 +87,11 @@ def write_tiff(volume: np.ndarray, path: str | os.PathLike,
         sz, sy, sx = voxel_size
         calibration["resolution"] = (1.0 / sx, 1.0 / sy)
         metadata.update(spacing=sz, unit=str(unit))
+    # Streamed page by page: a large volume (or one of another dtype) is never copied whole.
+    pages = (np.ascontiguousarray(page, dtype=np.uint8) for page in vol)
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, vol, imagej=True, metadata=metadata, **calibration)
+        tifffile.imwrite(tmp, pages, shape=vol.shape, dtype=np.uint8, imagej=True,
+                         metadata=metadata, **calibration)
 
 
 def _read_tiff(p: Path, limit: int) -> np.ndarray:

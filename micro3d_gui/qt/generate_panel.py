@@ -106,7 +106,7 @@ def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], 
     """Worker body (no Qt): yields a :class:`SamplePreview` per step, returns
     ``(volumes [N, Z, Y, X] uint8, num_phases)``."""
     from ..core.checkpoint import load_checkpoint
-    from ..core.encoding import decode_volume
+    from ..core.encoding import decode_preview
     from ..core.recipe import sample_progressive
 
     recipe = settings.to_recipe()
@@ -119,8 +119,8 @@ def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], 
                                    periodic=settings.periodic, seed=settings.seed,
                                    device=device, should_stop=should_stop):
         last = step
-        # Only volume 0 is shown while sampling: decode just that one.
-        preview = decode_volume(step.x0[:1], k)[0].cpu().numpy()
+        # Only volume 0 is shown while sampling, coarser for large boxes: decode just that.
+        preview = decode_preview(step.x0, k).cpu().numpy()
         yield SamplePreview(step.step, step.total, step.plane, preview, k)
     return last.labels().cpu().numpy(), k
 

@@ -406,3 +406,15 @@ def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
     plain.write_bytes(b"x")
     mode = stat.S_IMODE(os.stat(tmp_path / "a.bin").st_mode)
     assert mode == stat.S_IMODE(os.stat(plain).st_mode) and mode & stat.S_IRGRP
+
+
+def test_tiff_stack_is_written_page_by_page_from_a_memmap(tmp_path):
+    # a volume on disk, of another dtype: written without a whole in-memory uint8 copy
+    vol = np.lib.format.open_memmap(tmp_path / "labels.npy", mode="w+", dtype=np.int16,
+                                    shape=(5, 7, 6))
+    vol[:] = np.random.default_rng(0).integers(0, 3, size=vol.shape)
+    write_tiff(vol, tmp_path / "v.tif", voxel_size=(2.0, 1.0, 0.5))
+    with tifffile.TiffFile(tmp_path / "v.tif") as tif:
+        assert len(tif.pages) == 5 and tif.is_imagej
+        assert tif.imagej_metadata["spacing"] == 2.0
+        np.testing.assert_array_equal(tif.asarray(), np.asarray(vol))

@@ -158,6 +158,8 @@ class _Eps:
         self.pad_mode = "circular" if periodic else "replicate"
         self.dtype = dtype
         self.should_stop = should_stop
+        #: Slices per network call (its batch is twice that with guidance).
+        self.chunk = max(1, settings.max_batch // (2 if settings.guidance != 1.0 else 1))
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         # The U-Net needs sides divisible by 2^(levels-1); pad any box up and crop back.
@@ -170,7 +172,7 @@ class _Eps:
     def __call__(self, x: torch.Tensor, t_model: int, label: int) -> torch.Tensor:
         w = self.settings.guidance
         guided = w != 1.0
-        chunk = max(1, self.settings.max_batch // (2 if guided else 1))
+        chunk = self.chunk
         out = torch.empty_like(x)
         for start in range(0, x.shape[0], chunk):
             if self.should_stop is not None and self.should_stop():
@@ -312,17 +314,26 @@ def _impose(x: torch.Tensor, kept, schedule: Schedule, i: int, noise,
         view.copy_(value)
 
 
-def _anchor_mean(x0: torch.Tensor, target: torch.Tensor, count: int) -> torch.Tensor:
-    """Shift each volume's x0 estimate so that its mean per channel is ``target`` ``[C]``.
+def _anchor_shift(sums: torch.Tensor, target: torch.Tensor, count: int,
+                  pixels: int) -> torch.Tensor:
+    """The shift per slice ``[B, C]`` that sets each volume's mean x0 per channel to
+    ``target`` ``[C]``, from the sums of every slice's x0 over its ``pixels`` ``[B, C]``.
 
-    ``x0`` is one plane's slices ``[N * S, C, H, W]`` (volume n's slices contiguous). The
-    mean of encoded data per channel is ``2 f - 1`` for a phase fraction f, so this holds
-    the volume's phase fractions at the micrographs' while leaving every structure free.
+    Volume n's slices are contiguous in the batch (``B = N * S``). The mean of encoded data
+    per channel is ``2 f - 1`` for a phase fraction f, so this holds the volume's phase
+    fractions at the micrographs' while leaving every structure free.
     """
-    b, c, h, w = x0.shape
-    v = x0.reshape(count, b // count, c, h, w)
-    shift = target.to(x0.dtype).reshape(1, 1, c, 1, 1) - v.mean(dim=(1, 3, 4), keepdim=True)
-    return (v + shift).reshape(b, c, h, w)
+    b, c = sums.shape
+    per_volume = sums.reshape(count, b // count, c).sum(dim=1) / (pixels * (b // count))
+    shift = target.to(sums.dtype)[None] - per_volume  # [N, C]
+    return shift.repeat_interleave(b // count, dim=0)
+
+
+def _anchor_mean(x0: torch.Tensor, target: torch.Tensor, count: int) -> torch.Tensor:
+    """Shift each volume's x0 estimate ``[N * S, C, H, W]`` so that its mean per channel
+    is ``target`` ``[C]`` (the whole-batch form of :func:`_anchor_shift`)."""
+    shift = _anchor_shift(x0.sum(dim=(-2, -1)), target, count, x0.shape[-2] * x0.shape[-1])
+    return x0 + shift[:, :, None, None]
 
 
 def _anchor_decoded(x0: torch.Tensor, fractions: torch.Tensor, count: int, num_phases: int,

@@ -1,0 +1,120 @@
+"""Sampling cost against box size: seconds and peak memory per volume, 32^3 ... 256^3 on CPU
+(up to 512^3 when a CUDA GPU is present), with the app's sampler settings.
+
+    python benchmarks/scaling.py [SIDE ...]        # default: 32 64 128 256 (+ 384 512 on GPU)
+
+The bundled fibres model (tiny preset), the app's settings (the Generate panel's defaults:
+S = 50 respaced steps, n_h = 1) and the default memory budget (core/memory.py). Every size
+runs in its own process, so its peak RSS (``ru_maxrss``) is that size's alone. Boxes whose
+50 steps would take longer than MICRO3D_BENCH_BUDGET_S (default 300 s) run 3 steps (one per
+plane: every plane's buffers have then been allocated, so the peak is reached) and the time
+is extrapolated to 50 from the seconds per step; the table says which. The first step also
+holds the layout probe; it is timed apart ("first") and added once.
+Prints a Markdown table for docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = float(os.environ.get("MICRO3D_BENCH_BUDGET_S", "300"))
+CPU_SIDES = (32, 64, 128, 256)
+GPU_SIDES = (32, 64, 128, 256, 384, 512)
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def run_one(side: int, sampling_steps: int, harmonize: int, steps: int, device: str) -> dict:
+    """In the child process: sample ``steps`` of the ``sampling_steps`` schedule."""
+    from micro3d_gui.core.checkpoint import load_checkpoint
+    from micro3d_gui.core.diffusion.sampler import SamplerSettings
+    from micro3d_gui.core.diffusion.unet import UNetConfig
+    from micro3d_gui.core.generate import generate_progressive
+    from micro3d_gui.core.memory import estimate_sampling
+    from micro3d_gui.paths import demo_model
+
+    ckpt = load_checkpoint(demo_model("fibres"))
+    settings = SamplerSettings(harmonize=harmonize)
+    shape = (side,) * 3
+    est = estimate_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, device=device)
+    base = rss_mib()
+    times = []
+    start = time.perf_counter()
+    gen = generate_progressive(ckpt, shape, 1, sampling_steps, settings, seed=0,
+                               device=device)
+    for k, step in zip(range(steps), gen):
+        step.labels()  # what every consumer does with the estimate
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        times.append(now - start)
+        start = now
+    gen.close()
+    out = {"side": side, "slices_per_call": est.slices_per_call, "times": times,
+           "base_mib": base, "peak_mib": rss_mib(),
+           "estimate_mib": base + est.total_bytes / 2 ** 20}
+    if device.startswith("cuda"):
+        out["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return out
+
+
+def measure(side, sampling_steps, harmonize, steps, device) -> dict:
+    cmd = [sys.executable, __file__, "--one", str(side), str(sampling_steps), str(harmonize),
+           str(steps), device]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def app_settings() -> tuple[int, int]:
+    """(S, n_h) of the app: the Generate panel's defaults (one definition)."""
+    from micro3d_gui.qt.generate_panel import GenerateSettings
+
+    s = GenerateSettings()
+    return s.sampling_steps, s.harmonize
+
+
+def main(sides) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from machine import describe
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    S, nh = app_settings()
+    print(describe(torch.device(devices[-1])))
+    print(f"fibres model (tiny preset), S = {S}, n_h = {nh}, default memory budget\n")
+    print("| device | box | voxels | slices/call | first step s | s/step | s/volume | timing "
+          "| peak RSS MiB | estimate MiB | GPU peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for device in devices:
+        per_voxel = None  # s per step per voxel, from the last size, to predict the next
+        for side in sides or (GPU_SIDES if device == "cuda" else CPU_SIDES):
+            predicted = per_voxel * side ** 3 * S if per_voxel else 0.0
+            steps = S if predicted < BUDGET_S else 3
+            r = measure(side, S, nh, steps, device)
+            first, rest = r["times"][0], r["times"][1:]
+            per_step = sum(rest) / len(rest)
+            per_voxel = per_step / side ** 3
+            total = first + per_step * (S - 1)
+            gpu = f"{r['gpu_peak_mib']:,.0f}" if "gpu_peak_mib" in r else "-"
+            print(f"| {device} | {side}^3 | {side ** 3:,} | {r['slices_per_call']} | {first:.1f} "
+                  f"| {per_step:.2f} | {total:,.0f} | "
+                  f"{'measured' if steps == S else f'{steps} steps, extrapolated'} "
+                  f"| {r['peak_mib']:,.0f} | {r['estimate_mib']:,.0f} | {gpu} |", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        side, s, nh, steps = (int(v) for v in sys.argv[2:6])
+        print(json.dumps(run_one(side, s, nh, steps, sys.argv[6])))
+    else:
+        main([int(v) for v in sys.argv[1:]])

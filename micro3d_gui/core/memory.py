@@ -1,0 +1,213 @@
+"""How much memory sampling a box needs, and how many slices one network call may take.
+
+Peak memory of the multi-plane sampler = a few full-size copies of the latent (the latent,
+one plane's slices, the harmonized slices, the x0 estimates, a noise draw and the estimate
+handed to the viewer: :data:`VOLUME_COPIES`) + the network's weights + the working set of
+one network call, which grows with the slices in that call. The sampler streams a plane's
+slices through the network in chunks (``SamplerSettings.max_batch``), so choosing the chunk
+from a memory budget bounds the peak; a box whose latent copies alone do not fit is refused
+up front, before anything big is allocated.
+
+The working set per slice is counted, not guessed: the U-Net runs once on the ``meta``
+device (shapes only, no memory) under a dispatch mode that adds up the bytes of the tensors
+alive at each moment; :data:`WORKING_SET_FACTOR` covers what that count cannot see (oneDNN's
+layout copies, the allocator's slack), and ``benchmarks/scaling.py`` checks the estimate
+against the peak RSS it measures.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import weakref
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from .diffusion.unet import UNet, UNetConfig
+from .planes import PLANES, num_slices, slice_shape
+
+#: Full-size float32 copies of the latent alive at the peak of one reverse step (see the
+#: module docstring; the sampler's step is written to hold no more).
+VOLUME_COPIES = 7
+#: Measured peak / counted working set of a network call (AMD EPYC, torch 2.13 CPU: 1.3 at
+#: 128 slices of 128^2, up to 1.5 at smaller batches); 1.5 errs on the safe side.
+WORKING_SET_FACTOR = 1.5
+#: Default share of the free memory (RAM, or the GPU's for CUDA) that sampling may use.
+BUDGET_FRACTION = {"cpu": 0.5, "cuda": 0.8, "mps": 0.5}
+#: On CPU a network call's throughput stops growing at about 8 slices (docs/benchmarks.md),
+#: so more memory buys no speed: the working set defaults to at most this.
+CPU_WORKING_SET_CAP = 1 << 30
+
+GiB = float(1 << 30)
+
+
+class VolumeTooLarge(InputError):
+    """A box that cannot be sampled in this machine's memory (message: need and have)."""
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes of one sampling run; ``slices_per_call`` slices go through each network call."""
+
+    shape: tuple[int, int, int]
+    latent_bytes: int
+    weights_bytes: int
+    slice_bytes: int  # working set of one slice in one network call (factor included)
+    slices_per_call: int
+
+    @property
+    def fixed_bytes(self) -> int:
+        """What any chunk size needs: the latent's copies and the weights."""
+        return VOLUME_COPIES * self.latent_bytes + self.weights_bytes
+
+    @property
+    def minimum_bytes(self) -> int:
+        """The need with one slice per network call (slow, but the least there is)."""
+        return self.fixed_bytes + self.slice_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        """Estimated peak with ``slices_per_call`` slices per call."""
+        return self.fixed_bytes + self.slice_bytes * self.slices_per_call
+
+
+class _LiveBytes(torch.utils._python_dispatch.TorchDispatchMode):
+    """Bytes of the tensors created under this mode that are still alive, and their peak."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {id(a) for a in torch.utils._pytree.tree_leaves((args, kwargs))}
+        for t in torch.utils._pytree.tree_leaves(out):
+            # in-place ops return an input, views share its storage: neither allocates
+            if isinstance(t, torch.Tensor) and id(t) not in inputs and not t._is_view():
+                nbytes = t.untyped_storage().nbytes()
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, nbytes)
+        return out
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes
+
+
+@functools.lru_cache(maxsize=64)
+def network_bytes_per_slice(config: UNetConfig, rows: int, cols: int,
+                            dtype: torch.dtype = torch.float32) -> int:
+    """Peak bytes of the activations of one ``rows x cols`` slice in an inference call,
+    counted on the meta device (the count is linear in the batch: two batch sizes give it)."""
+    with torch.device("meta"):
+        model = UNet(config).to(dtype).eval()
+
+    def peak(batch: int) -> int:
+        x = torch.empty(batch, config.in_channels, rows, cols, device="meta", dtype=dtype)
+        t = torch.zeros(batch, dtype=torch.long, device="meta")
+        with torch.inference_mode(), _LiveBytes() as live:
+            model(x, t, t)
+        return live.peak
+
+    return max(1, peak(2) - peak(1))
+
+
+def free_bytes(device: torch.device | str = "cpu") -> int:
+    """Memory free for this process now: the GPU's for CUDA, else the system's RAM
+    (Apple's MPS shares it)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        import psutil  # noqa: PLC0415
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def default_budget(device: torch.device | str = "cpu", available: int | None = None) -> int:
+    """Bytes sampling may use by default: a share of the free memory (on CPU with the
+    working set capped, see :data:`CPU_WORKING_SET_CAP`)."""
+    device = torch.device(device)
+    available = free_bytes(device) if available is None else available
+    return int(BUDGET_FRACTION.get(device.type, 0.5) * available)
+
+
+def padded(side: int, multiple: int) -> int:
+    return -(-int(side) // multiple) * multiple
+
+
+def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, guided: bool = False,
+                      max_batch: int = 256, budget: int | None = None,
+                      device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                      available: int | None = None) -> MemoryEstimate:
+    """Memory of sampling ``count`` volumes of ``shape = (Z, Y, X)`` with a network of
+    ``config``, and the slices per network call that fit ``budget`` bytes (default
+    :func:`default_budget`), at most ``max_batch`` (guidance doubles each call's batch).
+
+    Only shapes are looked at; nothing of the box's size is allocated.
+    """
+    device = torch.device(device)
+    box = tuple(int(s) for s in shape)
+    channels = config.in_channels
+    latent = 4 * count * channels * box[0] * box[1] * box[2]
+    m = config.size_multiple
+    # The plane with the largest (padded) slices sets the working set per slice.
+    rows, cols = max((slice_shape(p, box) for p in PLANES),
+                     key=lambda rc: padded(rc[0], m) * padded(rc[1], m))
+    per_slice = network_bytes_per_slice(config, padded(rows, m), padded(cols, m), dtype)
+    per_slice = int(WORKING_SET_FACTOR * per_slice * (2 if guided else 1))
+    weights = sum(p.numel() for p in _meta_model(config).parameters()) * 4
+    est = MemoryEstimate(box, latent, weights, per_slice, 1)
+    if budget is None:
+        budget = default_budget(device, available)
+        if device.type == "cpu":
+            budget = min(budget, est.fixed_bytes + CPU_WORKING_SET_CAP)
+    most = max(num_slices(p, box) for p in PLANES) * count
+    fit = (budget - est.fixed_bytes) // per_slice
+    chunk = int(max(1, min(fit, max_batch // (2 if guided else 1), most)))
+    return MemoryEstimate(box, latent, weights, per_slice, chunk)
+
+
+@functools.lru_cache(maxsize=8)
+def _meta_model(config: UNetConfig) -> UNet:
+    with torch.device("meta"):
+        return UNet(config)
+
+
+def check_fits(estimate: MemoryEstimate, device: torch.device | str = "cpu",
+               available: int | None = None) -> None:
+    """Raise :class:`VolumeTooLarge` when even one slice per call would not fit in the free
+    memory, with the need and what the machine has."""
+    device = torch.device(device)
+    available = free_bytes(device) if available is None else available
+    if estimate.minimum_bytes > available:
+        z, y, x = estimate.shape
+        box = f"{z}^3" if z == y == x else f"{z}x{y}x{x}"
+        where = "this GPU has" if device.type == "cuda" else "this machine has"
+        raise VolumeTooLarge(
+            f"a {box} volume needs about {estimate.minimum_bytes / GiB:.1f} GiB to sample; "
+            f"{where} {available / GiB:.1f} GiB free. Sample a smaller box (or fewer "
+            "volumes at once), or on a machine with more memory")
+
+
+def plan_sampling(config: UNetConfig, shape, count: int = 1, *, guided: bool = False,
+                  max_batch: int = 256, budget: int | None = None,
+                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+                  ) -> MemoryEstimate:
+    """:func:`estimate_sampling` checked against the free memory (:func:`check_fits`)."""
+    available = free_bytes(device)
+    est = estimate_sampling(config, shape, count, guided=guided, max_batch=max_batch,
+                            budget=budget, device=device, dtype=dtype, available=available)
+    check_fits(est, device, available)
+    return est
