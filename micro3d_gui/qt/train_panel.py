@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 from ..core.training import TrainConfig
 from ..io.errors import InputError
 from . import dialogs
-from .jobs import Job, JobPanel
+from .jobs import Job, JobPanel, throttled
 from .plot_widget import PlotWidget
 
 PRESETS = ("tiny", "small", "paper")
@@ -122,10 +122,7 @@ class LossPlot(PlotWidget):
         self.canvas.setMinimumHeight(140)
         self.losses: list[float] = []
         self.draw_count = 0
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(500)
-        self._timer.timeout.connect(self.redraw)
+        self._schedule = throttled(self.redraw, 500, self)  # <= 2 redraws a second
         self.redraw()
 
     def set_losses(self, losses: list[float]) -> None:
@@ -134,8 +131,7 @@ class LossPlot(PlotWidget):
 
     def append(self, loss: float) -> None:
         self.losses.append(float(loss))
-        if not self._timer.isActive():
-            self._timer.start()
+        self._schedule()
 
     def redraw(self) -> None:
         self.figure.clear()
@@ -329,28 +325,23 @@ class TrainPanel(JobPanel):
         else:
             self.loss_plot.append(item.loss)
 
-    def _on_progress(self, fraction: float, text: str) -> None:
-        self.progress_bar.setValue(int(round(1000 * fraction)))
+    def _progress_text(self, text: str) -> str:
         loss = self.loss_plot.losses[-1] if self.loss_plot.losses else float("nan")
-        self.status_label.setText(f"{text} · loss {loss:.4f}")
+        return f"{text} · loss {loss:.4f}"
 
     def _on_done(self, result: dict) -> None:
         path = result["path"]
         if result["finished"]:
-            self.status_label.setText(f"Trained {result['step']} steps; model saved to {path}")
+            n = result["step"]
+            self.status_label.setText(f"Trained {n} step{'' if n == 1 else 's'}; model saved "
+                                      f"to {path}")
         else:
             self.status_label.setText(f"Stopped at step {result['step']} of {result['total']}; "
                                       f"model saved to {path}. Resume continues it.")
         self.model_saved.emit(str(path))
 
-    def _on_ended(self, status: str) -> None:
+    def _job_ended(self, status: str) -> None:
         self.loss_plot.redraw()
-        if status == "failed":
-            self.status_label.setText("Training failed; see the message")
-        elif status == "cancelled":
-            self.status_label.setText("Training cancelled")
-        self._sync()
-        self.busy.emit(False)
 
     def _sync(self) -> None:
         running = self.is_running()
