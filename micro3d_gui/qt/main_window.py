@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
         # -- central: volume picker, voxel size, viewport --------------------------------
         self.viewport = Viewport()
         self.volume_combo = QComboBox()
-        self.volume_combo.setMinimumContentsLength(20)
+        self.volume_combo.setMinimumContentsLength(12)
         self.volume_combo.setToolTip("Which generated volume the viewport shows")
         self.volume_combo.currentIndexChanged.connect(self.show_volume)
         self.voxel_spin = QDoubleSpinBox()
@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         # Long texts must not widen the central area (that made the docks jump).
         self.volume_info.setSizePolicy(QSizePolicy.Policy.Ignored,
                                        QSizePolicy.Policy.Preferred)
+        self.volume_info.setMinimumWidth(1)  # overrides the text's minimum size hint
         top = QHBoxLayout()
         top.setContentsMargins(6, 4, 6, 0)
         for text, widget in (("Volume", self.volume_combo), ("Voxel size", self.voxel_spin)):
