@@ -179,6 +179,7 @@ class Viewport(QWidget):
         self.unit = unit
         self._scene_key = None
         self._refresh()
+        self._update_panes()
 
     def set_phase_style(self, names=None, colours=None, opacities=None) -> None:
         """Phase names, colours (``#rrggbb``) and opacities (0..1), each a list per phase
