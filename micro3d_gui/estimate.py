@@ -11,16 +11,18 @@ import time
 
 import torch
 
-#: The probe: a batch of this many slices of PROBE_SIDE x PROBE_SIDE pixels (small, so
-#: that reading a model stays quick; the cost of a convolutional network grows about
-#: linearly with the pixels).
-PROBE_BATCH = 4
-PROBE_SIDE = 32
+#: The probe: one batch of this many slices of PROBE_SIDE x PROBE_SIDE pixels (the
+#: default box's slices). A network call has a fixed overhead that dominates small batches
+#: (tens of ms for the tiny preset on a CPU), so the probe batch is large enough to spread
+#: it, as the sampler's batches of all slices of a volume do; it still costs about a
+#: quarter of one reverse step of the default 64^3 box.
+PROBE_BATCH = 16
+PROBE_SIDE = 64
 
 
 def probe_seconds_per_voxel(ckpt: dict, device: torch.device | str = "cpu") -> float:
     """Seconds per slice pixel of one conditional network call of the checkpoint's model
-    (one warm-up call, then one timed call)."""
+    (a one-slice warm-up call, then one timed call)."""
     from .core.checkpoint import model_from_checkpoint
     from .core.encoding import num_channels
 
@@ -30,15 +32,14 @@ def probe_seconds_per_voxel(ckpt: dict, device: torch.device | str = "cpu") -> f
                     PROBE_SIDE, device=device)
     t = torch.full((PROBE_BATCH,), 1, dtype=torch.long, device=device)
     c = torch.zeros(PROBE_BATCH, dtype=torch.long, device=device)
-    times = []
     with torch.inference_mode():
-        for _ in range(2):
-            start = time.perf_counter()
-            model(x, t, c)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - start)
-    return times[-1] / (PROBE_BATCH * PROBE_SIDE * PROBE_SIDE)
+        model(x[:1], t[:1], c[:1])  # warm-up (first-call allocations), one slice
+        start = time.perf_counter()
+        model(x, t, c)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        elapsed = time.perf_counter() - start
+    return elapsed / (PROBE_BATCH * PROBE_SIDE * PROBE_SIDE)
 
 
 def sampling_seconds(seconds_per_voxel: float, shape: tuple[int, int, int], count: int,

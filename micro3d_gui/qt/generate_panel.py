@@ -152,17 +152,13 @@ class GeneratePanel(JobPanel):
         self.device_combo.setToolTip("auto: a CUDA or Apple MPS GPU when present, else the CPU")
 
         form = QFormLayout()
-        form.addRow("Model", model_row)
-        form.addRow("", self.model_info)
-        form.addRow("Box (voxels)", box_row)
-        form.addRow("Volumes", self.count_spin)
-        form.addRow("Sampling steps", self.steps_spin)
-        form.addRow("n_h", self.harmonize_spin)
-        form.addRow("gamma", self.gamma_spin)
-        form.addRow("Guidance w", self.guidance_spin)
-        form.addRow("", self.periodic_check)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("Device", self.device_combo)
+        for label, field in (("Model", model_row), ("", self.model_info),
+                             ("Box (voxels)", box_row), ("Volumes", self.count_spin),
+                             ("Sampling steps", self.steps_spin), ("n_h", self.harmonize_spin),
+                             ("gamma", self.gamma_spin), ("Guidance w", self.guidance_spin),
+                             ("", self.periodic_check), ("Seed", self.seed_spin),
+                             ("Device", self.device_combo)):
+            form.addRow(label, field)
 
         self.start_button = QPushButton("Generate")
         self.start_button.setToolTip("Sample the volumes with this model; the 3D view shows "
@@ -216,17 +212,15 @@ class GeneratePanel(JobPanel):
         )
 
     def set_settings(self, s: GenerateSettings | dict) -> None:
-        if isinstance(s, dict):
-            s = GenerateSettings.from_dict(s)
+        s = GenerateSettings.from_dict(s) if isinstance(s, dict) else s
         self._model_path = self._model_display = s.model_path
         self.model_edit.setText(s.model_path)
         for spin, n in zip(self.shape_spins, s.shape):
             spin.setValue(int(n))
-        self.count_spin.setValue(s.count)
-        self.steps_spin.setValue(s.sampling_steps)
-        self.harmonize_spin.setValue(s.harmonize)
-        self.gamma_spin.setValue(s.gamma)
-        self.guidance_spin.setValue(s.guidance)
+        for spin, value in ((self.count_spin, s.count), (self.steps_spin, s.sampling_steps),
+                            (self.harmonize_spin, s.harmonize), (self.gamma_spin, s.gamma),
+                            (self.guidance_spin, s.guidance)):
+            spin.setValue(value)
         self.periodic_check.setChecked(s.periodic)
         self.seed_spin.setValue(RANDOM_SEED if s.seed is None else s.seed)
         self.device_combo.setCurrentText(s.device)

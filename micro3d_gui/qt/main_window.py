@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.volume_combo.setMinimumContentsLength(12)
         self.volume_combo.setToolTip("Which generated volume the viewport shows")
         self.volume_combo.currentIndexChanged.connect(self.show_volume)
+        self.volume_combo.setPlaceholderText("none yet")
         self.voxel_spin = QDoubleSpinBox()
         self.voxel_spin.setDecimals(4)
         self.voxel_spin.setRange(0.0, 1e6)
@@ -305,13 +306,13 @@ class MainWindow(QMainWindow):
         if per_voxel:
             from ..estimate import about, sampling_seconds
 
-            when = ",\n" + about(sampling_seconds(per_voxel, s.shape, s.count,
+            when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count,
                                                  s.sampling_steps, s.harmonize,
                                                  s.guidance)) + " here"
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"
-        return (f"{what} loaded: press Generate{when}\n({plural(s.count, 'volume')} of "
-                f"{z} x {y} x {x} voxels,\n{s.sampling_steps} steps; see the Generate tab)")
+        return (f"{what} loaded:\npress Generate{when}\n({plural(s.count, 'volume')} of "
+                f"{z} x {y} x {x} voxels, {s.sampling_steps} steps)")
 
     def _update_placeholder(self, *_) -> None:
         text = self.placeholder_text()
@@ -384,6 +385,7 @@ class MainWindow(QMainWindow):
         self.generate_panel.set_model(info["path"], text,
                                       display=self.display_path(info["path"]))
         self.docks["Generate"].raise_()  # a model is there: the next step is Generate
+        self._update_placeholder()
         self.statusBar().showMessage(f"Model {self.display_path(info['path'])}: {text}", 8000)
 
     def ask_load_model(self) -> None:
@@ -397,6 +399,8 @@ class MainWindow(QMainWindow):
     def show_preview(self, labels: np.ndarray, num_phases: int) -> None:
         """A live estimate while sampling (volume 0)."""
         self.viewport.set_volume(labels, num_phases)
+        if not self.volumes:
+            self.volume_combo.setPlaceholderText("live estimate")
         z, y, x = labels.shape
         self.volume_info.setText(f"sampling: current estimate of volume 0 ({z} x {y} x {x}, "
                                  "z y x)")
@@ -418,6 +422,7 @@ class MainWindow(QMainWindow):
         self.num_phases = int(num_phases) if self.volumes else None
         self.volume_combo.blockSignals(True)
         self.volume_combo.clear()
+        self.volume_combo.setPlaceholderText("none yet")
         for i, v in enumerate(self.volumes):
             self.volume_combo.addItem(f"volume {i}  ({' x '.join(map(str, v.shape))})")
         self.volume_combo.blockSignals(False)

@@ -6,7 +6,7 @@ of every phase seen, so a user's names and colours survive a new volume.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QColorDialog, QDoubleSpinBox, QHeaderView, QPushButton,
                                QTableWidget, QTableWidgetItem, QWidget)
@@ -22,8 +22,13 @@ class PhaseTable(QTableWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(0, 3, parent)
-        self.setHorizontalHeaderLabels(["Phase", "Colour", "Opacity"])
-        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((1, 28), (2, 52)):  # a swatch, an opacity "1.00"
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(column, width)
+        self.setHorizontalHeaderLabels(["Phase", "", "α"])
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.verticalHeader().setVisible(False)
         self.setToolTip("Phase names, colours and opacities of the 3D view, the 2D panes "
                         "and the legends (double-click a name to edit it)")
@@ -32,6 +37,7 @@ class PhaseTable(QTableWidget):
         self.opacities: list[float] = []
         self._filling = False
         self.itemChanged.connect(self._name_edited)
+        self.setVisible(False)
 
     def set_num_phases(self, k: int) -> None:
         """Show ``k`` rows (styles of phases beyond the known ones get the defaults)."""
@@ -59,6 +65,7 @@ class PhaseTable(QTableWidget):
 
     def _fill(self, k: int) -> None:
         self._filling = True
+        self.setVisible(k > 0)  # nothing to style before the first volume
         try:
             self.setRowCount(k)
             for j in range(k):
@@ -73,9 +80,9 @@ class PhaseTable(QTableWidget):
                 spin.setSingleStep(0.1)
                 spin.setValue(self.opacities[j])
                 spin.setToolTip(f"Opacity of {self.names[j]} in the 3D view")
+                spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
                 spin.valueChanged.connect(lambda v, j=j: self._set_opacity(j, v))
                 self.setCellWidget(j, 2, spin)
-            self.resizeColumnToContents(2)
         finally:
             self._filling = False
 

@@ -14,7 +14,7 @@ from micro3d_gui.data_model import METHODS
 
 from .palette import phase_rgb
 
-PREVIEW_SIZE = 160
+PREVIEW_SIZE = 128
 #: The widgets the Data panel exposes under the same names.
 WIDGETS = ("method_combo", "phases_spin", "thresholds_edit", "preview_plane", "preview_index",
            "preview_before", "preview_after", "thresholds_label", "fractions_table",

@@ -124,6 +124,7 @@ class Viewport(QWidget):
         self.phase_table = PhaseTable()
         self.phase_table.style_changed.connect(self._style_changed)
         side.addWidget(self.phase_table, 1)
+        side.addStretch(0)
         self.side = QWidget()
         self.side.setLayout(side)
         self.side.setFixedWidth(PANE_SIZE + 24)
@@ -210,6 +211,7 @@ class Viewport(QWidget):
 
     def reset_camera(self) -> None:
         self.plotter.reset_camera()
+        self.plotter.camera.zoom(0.8)
         self._redraw()
 
     def _redraw(self) -> None:
@@ -295,6 +297,7 @@ class Viewport(QWidget):
                          bcolor="white", face="rectangle", loc="upper right",
                          size=(0.2, 0.05 * len(shown)))
         p.reset_camera()
+        p.camera.zoom(0.8)  # room for the cube axes' labels
 
     def _update_scene(self) -> None:
         # Assigning a new array (not writing into the old one) bumps its modified time,

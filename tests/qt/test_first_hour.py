@@ -73,7 +73,7 @@ def test_first_window_leads_to_generate(qtbot, make_window, size):
     assert win.generate_panel.start_button.isEnabled()
     # The empty view says what to do and about how long it takes here.
     text = win.viewport.placeholder
-    assert text.startswith("Demo model loaded: press Generate") and " here" in text
+    assert text.startswith("Demo model loaded:\npress Generate") and " here" in text
     assert "about " in text and win.viewport._placeholder_actor is not None
     assert not win.docks["Analysis"].isVisible()  # nothing to show yet
     # No path of the machine in the Model field: the bundled model by its name.
