@@ -12,7 +12,7 @@ so the panel's button and the Generate panel's give the same comparison.
 
 Colours (:mod:`.palette`): with two phases one colour per direction (x, y, z) and one line
 style per source (generated solid, micrographs dashed, reference volume dotted); with K >= 3
-phases one colour per phase and one marker per direction. Legends sit below the axes.
+phases one colour per phase and one marker per direction. Legends sit beside the axes.
 """
 from __future__ import annotations
 
@@ -121,19 +121,23 @@ class AnalysisPanel(QWidget):
         self.tabs = QTabWidget()
         for key, title in TABS.items():
             plot = PlotWidget(name=key, figsize=(7.0, 3.0))
+            plot.canvas.setMinimumHeight(140)  # fits the dock at 800 px; grows with it
             self.plots[key] = plot
             self.tabs.addTab(plot, title)
 
+        # One row of controls and progress, so that the plots get the dock's height.
+        self.progress_bar.setMaximumWidth(160)
+        self.progress_bar.setTextVisible(False)
         controls = QHBoxLayout()
         controls.addWidget(self.properties_check)
         controls.addWidget(self.materials_button)
-        controls.addStretch(1)
+        controls.addWidget(self.status_label, 1)
+        controls.addWidget(self.progress_bar)
         controls.addWidget(self.run_button)
         controls.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(controls)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.status_label)
         layout.addWidget(self.tabs, 1)
         self._sync_buttons()
         self._draw_empty()
@@ -358,7 +362,7 @@ class AnalysisPanel(QWidget):
 
     @staticmethod
     def _figure_legend(plot: PlotWidget, sources, phases, directions) -> None:
-        """One legend for the figure, below the axes: colours, then line styles."""
+        """One legend for the figure, beside the axes: colours, then line styles."""
         handles = []
         if phases is None:
             handles += [Line2D([], [], color=direction_hex(a), lw=2, label=f"along {a}")
@@ -371,8 +375,9 @@ class AnalysisPanel(QWidget):
                         for d, m in DIRECTION_MARKERS.items()]
         handles += [Line2D([], [], color="black", linestyle=SOURCE_STYLES[name], label=name)
                     for name, _, _ in sources]
-        plot.figure.legend(handles=handles, loc="outside lower center", ncols=len(handles),
-                           fontsize=LEGEND_FONT, frameon=False)
+        # Right of the plots: the dock is wider than tall.
+        plot.figure.legend(handles=handles, loc="outside right upper", fontsize=LEGEND_FONT,
+                           frameon=False)
 
     def _draw_fractions(self, raw: dict, num_phases: int) -> None:
         plot = self.plots["volume_fraction"]

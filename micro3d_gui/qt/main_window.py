@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QMainWindow, QScrollArea,
@@ -167,8 +167,11 @@ class MainWindow(QMainWindow):
         self._add_dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Generate", self.generate_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Train", self.train_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Phases", self.viewport.phase_table, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Analysis", self.analysis_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        # One tab group on the right: the Generate button stays above the fold at 800 px.
         self.tabifyDockWidget(self.docks["Generate"], self.docks["Train"])
+        self.tabifyDockWidget(self.docks["Train"], self.docks["Phases"])
         self.docks["Generate"].raise_()
         self.docks["Analysis"].hide()  # until there are results
 
@@ -284,6 +287,17 @@ class MainWindow(QMainWindow):
         for name, dock in self.docks.items():
             dock.setVisible(name != "Analysis" or self.analysis_panel.report() is not None)
         self.docks["Generate"].raise_()
+
+    def show_analysis_dock(self) -> None:
+        """Unfold the Analysis dock, tall enough for its plots (40 % of the window)."""
+        dock = self.docks["Analysis"]
+        was_visible = dock.isVisible()
+        dock.show()
+        dock.raise_()
+        if not was_visible and not dock.isFloating():
+            # After the layout has taken the shown dock in (a resize before is dropped).
+            QTimer.singleShot(0, lambda: self.resizeDocks(
+                [dock], [int(self.height() * 0.4)], Qt.Orientation.Vertical))
 
     def _voxel_size_changed(self, *_) -> None:
         size, unit = self.voxel_spin.value() or None, self.unit_combo.currentText()
@@ -468,8 +482,7 @@ class MainWindow(QMainWindow):
         # A 3D stack the user dropped, segmented like the micrographs, is compared too.
         self.analysis_panel.set_reference_volume(
             None if seg is None else self.data_panel.reference_labels())
-        self.docks["Analysis"].show()
-        self.docks["Analysis"].raise_()
+        self.show_analysis_dock()
         self.analysis_panel.analyse(self.volumes, self.num_phases, properties=properties)
 
     def export_volumes(self) -> None:

@@ -1,7 +1,8 @@
-"""The viewport's phase table: a name, a colour and an opacity per phase, editable.
+"""The phase table: a name, a colour and an opacity per phase, editable.
 
 Defaults come from :mod:`.palette`; names default to "phase k". The table keeps the style
-of every phase seen, so a user's names and colours survive a new volume.
+of every phase seen, so a user's names and colours survive a new volume. The viewport owns
+it (its 3D view, 2D panes and legend follow it); the main window shows it in a dock.
 """
 from __future__ import annotations
 
@@ -15,19 +16,18 @@ from .palette import phase_hex
 
 
 class PhaseTable(QTableWidget):
-    """Columns: name (editable text), colour (a button that opens a colour dialog),
+    """Columns: name (editable text), colour (a swatch that opens a colour dialog),
     opacity (0..1). ``style_changed`` after any edit."""
 
     style_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["Phase", "Colour", "Opacity"])
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 28), (2, 52)):  # a swatch, an opacity "1.00"
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
-            header.resizeSection(column, width)
-        self.setHorizontalHeaderLabels(["Phase", "", "α"])
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.verticalHeader().setVisible(False)
         self.setToolTip("Phase names, colours and opacities of the 3D view, the 2D panes "
@@ -37,25 +37,32 @@ class PhaseTable(QTableWidget):
         self.opacities: list[float] = []
         self._filling = False
         self.itemChanged.connect(self._name_edited)
-        self.setVisible(False)
 
     def set_num_phases(self, k: int) -> None:
-        """Show ``k`` rows (styles of phases beyond the known ones get the defaults)."""
+        """Show ``k`` rows (phases beyond the known ones get the defaults)."""
         for j in range(len(self.names), k):
             self.names.append(f"phase {j}")
             self.colours.append(phase_hex(j))
             self.opacities.append(1.0)
         if self.rowCount() != k:
-            self._fill(k)
+            self._filling = True
+            try:
+                old = self.rowCount()
+                self.setRowCount(k)
+                for j in range(old, k):
+                    self._add_row(j)
+            finally:
+                self._filling = False
+            self._show()
 
     def set_style(self, names=None, colours=None, opacities=None) -> None:
         k = max(len(x) for x in (names or [], colours or [], opacities or [], self.names))
-        self.set_num_phases(k)
+        self.set_num_phases(max(k, self.rowCount()))
         for target, values in ((self.names, names), (self.colours, colours),
                                (self.opacities, opacities)):
             for j, v in enumerate(values or []):
                 target[j] = v
-        self._fill(self.rowCount() or k)
+        self._show()
         self.style_changed.emit()
 
     def rgb(self) -> np.ndarray:
@@ -63,26 +70,32 @@ class PhaseTable(QTableWidget):
         return np.array([QColor(c).getRgb()[:3] for c in self.colours] or [[0, 0, 0]],
                         dtype=np.uint8)
 
-    def _fill(self, k: int) -> None:
+    def _add_row(self, j: int) -> None:
+        self.setItem(j, 0, QTableWidgetItem())
+        button = QPushButton()
+        button.setFixedWidth(36)
+        button.clicked.connect(lambda _=False, j=j: self._ask_colour(j))
+        self.setCellWidget(j, 1, button)
+        spin = QDoubleSpinBox()
+        spin.setRange(0.0, 1.0)
+        spin.setSingleStep(0.1)
+        spin.valueChanged.connect(lambda v, j=j: self._set_opacity(j, v))
+        self.setCellWidget(j, 2, spin)
+
+    def _show(self) -> None:
+        """The rows from the lists (no signals)."""
         self._filling = True
-        self.setVisible(k > 0)  # nothing to style before the first volume
         try:
-            self.setRowCount(k)
-            for j in range(k):
-                self.setItem(j, 0, QTableWidgetItem(self.names[j]))
-                button = QPushButton()
+            for j in range(self.rowCount()):
+                self.item(j, 0).setText(self.names[j])
+                button = self.cellWidget(j, 1)
                 button.setStyleSheet(f"background: {self.colours[j]};")
                 button.setToolTip(f"Colour of {self.names[j]}")
-                button.clicked.connect(lambda _=False, j=j: self._ask_colour(j))
-                self.setCellWidget(j, 1, button)
-                spin = QDoubleSpinBox()
-                spin.setRange(0.0, 1.0)
-                spin.setSingleStep(0.1)
+                spin = self.cellWidget(j, 2)
+                spin.blockSignals(True)
                 spin.setValue(self.opacities[j])
+                spin.blockSignals(False)
                 spin.setToolTip(f"Opacity of {self.names[j]} in the 3D view")
-                spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
-                spin.valueChanged.connect(lambda v, j=j: self._set_opacity(j, v))
-                self.setCellWidget(j, 2, spin)
         finally:
             self._filling = False
 
@@ -97,7 +110,7 @@ class PhaseTable(QTableWidget):
         self.style_changed.emit()
 
     def _ask_colour(self, j: int) -> None:
-        colour = QColorDialog.getColor(QColor(self.colours[j]), self, f"Colour of "
-                                       f"{self.names[j]}")
+        colour = QColorDialog.getColor(QColor(self.colours[j]), self,
+                                       f"Colour of {self.names[j]}")
         if colour.isValid():
             self.set_style(colours=[*self.colours[:j], colour.name(), *self.colours[j + 1:]])

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea,
+                               QVBoxLayout, QWidget)
 from pyvistaqt import QtInteractor
 from superqt import QLabeledSlider
 
@@ -121,13 +122,19 @@ class Viewport(QWidget):
             self.panes[plane], self.pane_titles[plane] = pane, title
             side.addWidget(title)
             side.addWidget(pane)
+        side.addStretch(1)
+        #: The phase names / colours / opacities (the main window puts it in a dock).
         self.phase_table = PhaseTable()
         self.phase_table.style_changed.connect(self._style_changed)
-        side.addWidget(self.phase_table, 1)
-        side.addStretch(0)
-        self.side = QWidget()
-        self.side.setLayout(side)
-        self.side.setFixedWidth(PANE_SIZE + 24)
+        panes = QWidget()
+        panes.setLayout(side)
+        # Scrolls when the window is short (the Analysis dock open at 800 px).
+        self.side = QScrollArea()
+        self.side.setWidget(panes)
+        self.side.setWidgetResizable(True)
+        self.side.setFrameShape(QFrame.Shape.NoFrame)
+        self.side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side.setFixedWidth(PANE_SIZE + 24 + self.side.verticalScrollBar().sizeHint().width())
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
@@ -284,20 +291,31 @@ class Viewport(QWidget):
             p.add_mesh(self._grid.outline(), color="black")
         else:
             p.add_mesh(self._grid.outline(), color="black", line_width=2)
-        unit = self.unit if self.voxel_size else "voxels"
-        p.show_bounds(xtitle=f"x ({unit})", ytitle=f"y ({unit})", ztitle=f"z ({unit})",
-                      color="black", grid=False, location="outer", ticks="outside",
+        # The cube axes' titles cannot draw "µ": the unit goes in the text below.
+        p.show_bounds(xtitle="x", ytitle="y", ztitle="z", color="black", grid=False,
+                      location="outer", ticks="outside",
                       fmt="%.3g" if self.voxel_size else "%.0f", font_size=10)
+        p.add_text(self.bounds_text(), position="lower_right", font_size=9, color="#303030",
+                   name="bounds")
         if self.mode != "outline":
             # The surfaces view leaves phase 0 (the matrix) out: so does its legend.
             shown = range(1 if self.mode == "surfaces" and self.num_phases > 1 else 0,
                           self.num_phases)
             style = self.phase_table
             p.add_legend([[style.names[k], style.colours[k]] for k in shown],
-                         bcolor="white", face="rectangle", loc="upper right",
-                         size=(0.2, 0.05 * len(shown)))
+                         bcolor="white", face="rectangle", loc="upper left",
+                         size=(0.18, 0.045 * len(shown)))
         p.reset_camera()
         p.camera.zoom(0.8)  # room for the cube axes' labels
+
+    def bounds_text(self) -> str:
+        """The box in physical units (or voxels) as the corner text says it."""
+        z, y, x = self.labels.shape
+        if not self.voxel_size:
+            return f"axes in voxels; box {x} x {y} x {z} (x y z)"
+        d = self.voxel_size
+        return (f"axes in {self.unit}; box {x * d:.3g} x {y * d:.3g} x {z * d:.3g} "
+                f"{self.unit} (x y z), voxel {d:.3g} {self.unit}")
 
     def _update_scene(self) -> None:
         # Assigning a new array (not writing into the old one) bumps its modified time,
