@@ -54,6 +54,8 @@ def grab_both(app, win, out_dir: Path, stem: str) -> list[Path]:
     for w, h in SIZES:
         win.resize(w, h)
         settle(app, 0.8)
+        win.viewport.reset_camera()  # the whole box in the resized view
+        settle(app, 0.3)
         win.viewport.plotter.render()
         path = out_dir / f"{stem}_{w}x{h}.png"
         win.grab().save(str(path))
@@ -109,6 +111,7 @@ def main(out_dir: Path, box: int | None) -> list[Path]:
     win.viewport.set_phase_style(names=["matrix", "fibre"])
     win.viewport.set_mode("surfaces")
     win.docks["Analysis"].hide()
+    win.docks["Phases"].raise_()  # the names and colours beside the view
     written += grab_both(app, win, out_dir, "view3d")
     win.close()
     return written

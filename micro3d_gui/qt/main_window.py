@@ -439,11 +439,13 @@ class MainWindow(QMainWindow):
         self.volume_combo.setPlaceholderText("none yet")
         for i, v in enumerate(self.volumes):
             self.volume_combo.addItem(f"volume {i}  ({' x '.join(map(str, v.shape))})")
+        if self.volumes:
+            # (with a placeholder text the combo does not select the first item itself)
+            self.volume_combo.setCurrentIndex(0)
         self.volume_combo.blockSignals(False)
         self.generate_panel.set_has_volumes(bool(self.volumes))
         if self.volumes:
             self.analysis_panel.set_volumes(self.volumes, self.num_phases)
-            self.volume_combo.setCurrentIndex(0)
             self.show_volume(0)
         else:
             self.viewport.clear()
