@@ -74,13 +74,23 @@ def parse_thresholds(text: str) -> tuple[list[float], str | None]:
     return values, None
 
 
+def read_files(files: Iterable[Path]) -> list[tuple[Path, list[np.ndarray] | None, str | None]]:
+    """Worker body: ``(path, images, None)`` per readable file, ``(path, None, why)`` per
+    file that is not (the others are still read)."""
+    out = []
+    for f in files:
+        try:
+            out.append((Path(f), read_images(f), None))
+        except InputError as exc:
+            out.append((Path(f), None, str(exc)))
+    return out
+
+
 def segment_job(generation: int, images, config: SegmentationConfig, origins
-                ) -> tuple[int, Segmentation | None, str | None]:
-    """Worker body: ``(generation, segmentation, None)`` or ``(generation, None, why)``."""
-    try:
-        return generation, segment_planes(images, config, origins=origins), None
-    except InputError as exc:  # shown in the warning label, not as a traceback
-        return generation, None, str(exc)
+                ) -> tuple[int, Segmentation, None]:
+    """Worker body: the segmentation tagged with the :attr:`DataModel.generation` it was
+    made for (an InputError when the images cannot be segmented so)."""
+    return generation, segment_planes(images, config, origins=origins), None
 
 
 class DataModel:
@@ -129,8 +139,11 @@ class DataModel:
 
     def add_file(self, plane: str, path: Path) -> int:
         """Read one image file into ``plane``; the number of images (InputError if bad)."""
-        images = read_images(path)
-        self.sources[check_plane(plane)].append(ImageSource(Path(path), images))
+        return self.add_images(plane, path, read_images(path))
+
+    def add_images(self, plane: str, path: Path, images: list[np.ndarray]) -> int:
+        """Images read from ``path`` (:func:`read_files`) join ``plane``; their number."""
+        self.sources[check_plane(plane)].append(ImageSource(Path(path), list(images)))
         self.invalidate()
         return len(images)
 

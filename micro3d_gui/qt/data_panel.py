@@ -20,7 +20,7 @@ from superqt.utils import qdebounced
 
 from micro3d_gui.core.planes import PLANES, check_plane
 from micro3d_gui.core.segment import Segmentation, SegmentationConfig
-from micro3d_gui.data_model import DataModel
+from micro3d_gui.data_model import DataModel, read_files, segment_job
 from micro3d_gui.io.errors import InputError
 from micro3d_gui.io.planeset import PlaneOptions
 
@@ -46,12 +46,13 @@ class DataPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = DataModel()
+        self.load_jobs: list[Job] = []  # images being read in the background
         self._quiet = 0  # > 0 while set_state batches changes into one ``changed``
         self.targets: dict[str, PlaneTarget] = {}
         planes_box = QVBoxLayout()
         for plane in PLANES:
             target = PlaneTarget(plane)
-            target.paths_dropped.connect(lambda paths, p=plane: self.add_paths(p, paths))
+            target.paths_dropped.connect(lambda paths, p=plane: self.load_paths(p, paths))
             target.clear_requested.connect(lambda p=plane: self.clear(p))
             target.options_changed.connect(
                 lambda p=plane: self.set_plane_options(p, self.targets[p].options()))
@@ -120,6 +121,41 @@ class DataPanel(QWidget):
         if errors:
             dialogs.show_error(self, "Some files were not added", "\n\n".join(errors))
         return added
+
+    def load_paths(self, plane: str, paths: Iterable[str | os.PathLike]) -> Job | None:
+        """:meth:`add_paths` for a drop or the Add dialogs: the images are read in a
+        :class:`~micro3d_gui.qt.jobs.Job` (a 3D stack, which asks a question, on the spot).
+        Returns the job (None when there was nothing to read in the background)."""
+        plane = check_plane(plane)
+        files, errors = self.model.expand(paths)
+        new = [f for f in files if not self.model.has_file(plane, f)]
+        stacks = [f for f in new if self.model.is_new_stack(f)]
+        if stacks:
+            self.add_paths(plane, stacks)
+        plain = [f for f in new if f not in stacks]
+        if not plain:
+            if errors:
+                dialogs.show_error(self, "Some files were not added", "\n\n".join(errors))
+            return None
+        self.targets[plane].count_label.setText(f"Reading {len(plain)} files...")
+        job = Job(read_files, plain, name="Reading images", error_parent=self, parent=self)
+        job.succeeded.connect(lambda results: self._files_read(plane, results, errors))
+        job.ended.connect(lambda _: self._images_changed([plane]))
+        self.load_jobs.append(job)
+        job.ended.connect(lambda _, j=job: self.load_jobs.remove(j))
+        return job.start()
+
+    def is_loading(self) -> bool:
+        return bool(self.load_jobs)
+
+    def _files_read(self, plane: str, results, errors: list[str]) -> None:
+        for path, images, error in results:
+            if error is not None:
+                errors.append(error)
+            elif not self.model.has_file(plane, path):  # (added meanwhile)
+                self.model.add_images(plane, path, images)
+        if errors:
+            dialogs.show_error(self, "Some files were not added", "\n\n".join(errors))
 
     def add_volume(self, path: str | os.PathLike, ask: bool = True, plane: str | None = None,
                    cut: bool | None = None, step: int = 1, _report: list | None = None
@@ -278,7 +314,7 @@ class DataPanel(QWidget):
         if not images:
             self._seg_done(generation, None, None)
             return
-        job = Job(_segment, generation, images, config, origins, name="Segmentation",
+        job = Job(segment_job, generation, images, config, origins, name="Segmentation",
                   show_errors=False, parent=self)
         job.succeeded.connect(lambda result: self._seg_done(*result))
         job.failed.connect(lambda exc: self._seg_done(generation, None,
@@ -348,14 +384,6 @@ class DataPanel(QWidget):
         finally:
             self._quiet -= 1
         self.changed.emit()
-
-
-def _segment(generation: int, images, config: SegmentationConfig, origins
-             ) -> tuple[int, Segmentation, None]:
-    """Job body: the segmentation tagged with the model generation it was made for."""
-    from micro3d_gui.core.segment import segment_planes
-
-    return generation, segment_planes(images, config, origins=origins), None
 
 
 class _busy:
