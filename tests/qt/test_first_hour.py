@@ -249,3 +249,22 @@ def test_slice_panes_show_the_sliders_sections(qtbot, make_window):
                                                       np.uint8)).toImage()
     assert vp.panes["xy"].pixmap().toImage() == want
     assert "fibre" in win.volume_info.text() or "fibre" in vp.phase_table.names
+
+
+def test_quit_during_generation_says_what_is_lost(qtbot, make_window, boxes, tmp_path):
+    win = make_window(SIZES[0])
+    win.set_model(untrained_model(tmp_path / "m.pt"))
+    qtbot.waitUntil(lambda: win.model_info is not None, timeout=60_000)
+    gen = win.generate_panel
+    gen.set_settings(replace(gen.settings(), shape=(16, 16, 16), sampling_steps=1000,
+                             harmonize=0, seed=0, device="cpu"))
+    assert gen.start()
+    boxes.answer = False  # "No": keep running
+    assert not win.close()
+    title, text = boxes.questions[-1]
+    assert text.startswith("The generation is still running. Cancel it and quit?")
+    assert "not kept" in text and "training" not in text.lower()
+    gen.cancel()
+    qtbot.waitUntil(lambda: not gen.is_running(), timeout=30_000)
+    # Export proposes the project folder, else the model's, never the launch folder.
+    assert win.export_folder() == tmp_path
