@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -75,5 +76,5 @@ def show(parent: QWidget | None, title: str, text: str) -> None:
     """A modal box with rich text."""
     box = QMessageBox(QMessageBox.Icon.NoIcon, title, text, QMessageBox.StandardButton.Ok,
                       parent)
-    box.setTextFormat(box.textFormat().RichText)
+    box.setTextFormat(Qt.TextFormat.RichText)
     box.exec()
