@@ -1,24 +1,35 @@
-"""Screenshot of the main window on the first run: ``docs/screenshot_main.png``.
+"""Screenshots of the app's first hour, at 1280 x 800 and 1920 x 1080, into ``docs/``:
 
-What a new user sees: the app opens on the bundled fibre-composite demo (micrographs and
-model), one Generate with the panel's defaults (64^3, S = 50, n_h = 1) forms a volume
-live, then Analyse compares it with the micrographs; the window is grabbed (``QWidget.grab``,
-which includes the VTK view). Prints how long Generate took. Run it under a display or Xvfb:
+- ``first_run_<W>x<H>.png``: the window as it opens on the bundled fibre-composite demo
+  (micrographs, its 3D truth as reference volume, model): the Generate tab, the
+  placeholder with the time estimate;
+- ``denoising_<W>x<H>.png``: Generate running, the volume forming live (3D and 2D panes);
+- ``analysis_<W>x<H>.png``: after Analyse: S2 per plane, generated against the micrographs
+  and the truth, relative errors in the titles;
+- ``view3d_<W>x<H>.png``: the 3D view with a voxel size (cube axes in µm) and named phases.
 
-    xvfb-run -a python docs/make_screenshots.py [OUT_DIR]
+One Generate serves both sizes (the window is resized between the grabs, which
+``QWidget.grab`` takes with the VTK view). The Model field shows the bundled model's name,
+never a path of this machine. Settings go to a temporary folder. Run under Xvfb with a
+screen of at least 1920 x 1080:
 
-Settings go to a temporary folder, so the user's Micro3D settings are not touched.
+    xvfb-run -a -s "-screen 0 1920x1200x24" python docs/make_screenshots.py [OUT_DIR] [--box N]
+
+``--box N`` samples an N^3 box (default: the Generate panel's default); prints the times.
 """
 from __future__ import annotations
 
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
 from micro3d_gui.qt.app import create_app
+
+SIZES = ((1280, 800), (1920, 1080))
 
 
 def wait_until(app, condition, timeout_s: float) -> None:
@@ -30,41 +41,89 @@ def wait_until(app, condition, timeout_s: float) -> None:
         time.sleep(0.02)
 
 
-def main(out_dir: Path) -> Path:
+def settle(app, seconds: float = 1.0) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def grab_both(app, win, out_dir: Path, stem: str) -> list[Path]:
+    """``stem_<W>x<H>.png`` at both sizes (the window ends at the last size)."""
+    written = []
+    for w, h in SIZES:
+        win.resize(w, h)
+        settle(app, 0.8)
+        win.viewport.reset_camera()  # the whole box in the resized view
+        settle(app, 0.3)
+        win.viewport.plotter.render()
+        path = out_dir / f"{stem}_{w}x{h}.png"
+        win.grab().save(str(path))
+        written.append(path)
+        print(f"{path.name}: {win.width()} x {win.height()}", flush=True)
+    return written
+
+
+def main(out_dir: Path, box: int | None) -> list[Path]:
     work = Path(tempfile.mkdtemp(prefix="micro3d-shot-"))
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work))
     app = create_app([sys.argv[0]])
     from micro3d_gui.qt.main_window import MainWindow
 
+    screen = app.primaryScreen().availableGeometry()
+    if screen.width() < SIZES[-1][0] or screen.height() < SIZES[-1][1]:
+        raise SystemExit(f"the screen is {screen.width()} x {screen.height()}; run Xvfb with "
+                         "-screen 0 1920x1200x24")
+    out_dir.mkdir(parents=True, exist_ok=True)
     win = MainWindow(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
-    win.resize(1500, 950)
+    win.resize(*SIZES[0])
     win.show()
+    gen = win.generate_panel
+    if box is not None:
+        gen.set_settings(replace(gen.settings(), shape=(box, box, box)))
     if not win.open_demo():
         raise SystemExit("no bundled demo: resources/demo/ and models/ are missing")
-    wait_until(app, lambda: win.model_info is not None, 60)
+    wait_until(app, lambda: win.model_info is not None, 120)
+    written = grab_both(app, win, out_dir, "first_run")
 
-    gen = win.generate_panel
-    win.docks["Generate"].raise_()
     start = time.perf_counter()
     gen.start()
-    wait_until(app, lambda: not gen.is_running(), 900)
-    print(f"Generate {gen.settings().shape} with S = {gen.settings().sampling_steps}, "
-          f"n_h = {gen.settings().harmonize}: {time.perf_counter() - start:.0f} s, "
-          f"{gen.previews_received} live updates received")
-    wait_until(app, lambda: len(win.volumes) == 1, 10)
-    gen.analyse_button.click()
-    wait_until(app, lambda: not win.analysis_panel.is_running(), 900)
-    for _ in range(20):  # let the plots and the 3D view settle
-        app.processEvents()
-        time.sleep(0.05)
+    total = gen.settings().sampling_steps
+    wait_until(app, lambda: gen.previews_received >= 0.6 * total or not gen.is_running(),
+               3600)
+    written += grab_both(app, win, out_dir, "denoising")
+    wait_until(app, lambda: not gen.is_running(), 3600)
+    s = gen.settings()
+    print(f"Generate {s.shape} with S = {s.sampling_steps}, n_h = {s.harmonize}: "
+          f"{time.perf_counter() - start:.0f} s ({win.placeholder_text().splitlines()[1]} "
+          "was the estimate)", flush=True)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "screenshot_main.png"
-    win.grab().save(str(path))
+    wait_until(app, lambda: len(win.volumes) == 1, 10)
+    start = time.perf_counter()
+    gen.analyse_button.click()
+    wait_until(app, lambda: win.analysis_panel.report() is not None
+               and not win.analysis_panel.is_running(), 1800)
+    print(f"Analyse: {time.perf_counter() - start:.0f} s", flush=True)
+    written += grab_both(app, win, out_dir, "analysis")
+
+    # The demo's voxel size is arbitrary (1 unit): 0.5 µm shows the physical axes.
+    win.voxel_spin.setValue(0.5)
+    win.viewport.set_phase_style(names=["matrix", "fibre"])
+    win.viewport.set_mode("surfaces")
+    win.docks["Analysis"].hide()
+    win.docks["Phases"].raise_()  # the names and colours beside the view
+    written += grab_both(app, win, out_dir, "view3d")
     win.close()
-    return path
+    return written
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
-    print(main(target))
+    argv = sys.argv[1:]
+    size = None
+    if "--box" in argv:  # (argparse belongs to the micro3d command only)
+        i = argv.index("--box")
+        size = int(argv[i + 1])
+        del argv[i:i + 2]
+    target = Path(argv[0]) if argv else Path(__file__).resolve().parent
+    for path in main(target, size):
+        print(path)

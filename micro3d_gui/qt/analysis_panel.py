@@ -4,28 +4,36 @@ Plots S2 and lineal-path curves per plane with their relative errors, volume-fra
 histograms, and, on request, relative diffusivity per phase and direction and the elastic /
 thermal-expansion constants as box plots over the volumes. The numbers and the report come
 from :func:`micro3d_gui.metrics.report.run_evaluation` (the engine of ``micro3d
-evaluate``), run in a superqt worker thread.
+evaluate``), run as a :class:`~micro3d_gui.qt.jobs.Job`.
+
+Its Analyse button asks (``analyse_requested``) rather than runs: the main window gathers
+the references (segmented micrographs, reference volume) and calls :meth:`AnalysisPanel.analyse`,
+so the panel's button and the Generate panel's give the same comparison.
+
+Colours (:mod:`.palette`): with two phases one colour per direction (x, y, z) and one line
+style per source (generated solid, micrographs dashed, reference volume dotted); with K >= 3
+phases one colour per phase and one marker per direction. Legends sit beside the axes.
 """
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
-from superqt.utils import create_worker
 
 from micro3d_gui.core.planes import PLANES, image_axes
 from micro3d_gui.errors import InputError
 
 from . import dialogs
+from .jobs import Job, throttled
+from .palette import direction_hex, phase_float
 from .plot_widget import PlotWidget
-from .thumbnails import PHASE_COLOURS
 
 AXES = ("z", "y", "x")
 MODULI = ("E1", "E2", "E3", "G12", "G13", "G23")
@@ -36,85 +44,33 @@ TABS = {"s2": "S2", "lineal_path": "Lineal path", "volume_fraction": "Volume fra
         "diffusivity": "Diffusivity", "elastic": "Elastic", "cte": "CTE"}
 
 
-class _Latest:
-    """The newest progress of a run, written by the worker thread and read by a GUI timer
-    (plain Python: no Qt object is touched from the worker, and updates are throttled)."""
-
-    def __init__(self) -> None:
-        self.value: tuple[float, str] | None = None
-
-    def post(self, fraction: float, text: str) -> None:
-        self.value = (float(fraction), text)
-
-
-class _Run(QObject):
-    """One analysis run. The worker's signals land in its slots; it is a child of the
-    panel, so they are dropped if the panel goes away while the worker still runs."""
-
-    def __init__(self, panel: "AnalysisPanel", worker, num_phases: int,
-                 reference: str | None, stop: threading.Event, latest: _Latest) -> None:
-        super().__init__(panel)
-        self.panel, self.worker, self.num_phases, self.reference = (panel, worker,
-                                                                    num_phases, reference)
-        self.stop, self.latest = stop, latest
-        # Deleted with the panel: the job then ends at its next check.
-        self.destroyed.connect(stop.set)
-        worker.yielded.connect(self.on_yielded)
-        worker.returned.connect(self.on_returned)
-        worker.errored.connect(self.on_errored)
-        worker.finished.connect(self.on_finished)
-
-    def current(self) -> bool:
-        return self.panel._run is self
-
-    def on_yielded(self, value) -> None:
-        self.latest.post(*value)
-
-    def on_returned(self, raw) -> None:
-        if self.current() and raw is not None:  # None: stopped between steps
-            self.panel._show_result(raw, self.num_phases, self.reference)
-
-    def on_errored(self, exc) -> None:
-        if self.current():
-            self.panel._show_error(exc)
-
-    def on_finished(self) -> None:
-        if self.current():
-            self.panel._run_ended(self)
-        self.deleteLater()
-
-
-def _phase_colour(k: int) -> tuple[float, float, float]:
-    return tuple(PHASE_COLOURS[k % len(PHASE_COLOURS)] / 255.0)
+#: Line style per source of a curve.
+SOURCE_STYLES = {"generated": "-", "micrographs": "--", "volume": "--",
+                 "reference volume": ":"}
+#: Marker per image direction (rows, columns) when colours are taken by phases.
+DIRECTION_MARKERS = {"along_rows": "o", "along_cols": "s"}
+LEGEND_FONT = 8
+TITLE_FONT = 9
 
 
 def analysis_job(volumes: Sequence[np.ndarray], num_phases: int,
                  reference_planes: Mapping[str, Sequence[np.ndarray]] | None,
                  reference_volume: np.ndarray | None, properties: bool,
-                 materials: Mapping | None, device: str, stop: threading.Event,
-                 progress: Callable[[float, str], None] | None = None):
-    """Generator run by the worker (a generator, so that superqt can stop it): runs
-    :func:`micro3d_gui.metrics.report.run_evaluation` and returns its
-    :class:`~micro3d_gui.metrics.report.Evaluation`, or None when stopped.
-
-    ``progress(fraction, text)`` gets the evaluation's progress (from this thread).
-    """
-    from micro3d_gui.metrics.report import EvaluationCancelled, run_evaluation
-
-    yield 0.0, "starting"
+                 materials: Mapping | None, device: str, *,
+                 report: Callable[[object], None], should_stop: Callable[[], bool]):
+    """Job body: :func:`micro3d_gui.metrics.report.run_evaluation` -> its
+    :class:`~micro3d_gui.metrics.report.Evaluation`; ``report((fraction, text))`` per stage
+    (a cancel raises ``EvaluationCancelled``, which the Job counts as the cancel)."""
+    from micro3d_gui.metrics.report import run_evaluation
 
     def post(fraction: float, text: str) -> bool:
-        if progress is not None:
-            progress(fraction, text)
-        return stop.is_set()
+        report((float(fraction), text))
+        return should_stop()
 
-    try:
-        return run_evaluation(volumes, num_phases, reference_planes,
-                              reference_volume=reference_volume, diffusivity=properties,
-                              elastic=properties, materials=materials, device=device,
-                              progress=post, should_stop=stop.is_set)
-    except EvaluationCancelled:
-        return None
+    return run_evaluation(volumes, num_phases, reference_planes,
+                          reference_volume=reference_volume, diffusivity=properties,
+                          elastic=properties, materials=materials, device=device,
+                          progress=post, should_stop=should_stop)
 
 
 class AnalysisPanel(QWidget):
@@ -122,6 +78,8 @@ class AnalysisPanel(QWidget):
 
     finished = Signal(dict)
     progress = Signal(float, str)
+    #: The Analyse button: the main window gathers the references and calls analyse().
+    analyse_requested = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None, device: str = "cpu") -> None:
         super().__init__(parent)
@@ -135,11 +93,11 @@ class AnalysisPanel(QWidget):
         self._num_phases: int | None = None
         self._report: dict | None = None
         self._raw: dict | None = None
-        self._run: _Run | None = None
-        self._latest = _Latest()
-        self._timer = QTimer(self)  # draws progress at most 4 times a second
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self._poll_progress)
+        self.job: Job | None = None
+        #: Voxel edge length and unit for the r axes (None: r in voxels).
+        self.voxel_size: float | None = None
+        self.unit = "µm"
+        self._show_progress = throttled(self._draw_progress, 250, self)
 
         self.properties_check = QCheckBox("Properties (diffusivity, elastic, CTE)")
         self.properties_check.setToolTip("TauFactor and FFT homogenisation: slower")
@@ -148,7 +106,10 @@ class AnalysisPanel(QWidget):
                                          "\"nu\": ..., \"cte\": 1/K}, ...})")
         self.materials_button.clicked.connect(self._ask_materials)
         self.run_button = QPushButton("Analyse")
-        self.run_button.clicked.connect(self._rerun)
+        self.run_button.setToolTip("Compare the volumes with the micrographs and the "
+                                   "reference volume, if any (Ctrl+Shift+A)")
+        self.run_button.clicked.connect(
+            lambda: self.analyse_requested.emit(self.properties_check.isChecked()))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.progress_bar = QProgressBar()
@@ -159,20 +120,24 @@ class AnalysisPanel(QWidget):
         self.plots: dict[str, PlotWidget] = {}
         self.tabs = QTabWidget()
         for key, title in TABS.items():
-            plot = PlotWidget(name=key)
+            plot = PlotWidget(name=key, figsize=(7.0, 3.0))
+            plot.canvas.setMinimumHeight(140)  # fits the dock at 800 px; grows with it
             self.plots[key] = plot
             self.tabs.addTab(plot, title)
 
+        # One row of controls and progress, so that the plots get the dock's height.
+        self.progress_bar.setMaximumWidth(160)
+        self.progress_bar.setTextVisible(False)
         controls = QHBoxLayout()
         controls.addWidget(self.properties_check)
         controls.addWidget(self.materials_button)
-        controls.addStretch(1)
+        controls.addWidget(self.status_label, 1)
+        controls.addWidget(self.progress_bar)
         controls.addWidget(self.run_button)
         controls.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(controls)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.status_label)
         layout.addWidget(self.tabs, 1)
         self._sync_buttons()
         self._draw_empty()
@@ -202,6 +167,13 @@ class AnalysisPanel(QWidget):
         self._num_phases = int(num_phases)
         self._sync_buttons()
 
+    def set_voxel_size(self, size: float | None, unit: str = "µm") -> None:
+        """Voxel edge length (None or 0: unknown, r in voxels); redraws the curves."""
+        self.voxel_size = float(size) if size else None
+        self.unit = unit
+        if self._raw is not None:
+            self._draw(self._raw, self._num_phases)
+
     # -- running -------------------------------------------------------------------------
     def analyse(self, volumes: Sequence[np.ndarray], num_phases: int,
                 properties: bool = False) -> None:
@@ -217,50 +189,41 @@ class AnalysisPanel(QWidget):
                                "some first")
             return
         self.properties_check.setChecked(bool(properties))
-        reference = ("micrographs" if self._reference_planes is not None else
-                     "volume" if self._reference_volume is not None else None)
-        stop = threading.Event()
-        self._latest = _Latest()  # a new holder: a cancelled run's late progress is unseen
-        worker = create_worker(
-            analysis_job, self._volumes, int(num_phases), self._reference_planes,
-            self._reference_volume, bool(properties), self._materials, self.device, stop,
-            self._latest.post, _start_thread=False, _ignore_errors=True)
-        self._run = _Run(self, worker, int(num_phases), reference, stop, self._latest)
+        job = Job(analysis_job, self._volumes, int(num_phases), self._reference_planes,
+                  self._reference_volume, bool(properties), self._materials, self.device,
+                  name="Analysis", error_parent=self, parent=self)
+        job.yielded.connect(lambda item, j=job: j is self.job and self._show_progress(*item))
+        job.succeeded.connect(lambda ev, j=job: j is self.job and self._show_result(
+            ev, int(num_phases)))
+        job.ended.connect(lambda status, j=job: self._run_ended(j, status))
+        self.job = job
         self.status_label.setText("Analysing...")
         self.progress_bar.setValue(0)
-        worker.start()
-        self._timer.start()
+        job.start()
         self._sync_buttons()
 
     def cancel(self) -> None:
         """Ask the running analysis to stop (it ends at its next check)."""
-        if self._run is not None:
-            self._run.stop.set()
-            self._run.worker.quit()
+        if self.is_running():
+            self.job.cancel()
             self.status_label.setText("Cancelling...")
 
     def is_running(self) -> bool:
-        return self._run is not None
+        return self.job is not None and self.job.status is None
 
     def report(self) -> dict | None:
         """The last finished analysis' report, or None."""
         return self._report
 
-    def _rerun(self) -> None:
-        if self._volumes and self._num_phases:
-            self.analyse(self._volumes, self._num_phases, self.properties_check.isChecked())
-
-    def _poll_progress(self) -> None:
-        value = self._latest.value
-        if self._run is None or value is None or self._run.stop.is_set():
+    def _draw_progress(self, fraction: float, text: str) -> None:
+        if not self.is_running() or self.job.cancel_requested:
             return
-        self._latest.value = None
-        fraction, text = value
         self.progress_bar.setValue(int(round(1000 * fraction)))
         self.status_label.setText(text)
         self.progress.emit(fraction, text)
 
-    def _show_result(self, evaluation, num_phases: int, reference: str | None) -> None:
+    def _show_result(self, evaluation, num_phases: int) -> None:
+        self._show_progress.cancel()
         raw = vars(evaluation)  # metrics, metrics_volume, diffusion, elastic per volume
         self._raw = raw
         self._report = evaluation.report()
@@ -269,19 +232,18 @@ class AnalysisPanel(QWidget):
         self.progress_bar.setValue(1000)
         self.finished.emit(self._report)
 
-    def _show_error(self, exc: BaseException) -> None:
-        self.status_label.setText("Analysis failed")
-        dialogs.show_error(self, "Analysis failed", dialogs.error_text(exc))
-
-    def _run_ended(self, run: _Run) -> None:
-        if run.stop.is_set():
+    def _run_ended(self, job: Job, status: str) -> None:
+        if job is not self.job:
+            return
+        self._show_progress.cancel()
+        if status == "cancelled":
             self.status_label.setText("Analysis cancelled")
-        self._run = None
-        self._timer.stop()
+        elif status == "failed":
+            self.status_label.setText("Analysis failed")
         self._sync_buttons()
 
     def _sync_buttons(self) -> None:
-        running = self._run is not None
+        running = self.is_running()
         self.cancel_button.setEnabled(running)
         self.run_button.setEnabled(not running and bool(self._volumes))
 
@@ -301,10 +263,15 @@ class AnalysisPanel(QWidget):
 
     @staticmethod
     def _summary(report: dict) -> str:
-        text = f"{report['num_volumes']} volume(s) analysed"
+        n = report["num_volumes"]
+        text = f"{n} volume{'' if n == 1 else 's'} analysed"
         if "s2_relative_error" in report:
             errs = ", ".join(f"{p} {v:.3f}" for p, v in report["s2_relative_error"].items())
             text += f"; S2 relative error vs {report['reference']}: {errs}"
+        if "reference_volume" in report:
+            errs = ", ".join(f"{p} {v:.3f}" for p, v in
+                             report["reference_volume"]["s2_relative_error"].items())
+            text += f"; vs reference volume: {errs}"
         return text
 
     # -- drawing -------------------------------------------------------------------------
@@ -323,58 +290,94 @@ class AnalysisPanel(QWidget):
         self._draw_diffusivity(raw, num_phases)
         self._draw_elastic(raw)
 
+    def _r_axis(self, n: int) -> tuple[np.ndarray, str]:
+        """Lags 0..n-1 in physical units when a voxel size is set, and the axis label."""
+        if self.voxel_size:
+            return np.arange(n) * self.voxel_size, f"r ({self.unit})"
+        return np.arange(n, dtype=float), "r (voxels)"
+
     def _draw_curves(self, key: str, raw: dict, num_phases: int) -> None:
         plot = self.plots[key]
         plot.clear()
         metrics = raw["metrics"]
-        has_ref = self._report["reference"] is not None
+        reference = self._report["reference"]
         by_volume = raw.get("metrics_volume")
         err_key = "s2_relative_error" if key == "s2" else "lineal_path_relative_error"
-        # With two phases one phase's curve says it all; show every phase otherwise.
-        phases = [1] if num_phases == 2 else list(range(num_phases))
-        axes = plot.figure.subplots(1, len(PLANES), sharey=True)
-        for ax, plane in zip(np.atleast_1d(axes), PLANES):
+        # With two phases one phase's curve says it all (coloured by direction); with
+        # K >= 3 every phase, coloured by phase, the direction told by the marker.
+        by_phase = num_phases > 2
+        phases = list(range(num_phases)) if by_phase else [1]
+        sources = [("generated", metrics, "generated")]
+        if reference is not None:
+            sources.append((reference, metrics, "reference"))
+        if by_volume:
+            sources.append(("reference volume", by_volume, "reference"))
+        axes = np.atleast_1d(plot.figure.subplots(1, len(PLANES), sharey=True))
+        r_label = self._r_axis(1)[1]
+        directions_seen: dict[str, None] = {}
+        for ax, plane in zip(axes, PLANES):
+            ax.set_xlabel(r_label)
             if plane not in metrics[0]["curves"][key]:  # no micrographs of this plane
-                ax.set_title(f"{plane}: no reference images", fontsize=9)
-                ax.set_xlabel("r (voxels)")
+                ax.set_title(f"{plane}: no reference images", fontsize=TITLE_FONT)
                 continue
             rows_axis, cols_axis = (AXES[a] for a in image_axes(plane))
             for k in phases:
-                colour = _phase_colour(k)
-                for direction, axis_name, marker in (("along_rows", rows_axis, "o"),
-                                                     ("along_cols", cols_axis, "s")):
-                    gen = [m["curves"][key][plane][str(k)]["generated"][direction]
-                           for m in metrics]
-                    n_r = min(len(g) for g in gen)
-                    stack = np.array([g[:n_r] for g in gen], dtype=float)
-                    r = np.arange(n_r)
-                    ax.plot(r, stack.mean(0), color=colour, marker=marker, markersize=3,
-                            label=f"generated φ{k} along {axis_name}")
-                    if len(stack) > 1:
-                        ax.fill_between(r, stack.min(0), stack.max(0), color=colour, alpha=0.15)
-                    # References: hollow markers (same marker = same direction).
-                    refs = []
-                    if has_ref:
-                        refs.append((metrics[0], "--", self._report["reference"]))
-                    if by_volume:
-                        refs.append((by_volume[0], ":", "reference volume"))
-                    for source, style, name in refs:
-                        ref = source["curves"][key][plane][str(k)]["reference"][direction]
-                        ax.plot(np.arange(len(ref)), ref, color=colour, linestyle=style,
-                                marker=marker, markersize=4, markerfacecolor="none",
+                for direction, axis_name in (("along_rows", rows_axis),
+                                             ("along_cols", cols_axis)):
+                    directions_seen[axis_name] = None
+                    colour = phase_float(k) if by_phase else direction_hex(axis_name)
+                    marker = DIRECTION_MARKERS[direction] if by_phase else None
+                    for name, source, field in sources:
+                        if field == "generated":
+                            curves = [m["curves"][key][plane][str(k)][field][direction]
+                                      for m in source]
+                        else:
+                            curves = [source[0]["curves"][key][plane][str(k)][field][direction]]
+                        n_r = min(len(c) for c in curves)
+                        stack = np.array([c[:n_r] for c in curves], dtype=float)
+                        r, _ = self._r_axis(n_r)
+                        ax.plot(r, stack.mean(0), color=colour, linestyle=SOURCE_STYLES[name],
+                                marker=marker, markersize=3, markevery=max(1, n_r // 8),
+                                lw=1.6 if field == "generated" else 1.2,
                                 label=f"{name} φ{k} along {axis_name}")
-            title = plane
-            if has_ref:
-                err = self._report[err_key][plane]
-                title += f": rel. error {err:.3f}"
-                if by_volume:
-                    title += f" (vs volume {self._report['reference_volume'][err_key][plane]:.3f})"
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("r (voxels)")
+                        if len(stack) > 1:
+                            ax.fill_between(r, stack.min(0), stack.max(0), color=colour,
+                                            alpha=0.15)
+            ax.set_title(self._curve_title(plane, err_key), fontsize=TITLE_FONT)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)  # per plane: the directions differ (xz: z and x, ...)
-        np.atleast_1d(axes)[0].set_ylabel("S2" if key == "s2" else "lineal path L")
+        axes[0].set_ylabel("S2" if key == "s2" else "lineal path L")
+        self._figure_legend(plot, sources, phases if by_phase else None,
+                            list(directions_seen))
         plot.draw()
+
+    def _curve_title(self, plane: str, err_key: str) -> str:
+        """``plane`` and its relative errors against each reference (Sec. 4's measure)."""
+        report = self._report
+        parts = []
+        if report["reference"] is not None:
+            parts.append(f"{report[err_key][plane]:.3f} vs {report['reference']}")
+        if "reference_volume" in report and plane in report["reference_volume"][err_key]:
+            parts.append(f"{report['reference_volume'][err_key][plane]:.3f} vs volume")
+        return plane + (": rel. error " + ",\n".join(parts) if parts else "")
+
+    @staticmethod
+    def _figure_legend(plot: PlotWidget, sources, phases, directions) -> None:
+        """One legend for the figure, beside the axes: colours, then line styles."""
+        handles = []
+        if phases is None:
+            handles += [Line2D([], [], color=direction_hex(a), lw=2, label=f"along {a}")
+                        for a in sorted(directions)]
+        else:
+            handles += [Line2D([], [], color=phase_float(k), lw=2, label=f"φ{k}")
+                        for k in phases]
+            handles += [Line2D([], [], color="grey", marker=m, linestyle="none",
+                               label="along rows" if d == "along_rows" else "along columns")
+                        for d, m in DIRECTION_MARKERS.items()]
+        handles += [Line2D([], [], color="black", linestyle=SOURCE_STYLES[name], label=name)
+                    for name, _, _ in sources]
+        # Right of the plots: the dock is wider than tall.
+        plot.figure.legend(handles=handles, loc="outside right upper", fontsize=LEGEND_FONT,
+                           frameon=False)
 
     def _draw_fractions(self, raw: dict, num_phases: int) -> None:
         plot = self.plots["volume_fraction"]
@@ -386,24 +389,27 @@ class AnalysisPanel(QWidget):
                 for i in range(len(fractions)) for k in range(num_phases)]
         bins = np.linspace(0.0, 1.0, 41)
         for k in range(num_phases):
-            ax.hist(fractions[:, k], bins=bins, color=_phase_colour(k), alpha=0.7,
+            ax.hist(fractions[:, k], bins=bins, color=phase_float(k), alpha=0.7,
                     label=f"φ{k} generated")
         references = [(self._report["reference"], raw["metrics"][0], "--")]
         if raw.get("metrics_volume"):
             references.append(("reference volume", raw["metrics_volume"][0], ":"))
         for name, metrics, style in references:
+            if name is None:
+                continue
             ref = metrics.get("reference_volume_fraction")
             if ref is None:
                 continue
             for k in range(num_phases):
-                ax.axvline(ref[str(k)], color=_phase_colour(k), linestyle=style,
+                ax.axvline(ref[str(k)], color=phase_float(k), linestyle=style,
                            label=f"φ{k} {name}")
                 rows.append(["", k, float(ref[str(k)]), name])
         ax.set_xlabel("volume fraction")
         ax.set_ylabel("volumes")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"Volume fractions over {len(fractions)} volume(s)", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_title(f"Volume fractions over {len(fractions)} volume(s)", fontsize=TITLE_FONT)
+        ax.legend(fontsize=LEGEND_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False)
         plot.set_table(("volume", "phase", "fraction", "source"), rows)
         plot.draw()
 
@@ -433,7 +439,7 @@ class AnalysisPanel(QWidget):
                     rows.append([i, k, axis, value, float(entry["tortuosity"][axis])])
                 data.append(values)
                 names.append(f"φ{k} {axis}")
-                colours.append(_phase_colour(k))
+                colours.append(phase_float(k))
         boxes = ax.boxplot(data, patch_artist=True)
         for patch, colour in zip(boxes["boxes"], colours):
             patch.set_facecolor((*colour, 0.5))

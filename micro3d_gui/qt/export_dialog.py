@@ -24,7 +24,9 @@ from . import dialogs
 FORMATS = {".vti": "VTK image data (.vti, ParaView)",
            ".tif": "TIFF stack (.tif, ImageJ / Fiji)",
            ".npy": "NumPy array (.npy)"}
-UNITS = ("um", "nm", "mm", "px")
+UNITS = ("µm", "nm", "mm", "px")
+#: What a unit shown here is written as (file metadata stays ASCII, as ImageJ reads it).
+FILE_UNITS = {"µm": "um"}
 
 
 class ExportDialog(QDialog):
@@ -128,10 +130,12 @@ class ExportDialog(QDialog):
             spin.setValue(float(value))
 
     def unit(self) -> str:
-        return self.unit_combo.currentText().strip() or "um"
+        unit = self.unit_combo.currentText().strip() or "µm"
+        return FILE_UNITS.get(unit, unit)
 
     def set_unit(self, unit: str) -> None:
-        self.unit_combo.setCurrentText(unit)
+        shown = {v: k for k, v in FILE_UNITS.items()}
+        self.unit_combo.setCurrentText(shown.get(unit, unit))
 
     def folder(self) -> Path:
         return Path(self.folder_edit.text().strip()).expanduser()

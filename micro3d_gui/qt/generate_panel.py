@@ -1,12 +1,12 @@
-"""Generate panel: a model, a box, sampler settings; Start / Cancel; live preview; Analyse.
+"""Generate panel: a model, a box, sampler settings; Generate / Cancel; live preview; Analyse.
 
 It mirrors ``micro3d sample``: the fields are a :mod:`~micro3d_gui.core.recipe` recipe with
 overrides (:meth:`GenerateSettings.to_recipe`), and
 :func:`~micro3d_gui.core.recipe.sample_progressive` runs in a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
 reverse step; the worker decodes volume 0's current x0 estimate to labels and hands it on.
 Only the latest estimate matters, so the panel forwards at most one every
-``preview_interval_ms`` (250 ms: <= 4 viewport updates a second; 0: every one) and drops
-the rest.
+``preview_interval_ms`` (250 ms: <= 4 viewport updates a second; 0: every one; superqt's
+``qthrottled``) and drops the rest.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ..core.recipe import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
 from ..errors import InputError
 from . import dialogs
-from .jobs import Job, JobPanel
+from .jobs import Job, JobPanel, throttled
 from .train_panel import DEVICES, spin_box as _spin
 
 RANDOM_SEED = -1  # the seed spin box's "random" value
@@ -162,14 +162,10 @@ class GeneratePanel(JobPanel):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.preview_interval_ms = 250
         #: Previews received from the worker / forwarded to the viewport (tests read them).
         self.previews_received = 0
         self.previews_shown = 0
-        self._pending: SamplePreview | None = None
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._flush_preview)
+        self.preview_interval_ms = 250
 
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("trained model (.pt)")
@@ -226,22 +222,19 @@ class GeneratePanel(JobPanel):
         self.keep_edit.dropEvent = self._keep_drop
 
         form = QFormLayout()
-        form.addRow("Model", model_row)
-        form.addRow("", self.model_info)
-        form.addRow("Box (voxels)", box_row)
-        form.addRow("Volumes", self.count_spin)
-        form.addRow("Recipe", self.recipe_combo)
-        form.addRow("Sampling steps", self.steps_spin)
-        form.addRow("n_h", self.harmonize_spin)
-        form.addRow("gamma", self.gamma_spin)
-        form.addRow("Guidance w", self.guidance_spin)
-        form.addRow("", self.periodic_check)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("Device", self.device_combo)
-        form.addRow("Fractions", self.fractions_edit)
-        form.addRow("Keep sections", self.keep_edit)
+        for label, field in (("Model", model_row), ("", self.model_info),
+                             ("Box (voxels)", box_row), ("Volumes", self.count_spin),
+                             ("Recipe", self.recipe_combo),
+                             ("Sampling steps", self.steps_spin), ("n_h", self.harmonize_spin),
+                             ("gamma", self.gamma_spin), ("Guidance w", self.guidance_spin),
+                             ("", self.periodic_check), ("Seed", self.seed_spin),
+                             ("Device", self.device_combo), ("Fractions", self.fractions_edit),
+                             ("Keep sections", self.keep_edit)):
+            form.addRow(label, field)
 
-        self.start_button = QPushButton("Start")
+        self.start_button = QPushButton("Generate")
+        self.start_button.setToolTip("Sample the volumes with this model; the 3D view shows "
+                                     "volume 0 forming (Ctrl+G)")
         self.start_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
@@ -284,7 +277,7 @@ class GeneratePanel(JobPanel):
         parse."""
         seed = self.seed_spin.value()
         return GenerateSettings(
-            model_path=self.model_edit.text().strip(),
+            model_path=self._model_file(),
             shape=tuple(s.value() for s in self.shape_spins),
             count=self.count_spin.value(), recipe=self.recipe_combo.currentText(),
             sampling_steps=self.steps_spin.value(),
@@ -296,17 +289,16 @@ class GeneratePanel(JobPanel):
         )
 
     def set_settings(self, s: GenerateSettings | dict) -> None:
-        if isinstance(s, dict):
-            s = GenerateSettings.from_dict(s)
+        s = GenerateSettings.from_dict(s) if isinstance(s, dict) else s
+        self._model_path = self._model_display = s.model_path
         self.model_edit.setText(s.model_path)
         for spin, n in zip(self.shape_spins, s.shape):
             spin.setValue(int(n))
-        self.count_spin.setValue(s.count)
         self.recipe_combo.setCurrentText(s.recipe)
-        self.steps_spin.setValue(s.sampling_steps)
-        self.harmonize_spin.setValue(s.harmonize)
-        self.gamma_spin.setValue(s.gamma)
-        self.guidance_spin.setValue(s.guidance)
+        for spin, value in ((self.count_spin, s.count), (self.steps_spin, s.sampling_steps),
+                            (self.harmonize_spin, s.harmonize), (self.gamma_spin, s.gamma),
+                            (self.guidance_spin, s.guidance)):
+            spin.setValue(value)
         self.periodic_check.setChecked(s.periodic)
         self.seed_spin.setValue(RANDOM_SEED if s.seed is None else s.seed)
         self.device_combo.setCurrentText(s.device)
@@ -332,10 +324,30 @@ class GeneratePanel(JobPanel):
         self.keep_edit.setText("; ".join(entries + [f"xy 0 {p}" for p in paths]))
         event.acceptProposedAction()
 
-    def set_model(self, path: str | os.PathLike, info: str = "") -> None:
-        """Use this model file (the one just trained or loaded); ``info`` describes it."""
-        self.model_edit.setText(str(path))
+    @property
+    def preview_interval_ms(self) -> int:
+        return self._preview_interval_ms
+
+    @preview_interval_ms.setter
+    def preview_interval_ms(self, ms: int) -> None:
+        self._preview_interval_ms = int(ms)
+        self._show_preview = throttled(self._emit_preview, self._preview_interval_ms, self)
+
+    def set_model(self, path: str | os.PathLike, info: str = "", display: str | None = None
+                  ) -> None:
+        """Use this model file (the one just trained or loaded); ``info`` describes it;
+        ``display``: how the field names it (a path relative to the project, the bundled
+        model's name), the full path then in its tooltip."""
+        self._model_path, self._model_display = str(path), display or str(path)
+        self.model_edit.setText(self._model_display)
+        self.model_edit.setCursorPosition(0)  # the start of a long name shows
+        self.model_edit.setToolTip(f"Trained model file: {path}")
         self.model_info.setText(info)
+
+    def _model_file(self) -> str:
+        """The model path behind the field (its display name stands for the full path)."""
+        text = self.model_edit.text().strip()
+        return self._model_path if text and text == self._model_display else text
 
     def set_has_volumes(self, has: bool) -> None:
         self.analyse_button.setEnabled(has)
@@ -360,7 +372,6 @@ class GeneratePanel(JobPanel):
             dialogs.show_error(self, "Cannot generate", dialogs.error_text(exc))
             return False
         self.previews_received = self.previews_shown = 0
-        self._pending = None
         self.progress_bar.setValue(0)
         z, y, x = s.shape
         self.status_label.setText(f"Sampling {s.count} volume(s) of {z} x {y} x {x} on "
@@ -374,44 +385,22 @@ class GeneratePanel(JobPanel):
 
     def _on_preview(self, item: SamplePreview) -> None:
         self.previews_received += 1
-        self._pending = item
-        if self.preview_interval_ms <= 0:  # no throttling: every estimate
-            self._flush_preview()
-        elif not self._timer.isActive():
-            # The first estimate shows at once, later ones at most every interval.
-            self._flush_preview()
-            self._timer.start(self.preview_interval_ms)
+        # The first estimate shows at once, later ones at most every interval (the latest).
+        self._show_preview(item)
 
-    def _flush_preview(self) -> None:
-        item, self._pending = self._pending, None
-        if item is None:
-            return
+    def _emit_preview(self, item: SamplePreview) -> None:
         self.previews_shown += 1
         self.preview.emit(item.labels, item.num_phases)
-        if self.is_running() and self.preview_interval_ms > 0:
-            self._timer.start(self.preview_interval_ms)
-
-    def _on_progress(self, fraction: float, text: str) -> None:
-        self.progress_bar.setValue(int(round(1000 * fraction)))
-        self.status_label.setText(text)
 
     def _on_done(self, result) -> None:
         volumes, k = result
-        self._timer.stop()
-        self._pending = None  # the final volumes replace any estimate not yet shown
+        self._show_preview.cancel()  # the final volumes replace any estimate not yet shown
         vols = [np.ascontiguousarray(v) for v in volumes]
-        self.status_label.setText(f"Generated {len(vols)} volume(s)")
+        self.status_label.setText(f"Generated {len(vols)} volume{'' if len(vols) == 1 else 's'}")
         self.volumes_ready.emit(vols, k)
 
-    def _on_ended(self, status: str) -> None:
-        self._timer.stop()
-        self._pending = None
-        if status == "cancelled":
-            self.status_label.setText("Generation cancelled")
-        elif status == "failed":
-            self.status_label.setText("Generation failed; see the message")
-        self._sync()
-        self.busy.emit(False)
+    def _job_ended(self, status: str) -> None:
+        self._show_preview.cancel()
 
     def _sync(self) -> None:
         running = self.is_running()
@@ -420,7 +409,7 @@ class GeneratePanel(JobPanel):
         self.browse_button.setEnabled(not running)
 
     def _ask_model(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Choose a model", self.model_edit.text(),
+        name, _ = QFileDialog.getOpenFileName(self, "Choose a model", self._model_file(),
                                               "Micro3D model (*.pt);;All files (*)")
         if name:
             self.set_model(name)

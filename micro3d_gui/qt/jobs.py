@@ -15,6 +15,10 @@ every network call, the trainer after every step) so a cancel takes effect withi
 network call. An exception raised after a cancel counts as the cancel
 (``SamplingCancelled``, ``PropertyCancelled``); any other exception is shown with
 :func:`micro3d_gui.qt.dialogs.show_error` (the message, never a traceback).
+
+Progress is throttled with superqt's ``qthrottled`` (at most one ``progress`` per
+``throttle_ms``, the latest always delivered before the job ends); :func:`throttled` gives
+the panels the same for their own redraws (live previews, plots).
 """
 from __future__ import annotations
 
@@ -28,8 +32,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
-from superqt.utils import WorkerBase
-from superqt.utils._qthreading import GeneratorWorkerSignals
+from superqt.utils import WorkerBase, qthrottled
 
 from . import dialogs
 
@@ -49,6 +52,47 @@ def format_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+#: Default progress throttle: at most 4 progress updates a second reach the widgets.
+THROTTLE_MS = 250
+
+
+def throttled(fn: Callable, timeout_ms: int, parent: QObject):
+    """``fn`` called at most once per ``timeout_ms`` with the latest arguments (the first
+    call at once, the last one at the end of its period); ``timeout_ms <= 0``: every call.
+    The result has ``flush()`` and ``cancel()`` (superqt's ``qthrottled``)."""
+    if timeout_ms <= 0:
+        return _Unthrottled(fn)
+    return qthrottled(fn, timeout=timeout_ms, leading=True, parent=parent)
+
+
+class _Unthrottled:
+    """``fn`` passed straight through, with the throttled callable's flush / cancel."""
+
+    def __init__(self, fn: Callable):
+        self._fn = fn
+
+    def __call__(self, *args):
+        return self._fn(*args)
+
+    def flush(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
+class _WorkerSignals(QObject):
+    """The signals superqt's ``WorkerBase`` emits, and ``yielded`` for the reports."""
+
+    started = Signal()
+    finished = Signal()
+    _finished = Signal(object)
+    returned = Signal(object)
+    errored = Signal(object)
+    warned = Signal(tuple)
+    yielded = Signal(object)
+
+
 class _Worker(WorkerBase):
     """A superqt worker that drives a generator or a callback function to its end.
 
@@ -57,7 +101,7 @@ class _Worker(WorkerBase):
     """
 
     def __init__(self, fn: Callable, args: tuple, kwargs: dict, should_stop: Callable[[], bool]):
-        super().__init__(SignalsClass=GeneratorWorkerSignals)
+        super().__init__(SignalsClass=_WorkerSignals)
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._should_stop = should_stop
         self.thread_done = threading.Event()
@@ -114,8 +158,9 @@ class Job(QObject):
     def __init__(self, fn: Callable, *args, name: str = "Job",
                  progress_of: ProgressOf | None = None, unit: str = "step",
                  error_parent: QWidget | None = None, show_errors: bool = True,
-                 parent: QObject | None = None, **kwargs):
+                 throttle_ms: int = THROTTLE_MS, parent: QObject | None = None, **kwargs):
         super().__init__(parent)
+        self._emit_progress = throttled(self.progress.emit, throttle_ms, self)
         self.name = name
         self.unit = unit
         self.status: str | None = None  # set when ended
@@ -127,6 +172,8 @@ class Job(QObject):
         self._stop = threading.Event()
         self._started_at: float | None = None
         self._first: tuple[float, float] | None = None  # (time, done) at the first report
+        # A job deleted with its panel while running stops at its next check.
+        self.destroyed.connect(self._stop.set)
         self._worker = _Worker(fn, args, kwargs, self._stop.is_set)
         w = self._worker
         w.yielded.connect(self._on_yielded)
@@ -166,7 +213,7 @@ class Job(QObject):
             return
         p = self._progress_of(item)
         if p is not None:
-            self.progress.emit(*self.progress_report(*p))
+            self._emit_progress(*self.progress_report(*p))
 
     def progress_report(self, done: float, total: float) -> tuple[float, str]:
         """Fraction and ``'done/total - rate unit/s - ETA m:ss'`` from the reports so far.
@@ -186,11 +233,13 @@ class Job(QObject):
         return fraction, text
 
     def _on_returned(self, result) -> None:
+        self._emit_progress.flush()
         self.result = result
         self.status = "done"
         self.succeeded.emit(result)
 
     def _on_errored(self, exc) -> None:
+        self._emit_progress.cancel()
         if self._stop.is_set():
             self.status = "cancelled"
             self.cancelled.emit()
@@ -203,6 +252,7 @@ class Job(QObject):
         self.failed.emit(exc)
 
     def _on_finished(self) -> None:
+        self._emit_progress.flush()
         if self.status is None:  # the worker swallowed the result (should not happen)
             self.status = "cancelled" if self._stop.is_set() else "done"
         self.ended.emit(self.status)
@@ -211,9 +261,11 @@ class Job(QObject):
 class JobPanel(QWidget):
     """A panel that runs one :class:`Job` at a time (the Train and Generate panels).
 
-    Subclasses provide ``_on_progress(fraction, text)``, ``_on_done(result)``,
-    ``_on_ended(status)`` and ``_sync()`` (enable or disable their buttons); ``busy(bool)``
-    tells the main window a run started (True) or ended (False).
+    The panel has a ``progress_bar`` (range 0..1000) and a ``status_label``; this class
+    draws the job's progress and end in them. Subclasses provide ``_on_done(result)`` and
+    ``_sync()`` (enable or disable their buttons), and may override ``_progress_text`` and
+    ``_job_ended(status)`` (their own clean-up). ``busy(bool)`` tells the main window a run
+    started (True) or ended (False).
     """
 
     busy = Signal(bool)
@@ -240,3 +292,23 @@ class JobPanel(QWidget):
         if self.is_running():
             self.job.cancel()
             self.status_label.setText(message)
+
+    def _progress_text(self, text: str) -> str:
+        return text
+
+    def _on_progress(self, fraction: float, text: str) -> None:
+        self.progress_bar.setValue(int(round(1000 * fraction)))
+        self.status_label.setText(self._progress_text(text))
+
+    def _job_ended(self, status: str) -> None:
+        """Subclasses' clean-up when a run ended (before the buttons are synced)."""
+
+    def _on_ended(self, status: str) -> None:
+        self._job_ended(status)
+        name = self.job.name if self.job is not None else "The run"
+        if status == "cancelled":
+            self.status_label.setText(f"{name} cancelled")
+        elif status == "failed":
+            self.status_label.setText(f"{name} failed; see the message")
+        self._sync()
+        self.busy.emit(False)

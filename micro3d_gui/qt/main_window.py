@@ -7,10 +7,17 @@ Wiring (the panels do not know each other; this window connects them):
 - Train panel ``model_saved(path)`` and File > Load model... -> :meth:`set_model` (reads the
   model in a worker, then hands it to the Train and Generate panels).
 - Generate panel ``preview(labels, k)`` (throttled) -> viewport; ``volumes_ready`` ->
-  :meth:`set_volumes` (the volume combo, the Analysis panel's volumes);
-  ``analyse_requested(properties)`` -> :meth:`analyse` (segmented micrographs as reference).
-- File menu: projects (:mod:`.project`), recent projects, Export volumes (GUI-B's
-  ExportDialog), Quit. View menu: dock toggles, reset layout.
+  :meth:`set_volumes` (the volume combo, the Analysis panel's volumes).
+- ``analyse_requested(properties)`` of the Generate panel *and* of the Analysis panel ->
+  :meth:`analyse`: one comparison, whichever button, against the segmented micrographs
+  and the reference volume when there is one (the demo's ``truth.tif``).
+- File menu: projects (:mod:`.project`), recent projects, Export volumes, Quit. View menu:
+  dock toggles, reset layout. Help menu: quick start, keyboard shortcuts, About.
+
+First run: the window opens on the Generate tab once a model is loaded, the empty 3D view
+says what to do and about how long Generate takes here (one network call is timed when
+the model is read, :mod:`micro3d_gui.estimate`), and the Analysis dock stays hidden until
+there is something to show.
 """
 from __future__ import annotations
 
@@ -18,15 +25,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
-                               QMainWindow, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QMainWindow, QScrollArea,
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from .. import paths
 from ..core.planes import PLANES
 from ..errors import InputError
-from . import dialogs
+from . import dialogs, help_texts
+from .analysis_panel import AnalysisPanel
+from .data_panel import DataPanel
+from .export_dialog import ExportDialog
 from .generate_panel import GeneratePanel
 from .jobs import Job
 from .project import (Project, add_recent_project, app_settings, load_project,
@@ -34,21 +45,11 @@ from .project import (Project, add_recent_project, app_settings, load_project,
 from .train_panel import TrainPanel
 from .viewport import VIEW_MODES, Viewport
 
-# GUI-B's panels (and the core modules they use) may be missing in a partial checkout:
-# the window then shows a note in their dock instead of failing to start.
-_MISSING: dict[str, str] = {}
-try:
-    from .data_panel import DataPanel
-except ImportError as exc:  # pragma: no cover - depends on the checkout
-    DataPanel = None
-    _MISSING["Data"] = str(exc)
-try:
-    from .analysis_panel import AnalysisPanel
-except ImportError as exc:  # pragma: no cover
-    AnalysisPanel = None
-    _MISSING["Analysis"] = str(exc)
-
 WINDOW_TITLE = "Micro3D"
+#: The default window size: fits a 1280 x 800 screen (the smallest layout tested).
+DEFAULT_SIZE = (1280, 800)
+#: Units the voxel size can be given in (display names; files get ASCII, see ExportDialog).
+UNITS = ("µm", "nm", "mm")
 GEOMETRY_KEY = "window/geometry"
 STATE_KEY = "window/state"
 
@@ -60,27 +61,50 @@ def demo_paths() -> tuple[Path | None, Path | None]:
     return (demo if demo.is_dir() else None), (model if model.is_file() else None)
 
 
-def model_summary(path: str) -> dict:
-    """Worker body: read a model file; what the panels show about it."""
+def model_summary(path: str, device: str = "auto") -> dict:
+    """Worker body: read a model file; what the panels show about it, and the seconds per
+    voxel of one network call on ``device`` (for the time estimate)."""
     from ..core.checkpoint import load_checkpoint
+    from ..core.device import resolve_device
+    from ..estimate import probe_seconds_per_voxel
 
     ckpt = load_checkpoint(path)
+    try:
+        per_voxel = probe_seconds_per_voxel(ckpt, resolve_device(device))
+    except (ValueError, RuntimeError):  # no such device here: no estimate, still usable
+        per_voxel = None
     losses = ckpt.get("losses")
     return {"path": str(path), "preset": ckpt["model_config"].get("preset", "custom"),
             "num_phases": int(ckpt["num_phases"]), "step": int(ckpt.get("step", 0)),
-            "crop": int(ckpt.get("crop", 0)),
+            "crop": int(ckpt.get("crop", 0)), "seconds_per_voxel": per_voxel,
             "train_config": dict(ckpt.get("train_config", {})),
             "train_seconds": float(ckpt.get("train_seconds", 0.0)),
             "losses": [] if losses is None else [float(v) for v in losses],
             "fidelity": list(ckpt.get("fidelity", []))}
 
 
-def is_bundled(path: str | os.PathLike) -> bool:
-    """A model shipped with the app (never overwritten by training)."""
-    try:
-        return Path(path).resolve().is_relative_to(paths.models_dir().resolve())
-    except OSError:
-        return False
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def copy_tooltips_to_labels(root: QWidget) -> None:
+    """Give every form label under ``root`` its field's tooltip (hovering either explains)."""
+    for form in root.findChildren(QFormLayout):
+        for row in range(form.rowCount()):
+            label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is None or field is None or label.widget() is None:
+                continue
+            widget = field.widget()
+            if widget is None and field.layout() is not None:
+                items = (field.layout().itemAt(i) for i in range(field.layout().count()))
+                tips = [it.widget().toolTip() for it in items
+                        if it.widget() is not None and it.widget().toolTip()]
+                tip = tips[0] if tips else ""
+            else:
+                tip = widget.toolTip() if widget is not None else ""
+            if tip and not label.widget().toolTip():
+                label.widget().setToolTip(tip)
 
 
 class MainWindow(QMainWindow):
@@ -98,17 +122,38 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
 
-        # -- central: volume picker + viewport ------------------------------------------
+        # -- central: volume picker, voxel size, viewport --------------------------------
         self.viewport = Viewport()
         self.volume_combo = QComboBox()
-        self.volume_combo.setMinimumContentsLength(24)
+        self.volume_combo.setMinimumContentsLength(12)
         self.volume_combo.setToolTip("Which generated volume the viewport shows")
         self.volume_combo.currentIndexChanged.connect(self.show_volume)
-        self.volume_info = QLabel("No volume yet: train a model and generate")
+        self.volume_combo.setPlaceholderText("none yet")
+        self.voxel_spin = QDoubleSpinBox()
+        self.voxel_spin.setDecimals(4)
+        self.voxel_spin.setRange(0.0, 1e6)
+        self.voxel_spin.setSpecialValueText("not set")
+        self.voxel_spin.setToolTip("Edge length of one voxel: the 3D axes, the 2D panes and "
+                                   "the analysis' r axes then read in physical units")
+        self.unit_combo = QComboBox()
+        self.unit_combo.addItems(UNITS)
+        self.unit_combo.setToolTip("Unit of the voxel size")
+        self.voxel_spin.valueChanged.connect(self._voxel_size_changed)
+        self.unit_combo.currentTextChanged.connect(self._voxel_size_changed)
+        self.volume_info = QLabel("")
+        self.volume_info.setToolTip("The shown volume's phase fractions, or what is running")
+        # Long texts must not widen the central area (that made the docks jump).
+        self.volume_info.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                       QSizePolicy.Policy.Preferred)
+        self.volume_info.setMinimumWidth(1)  # overrides the text's minimum size hint
         top = QHBoxLayout()
         top.setContentsMargins(6, 4, 6, 0)
-        top.addWidget(QLabel("Volume"))
-        top.addWidget(self.volume_combo)
+        for text, widget in (("Volume", self.volume_combo), ("Voxel size", self.voxel_spin)):
+            label = QLabel(text)
+            label.setToolTip(widget.toolTip())
+            top.addWidget(label)
+            top.addWidget(widget)
+        top.addWidget(self.unit_combo)
         top.addWidget(self.volume_info, 1)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -118,19 +163,22 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         # -- panels --------------------------------------------------------------------
-        self.data_panel = DataPanel() if DataPanel is not None else None
+        self.data_panel = DataPanel()
         self.train_panel = TrainPanel(data_source=self.training_data)
         self.generate_panel = GeneratePanel()
-        self.analysis_panel = AnalysisPanel() if AnalysisPanel is not None else None
-        if self.data_panel is not None:
-            self.train_panel.origins_source = self.data_panel.image_origins
+        self.analysis_panel = AnalysisPanel()
+        self.train_panel.origins_source = self.data_panel.image_origins
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._add_dock("Train", self.train_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Generate", self.generate_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Train", self.train_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Phases", self.viewport.phase_table, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Analysis", self.analysis_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.docks["Train"], self.docks["Generate"])
-        self.docks["Train"].raise_()
+        # One tab group on the right: the Generate button stays above the fold at 800 px.
+        self.tabifyDockWidget(self.docks["Generate"], self.docks["Train"])
+        self.tabifyDockWidget(self.docks["Train"], self.docks["Phases"])
+        self.docks["Generate"].raise_()
+        self.docks["Analysis"].hide()  # until there are results
 
         self.train_panel.model_saved.connect(self._trained)
         self.train_panel.load_requested.connect(self.ask_load_model)
@@ -139,27 +187,34 @@ class MainWindow(QMainWindow):
         self.generate_panel.volumes_ready.connect(self.set_volumes)
         self.generate_panel.analyse_requested.connect(self.analyse)
         self.generate_panel.busy.connect(self._generation_busy)
+        self.analysis_panel.analyse_requested.connect(self.analyse)
+        for spin in (*self.generate_panel.shape_spins, self.generate_panel.count_spin,
+                     self.generate_panel.steps_spin, self.generate_panel.harmonize_spin):
+            spin.valueChanged.connect(self._update_placeholder)
 
         self._build_menus()
+        copy_tooltips_to_labels(self)
         self.statusBar().showMessage("Ready")
-        self.resize(1400, 900)
+        self.resize(*DEFAULT_SIZE)
         self._default_state: QByteArray | None = None  # taken when first shown
-
+        self._update_placeholder()
 
     # -- layout ---------------------------------------------------------------------------
-    def _add_dock(self, title: str, panel: QWidget | None, area: Qt.DockWidgetArea) -> None:
-        if panel is None:
-            panel = QLabel(f"The {title} panel is not available in this installation:\n"
-                           f"{_MISSING.get(title, '')}")
-            panel.setWordWrap(True)
+    def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea) -> None:
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(panel)
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower()}")  # saveState needs names
         dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         self.docks[title] = dock
+        if area != Qt.DockWidgetArea.BottomDockWidgetArea:
+            # Never narrower than the panel needs (plus a vertical scroll bar): no button
+            # or field is cut, whatever the window's size was before.
+            bar = scroll.verticalScrollBar().sizeHint().width()
+            scroll.setMinimumWidth(panel.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -183,34 +238,106 @@ class MainWindow(QMainWindow):
                QKeySequence.StandardKey.SaveAs)
         file_menu.addSeparator()
         action("load_model", "Load &model...", self.ask_load_model)
-        action("export", "&Export volumes...", self.export_volumes)
+        action("export", "&Export volumes...", self.export_volumes,
+               QKeySequence("Ctrl+E"))
         file_menu.addSeparator()
         action("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        run_menu = self.menuBar().addMenu("&Run")
+        action("generate", "&Generate", self.generate_panel.start, QKeySequence("Ctrl+G"),
+               menu=run_menu)
+        action("analyse", "&Analyse", lambda: self.analyse(
+            self.analysis_panel.properties_check.isChecked()), QKeySequence("Ctrl+Shift+A"),
+            menu=run_menu)
+        action("train", "&Train", lambda: self.train_panel.start(resume=False),
+               QKeySequence("Ctrl+T"), menu=run_menu)
 
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
         action("reset_layout", "&Reset layout", self.reset_layout, menu=view_menu)
-        action("reset_camera", "Reset &camera", self.viewport.reset_camera, menu=view_menu)
+        action("reset_camera", "Reset &camera", self.viewport.reset_camera,
+               QKeySequence("Ctrl+R"), menu=view_menu)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        action("quick_start", "&Quick start", lambda: help_texts.show(
+            self, "Quick start", help_texts.QUICK_START), QKeySequence.StandardKey.HelpContents,
+            menu=help_menu)
+        action("shortcuts", "Keyboard &shortcuts", lambda: help_texts.show(
+            self, "Keyboard shortcuts", help_texts.shortcuts_html(self.actions)),
+            menu=help_menu)
+        action("about", "&About Micro3D", lambda: help_texts.show(
+            self, "About Micro3D", help_texts.about_html()), menu=help_menu)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._default_state is None:
             # Dock sizes only take once the window has its size: the viewport gets most
-            # of it, Analysis a strip below. Then the user's last layout, if any.
-            self.resizeDocks([self.docks["Data"], self.docks["Train"]], [440, 400],
-                             Qt.Orientation.Horizontal)
-            self.resizeDocks([self.docks["Analysis"]], [260], Qt.Orientation.Vertical)
+            # of it. Then the user's last layout, if any.
+            self.resizeDocks([self.docks["Data"], self.docks["Generate"]], [1, 1],
+                             Qt.Orientation.Horizontal)  # (clamped to) their minimum widths
+            self.resizeDocks([self.docks["Analysis"]], [max(300, self.height() // 3)],
+                             Qt.Orientation.Vertical)
             self._default_state = self.saveState()
             self._restore_window()
 
     def reset_layout(self) -> None:
+        """The default layout (docks where they were at the first start, Analysis shown
+        when there are results)."""
         for dock in self.docks.values():
             dock.setFloating(False)
-            dock.show()
         if self._default_state is not None:
             self.restoreState(self._default_state)
+        for name, dock in self.docks.items():
+            dock.setVisible(name != "Analysis" or self.analysis_panel.report() is not None)
+        self.docks["Generate"].raise_()
+
+    def show_analysis_dock(self) -> None:
+        """Unfold the Analysis dock, tall enough for its plots (40 % of the window)."""
+        dock = self.docks["Analysis"]
+        was_visible = dock.isVisible()
+        dock.show()
+        dock.raise_()
+        if not was_visible and not dock.isFloating():
+            # After the layout has taken the shown dock in (a resize before is dropped).
+            QTimer.singleShot(0, lambda: self.resizeDocks(
+                [dock], [int(self.height() * 0.4)], Qt.Orientation.Vertical))
+
+    def _voxel_size_changed(self, *_) -> None:
+        size, unit = self.voxel_spin.value() or None, self.unit_combo.currentText()
+        self.viewport.set_voxel_size(size, unit)
+        self.analysis_panel.set_voxel_size(size, unit)
+
+    def voxel_size(self) -> float | None:
+        return self.voxel_spin.value() or None
+
+    def placeholder_text(self) -> str:
+        """What the empty 3D view says: what to do next, and how long it takes here."""
+        if self.model_info is None:
+            if self.model_job is not None and self.model_job.is_running():
+                return "Loading the model..."
+            return ("No model yet: add micrographs in Data, then train one in Train\n"
+                    "(or File > Load model...)")
+        s = self.generate_panel.settings()
+        per_voxel = self.model_info.get("seconds_per_voxel")
+        when = ""
+        if per_voxel:
+            from ..estimate import about, sampling_seconds
+
+            when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count,
+                                                 s.sampling_steps, s.harmonize,
+                                                 s.guidance)) + " here"
+        z, y, x = s.shape
+        what = "Demo model" if self._is_bundled(self.model_path) else "Model"
+        return (f"{what} loaded:\npress Generate{when}\n({plural(s.count, 'volume')} of "
+                f"{z} x {y} x {x} voxels, {s.sampling_steps} steps)")
+
+    def _update_placeholder(self, *_) -> None:
+        text = self.placeholder_text()
+        self.viewport.set_placeholder(text)
+        if not self.volumes and self.viewport.labels is None:
+            self.volume_info.setText(text.split("\n")[0])
 
     def _restore_window(self) -> None:
         geometry = self.settings.value(GEOMETRY_KEY)
@@ -231,8 +358,6 @@ class MainWindow(QMainWindow):
     # -- data and model -------------------------------------------------------------------
     def training_data(self):
         """The segmented micrographs (``labels`` per plane, ``num_phases``) or None."""
-        if self.data_panel is None:
-            return None
         return self.data_panel.segmentation()
 
     def set_model(self, path: str | os.PathLike) -> Job | None:
@@ -242,19 +367,44 @@ class MainWindow(QMainWindow):
         """
         if self._closing:  # a training run cancelled by closing reports its model late
             return None
-        job = Job(model_summary, str(path), name="Loading the model", error_parent=self,
-                  parent=self)
+        job = Job(model_summary, str(path), self.generate_panel.settings().device,
+                  name="Loading the model", error_parent=self, parent=self)
         job.succeeded.connect(self._model_loaded)
+        job.ended.connect(self._update_placeholder)
         self.model_job = job.start()
+        self._update_placeholder()
         return job
+
+    def _is_bundled(self, path: str | os.PathLike) -> bool:
+        try:
+            return bool(path) and Path(path).resolve().parent == paths.models_dir().resolve()
+        except OSError:
+            return False
+
+    def display_path(self, path: str | os.PathLike) -> str:
+        """How a file is named on screen: relative to the project folder when inside it,
+        the bundled model by its name; never a path of the machine that built the app."""
+        p = Path(path)
+        if self._is_bundled(p):
+            return f"{p.name} (bundled demo)"
+        if self.project_dir is not None:
+            try:
+                return str(p.resolve().relative_to(Path(self.project_dir).resolve()))
+            except ValueError:
+                pass
+        return str(p)
 
     def _model_loaded(self, info: dict) -> None:
         self.model_path, self.model_info = info["path"], info
         text = (f"{info['preset']} network, {info['num_phases']} phases, trained "
-                f"{info['step']} steps (crop {info['crop']} px)")
-        self.train_panel.show_model(info, bundled=is_bundled(info["path"]))
-        self.generate_panel.set_model(info["path"], text)
-        self.statusBar().showMessage(f"Model {info['path']}: {text}", 8000)
+                f"{plural(info['step'], 'step')} (crop {info['crop']} px)")
+        # The bundled model is read-only data: training never writes into it.
+        self.train_panel.show_model(info, bundled=self._is_bundled(info["path"]))
+        self.generate_panel.set_model(info["path"], text,
+                                      display=self.display_path(info["path"]))
+        self.docks["Generate"].raise_()  # a model is there: the next step is Generate
+        self._update_placeholder()
+        self.statusBar().showMessage(f"Model {self.display_path(info['path'])}: {text}", 8000)
 
     def _trained(self, path: str) -> None:
         """A training run wrote ``path``: Generate takes it when it had no model or the
@@ -277,6 +427,8 @@ class MainWindow(QMainWindow):
     def show_preview(self, labels: np.ndarray, num_phases: int) -> None:
         """A live estimate while sampling (volume 0)."""
         self.viewport.set_volume(labels, num_phases)
+        if not self.volumes:
+            self.volume_combo.setPlaceholderText("live estimate")
         z, y, x = labels.shape
         self.volume_info.setText(f"sampling: current estimate of volume 0 ({z} x {y} x {x}, "
                                  "z y x)")
@@ -288,7 +440,7 @@ class MainWindow(QMainWindow):
             # Cancelled or failed: go back from the live estimate to the volumes there are.
             if self.volumes:
                 self.show_volume(max(self.volume_combo.currentIndex(), 0))
-            elif self.viewport.labels is not None:
+            elif self.viewport.labels is not None and job.status is not None:
                 self.volume_info.setText(f"generation {job.status}: its last estimate is "
                                          "shown, it was not kept")
 
@@ -298,18 +450,20 @@ class MainWindow(QMainWindow):
         self.num_phases = int(num_phases) if self.volumes else None
         self.volume_combo.blockSignals(True)
         self.volume_combo.clear()
+        self.volume_combo.setPlaceholderText("none yet")
         for i, v in enumerate(self.volumes):
             self.volume_combo.addItem(f"volume {i}  ({' x '.join(map(str, v.shape))})")
+        if self.volumes:
+            # (with a placeholder text the combo does not select the first item itself)
+            self.volume_combo.setCurrentIndex(0)
         self.volume_combo.blockSignals(False)
         self.generate_panel.set_has_volumes(bool(self.volumes))
-        if self.analysis_panel is not None and self.volumes:
-            self.analysis_panel.set_volumes(self.volumes, self.num_phases)
         if self.volumes:
-            self.volume_combo.setCurrentIndex(0)
+            self.analysis_panel.set_volumes(self.volumes, self.num_phases)
             self.show_volume(0)
         else:
             self.viewport.clear()
-            self.volume_info.setText("No volume yet: train a model and generate")
+            self._update_placeholder()
 
     def show_volume(self, index: int) -> None:
         if not 0 <= index < len(self.volumes):
@@ -317,15 +471,13 @@ class MainWindow(QMainWindow):
         vol = self.volumes[index]
         self.viewport.set_volume(vol, self.num_phases)
         fractions = np.bincount(vol.ravel(), minlength=self.num_phases) / vol.size
+        names = self.viewport.phase_table.names
         self.volume_info.setText("phase fractions " + ", ".join(
-            f"{k}: {f:.3f}" for k, f in enumerate(fractions)))
+            f"{names[k] if k < len(names) else k}: {f:.3f}" for k, f in enumerate(fractions)))
 
     def analyse(self, properties: bool = False) -> None:
-        """Compare the generated volumes with the segmented micrographs (Analysis panel)."""
-        if self.analysis_panel is None:
-            dialogs.show_error(self, "Analysis", "The Analysis panel is not available in "
-                               f"this installation: {_MISSING.get('Analysis', '')}")
-            return
+        """Compare the generated volumes with the segmented micrographs and the reference
+        volume, if any (the Analysis panel): what both Analyse buttons do."""
         if not self.volumes:
             dialogs.show_error(self, "Analysis", "There are no volumes to analyse; generate "
                                "some first")
@@ -346,8 +498,7 @@ class MainWindow(QMainWindow):
         # A 3D stack the user dropped, segmented like the micrographs, is compared too.
         self.analysis_panel.set_reference_volume(
             None if seg is None else self.data_panel.reference_labels())
-        self.docks["Analysis"].show()
-        self.docks["Analysis"].raise_()
+        self.show_analysis_dock()
         self.analysis_panel.analyse(self.volumes, self.num_phases, properties=properties)
 
     def export_volumes(self) -> None:
@@ -355,39 +506,54 @@ class MainWindow(QMainWindow):
             dialogs.show_error(self, "Export", "There are no volumes to export; generate "
                                "some first")
             return
-        try:
-            from .export_dialog import ExportDialog
-        except ImportError as exc:  # pragma: no cover - depends on the checkout
-            dialogs.show_error(self, "Export", f"Export is not available: {exc}")
-            return
-        report = self.analysis_panel.report() if self.analysis_panel is not None else None
-        dialog = ExportDialog(self.volumes, report, self, folder=self.project_dir)
+        dialog = ExportDialog(self.volumes, self.analysis_panel.report(), self,
+                              folder=self.export_folder())
+        if self.voxel_size():
+            dialog.set_voxel_size([self.voxel_size()] * 3)
+            dialog.set_unit(self.unit_combo.currentText())
         dialog.exec()
         if dialog.written:
             self.statusBar().showMessage(f"Exported {len(dialog.written)} file(s) to "
                                          f"{dialog.written[0].parent}", 8000)
 
+    def export_folder(self) -> Path:
+        """Where exports go by default: the project folder, else the model's, else home
+        (never the folder the app happened to be started from)."""
+        if self.project_dir is not None:
+            return Path(self.project_dir)
+        if self.model_path and not self._is_bundled(self.model_path):
+            return Path(self.model_path).parent
+        return Path.home()
+
     # -- projects -------------------------------------------------------------------------
     def project_state(self) -> Project:
         return Project(
-            data=self.data_panel.state() if self.data_panel is not None else {},
+            data=self.data_panel.state(),
             train=_asdict(self.train_panel.settings()),
             generate=_asdict(self.generate_panel.settings()),
             model_path=self.model_path,
             volumes=list(self.volumes),
             num_phases=self.num_phases,
-            view={"mode": self.viewport.mode, "volume": max(self.volume_combo.currentIndex(), 0)},
+            view={"mode": self.viewport.mode, "volume": max(self.volume_combo.currentIndex(), 0),
+                  "voxel_size": self.voxel_spin.value(), "unit": self.unit_combo.currentText(),
+                  "phase_names": list(self.viewport.phase_table.names),
+                  "phase_colours": list(self.viewport.phase_table.colours),
+                  "phase_opacities": list(self.viewport.phase_table.opacities)},
         )
 
     def apply_project(self, project: Project) -> None:
-        if self.data_panel is not None:
-            self.data_panel.set_state(project.data)
+        self.data_panel.set_state(project.data)
         self.train_panel.set_settings(project.train)
         self.generate_panel.set_settings(project.generate)
         self.model_path, self.model_info = project.model_path, None
         if project.model_path and Path(project.model_path).is_file():
             self.set_model(project.model_path)
         self.set_volumes(project.volumes, project.num_phases or 0)
+        self.voxel_spin.setValue(float(project.view.get("voxel_size", 0.0)))
+        self.unit_combo.setCurrentText(project.view.get("unit", UNITS[0]))
+        self.viewport.set_phase_style(project.view.get("phase_names"),
+                                      project.view.get("phase_colours"),
+                                      project.view.get("phase_opacities"))
         mode = project.view.get("mode", "slices")
         if mode in VIEW_MODES:
             self.viewport.set_mode(mode)
@@ -401,7 +567,7 @@ class MainWindow(QMainWindow):
             running.append("training")
         if self.generate_panel.is_running():
             running.append("generation")
-        if self.analysis_panel is not None and self.analysis_panel.is_running():
+        if self.analysis_panel.is_running():
             running.append("analysis")
         return running
 
@@ -418,8 +584,7 @@ class MainWindow(QMainWindow):
         from .generate_panel import GenerateSettings
         from .train_panel import TrainSettings
 
-        if self.data_panel is not None:
-            self.data_panel.set_state({})
+        self.data_panel.set_state({})
         self.train_panel.set_settings(TrainSettings())
         self.generate_panel.set_settings(GenerateSettings())
         self.model_path, self.model_info = "", None
@@ -486,11 +651,16 @@ class MainWindow(QMainWindow):
 
     # -- demo -----------------------------------------------------------------------------
     def open_demo(self) -> bool:
-        """Load the bundled demo (the fibre composite's micrographs and model), so that one
-        Generate shows the idea working. Does nothing (returns False) when not bundled."""
+        """Load the bundled demo (the fibre composite's micrographs, its 3D truth as the
+        reference volume, and its model), so that one Generate and one Analyse show the idea
+        working: generated against micrographs and truth. Does nothing (returns False)
+        when not bundled."""
         demo, model = demo_paths()
         loaded = False
-        if demo is not None and self.data_panel is not None:
+        if demo is not None:
+            truth = demo / "truth.tif"
+            if truth.is_file():  # the truth is compared with, never trained on
+                self.data_panel.add_volume(truth, ask=False, cut=False)
             for plane in PLANES:
                 if (demo / plane).is_dir():
                     self.data_panel.add_paths(plane, [demo / plane], ask=False)
@@ -508,7 +678,7 @@ class MainWindow(QMainWindow):
             jobs.append(self.model_job)
         for job in jobs:
             job.cancel()
-        if self.analysis_panel is not None and self.analysis_panel.is_running():
+        if self.analysis_panel.is_running():
             self.analysis_panel.cancel()
         ok = all(job.wait(timeout_s) for job in jobs)
         from PySide6.QtCore import QThreadPool
@@ -519,9 +689,14 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         running = self._jobs_running()
         if running:
+            them = "them" if len(running) > 1 else "it"
+            note = (" (Training saves its model first.)" if "training" in running else
+                    " (The volumes being generated are not kept.)" if "generation" in running
+                    else "")
+            verb = "are" if len(running) > 1 else "is"
             if not dialogs.ask(self, "Quit Micro3D?",
-                               f"The {' and '.join(running)} is still running. Cancel it "
-                               "and quit? (A training run saves its model first.)"):
+                               f"The {' and '.join(running)} {verb} still running. Cancel "
+                               f"{them} and quit?{note}"):
                 event.ignore()
                 return
             self._closing = True

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from skimage.exposure import rescale_intensity
 
-#: Categorical colours of phases 0..9 (matplotlib's tab10), as uint8 RGB.
-PHASE_COLOURS = (np.array(colormaps["tab10"].colors) * 255).round().astype(np.uint8)
+from .palette import labels_to_rgb
 
 
 def _subsample(image: np.ndarray, size: int) -> np.ndarray:
@@ -29,11 +27,6 @@ def grey_to_uint8(image: np.ndarray) -> np.ndarray:
     return rescale_intensity(im, in_range=(lo, hi), out_range=(0, 255)).astype(np.uint8)
 
 
-def labels_to_rgb(labels: np.ndarray) -> np.ndarray:
-    """uint8 phase labels ``[H, W]`` -> ``[H, W, 3]`` uint8 in categorical colours."""
-    return PHASE_COLOURS[np.asarray(labels).astype(np.intp) % len(PHASE_COLOURS)]
-
-
 def array_to_qimage(array: np.ndarray) -> QImage:
     """``[H, W]`` uint8 grey or ``[H, W, 3]`` uint8 RGB -> a QImage owning its pixels."""
     a = np.ascontiguousarray(array, dtype=np.uint8)
@@ -52,8 +45,10 @@ def grey_pixmap(image: np.ndarray, size: int) -> QPixmap:
                                         Qt.TransformationMode.SmoothTransformation))
 
 
-def labels_pixmap(labels: np.ndarray, size: int) -> QPixmap:
-    """A label image in categorical colours scaled to fit ``size`` x ``size`` (no blending)."""
-    img = array_to_qimage(labels_to_rgb(_subsample(labels, size)))
+def labels_pixmap(labels: np.ndarray, size: int, colours: np.ndarray | None = None
+                  ) -> QPixmap:
+    """A label image in the phase colours (``colours``: one uint8 RGB row per phase,
+    default the palette's) scaled to fit ``size`` x ``size`` (no blending)."""
+    img = array_to_qimage(labels_to_rgb(_subsample(labels, size), colours))
     return QPixmap.fromImage(img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                         Qt.TransformationMode.FastTransformation))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
 from . import dialogs
-from .jobs import Job, JobPanel
+from .jobs import Job, JobPanel, throttled
+from .palette import PLANE_HEX
 from .plot_widget import PlotWidget
 
 PRESETS = ("auto", "tiny", "small", "paper")
@@ -141,10 +142,6 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
             "fidelity": trainer.fidelity[-1] if trainer.fidelity else None}
 
 
-#: One colour per plane in the fidelity plot.
-PLANE_COLOURS = {"xy": "#1b9e77", "xz": "#d95f02", "yz": "#7570b3"}
-
-
 class LossPlot(PlotWidget):
     """Left: training loss per step (light) and its running mean. Right: the fidelity
     reports, S2 error of 2D samples per plane (one colour each) with the plane's floor
@@ -156,10 +153,7 @@ class LossPlot(PlotWidget):
         self.losses: list[float] = []
         self.fidelity: list[dict] = []
         self.draw_count = 0
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(500)
-        self._timer.timeout.connect(self.redraw)
+        self._schedule = throttled(self.redraw, 500, self)  # <= 2 redraws a second
         self.redraw()
 
     def set_history(self, losses: list[float], fidelity: list[dict] = ()) -> None:
@@ -174,8 +168,7 @@ class LossPlot(PlotWidget):
         self.losses.append(float(loss))
         if fidelity is not None:
             self.fidelity.append(fidelity)
-        if not self._timer.isActive():
-            self._timer.start()
+        self._schedule()
 
     def redraw(self) -> None:
         self.figure.clear()
@@ -199,7 +192,7 @@ class LossPlot(PlotWidget):
         fx.set_ylabel("S2 error of samples")
         if self.fidelity:
             steps = [r["step"] for r in self.fidelity]
-            for plane, colour in PLANE_COLOURS.items():
+            for plane, colour in PLANE_HEX.items():
                 if plane not in self.fidelity[-1]["errors"]:
                     continue
                 fx.plot(steps, [r["errors"][plane] for r in self.fidelity], "o-",
@@ -460,30 +453,23 @@ class TrainPanel(JobPanel):
             if item.fidelity is not None:
                 self.fidelity_label.setText(fidelity_text(item.fidelity))
 
-    def _on_progress(self, fraction: float, text: str) -> None:
-        self.progress_bar.setValue(int(round(1000 * fraction)))
+    def _progress_text(self, text: str) -> str:
         loss = self.loss_plot.losses[-1] if self.loss_plot.losses else float("nan")
-        self.status_label.setText(f"{text} · loss {loss:.4f}")
+        return f"{text} · loss {loss:.4f}"
 
     def _on_done(self, result: dict) -> None:
         path = result["path"]
         if result["finished"]:
-            self.status_label.setText(f"Trained {result['step']} step"
-                                      f"{'s' if result['step'] != 1 else ''}; model saved "
+            n = result["step"]
+            self.status_label.setText(f"Trained {n} step{'' if n == 1 else 's'}; model saved "
                                       f"to {path}")
         else:
             self.status_label.setText(f"Stopped at step {result['step']} of {result['total']}; "
                                       f"model saved to {path}. Resume continues it.")
         self.model_saved.emit(str(path))
 
-    def _on_ended(self, status: str) -> None:
+    def _job_ended(self, status: str) -> None:
         self.loss_plot.redraw()
-        if status == "failed":
-            self.status_label.setText("Training failed; see the message")
-        elif status == "cancelled":
-            self.status_label.setText("Training cancelled")
-        self._sync()
-        self.busy.emit(False)
 
     def _sync(self) -> None:
         running = self.is_running()

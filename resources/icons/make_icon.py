@@ -18,7 +18,7 @@ N = 5  # voxels per cube edge
 #: (x, y) of the fibres, which run along z; on the cube's faces x = N-1 or y = N-1 they
 #: show as stripes, on the top as squares.
 FIBRES = {(1, 1), (3, 0), (4, 2), (0, 3), (2, 4), (4, 4), (2, 2)}
-#: phase -> base colour (micro3d_gui.qt.viewport.PHASE_COLORS[0:2])
+#: phase -> base colour (micro3d_gui.qt.palette.PHASE_HEX[0:2])
 COLOURS = {0: (0x3B, 0x4A, 0x6B), 1: (0xF2, 0xB1, 0x34)}
 #: brightness of the faces whose normals are +z (top), +x and +y
 SHADE = {"z": 1.0, "x": 0.78, "y": 0.58}

@@ -62,6 +62,10 @@ def drop(qtbot, widget, paths):
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(widget.paths_dropped, timeout=5000):
         QApplication.sendEvent(widget, event)
+    panel = widget.parentWidget()
+    while not isinstance(panel, DataPanel):
+        panel = panel.parentWidget()
+    qtbot.waitUntil(lambda: not panel.is_loading(), timeout=20000)  # read in a worker
     return enter, event
 
 

@@ -63,7 +63,7 @@ def run(qtbot, job, timeout=10_000):
 
 
 def test_generator_job_reports_progress_eta_and_result(qtbot, boxes):
-    job = Job(counting, 5, 0.02, name="Count", progress_of=lambda i: (i, 5))
+    job = Job(counting, 5, 0.02, name="Count", progress_of=lambda i: (i, 5), throttle_ms=0)
     items, progress = [], []
     job.yielded.connect(items.append)
     job.progress.connect(lambda f, t: progress.append((f, t)))
@@ -78,6 +78,20 @@ def test_generator_job_reports_progress_eta_and_result(qtbot, boxes):
     assert results == ["counted"] and job.result == "counted"
     assert not job.is_running() and job.wait(0.1)
     assert boxes.errors == []
+
+
+def test_progress_is_throttled_and_the_last_one_arrives(qtbot, boxes):
+    # 40 reports in about 0.2 s against a 150 ms throttle: a few progress signals, the
+    # first at once and the final 40/40 before the job says it ended.
+    job = Job(counting, 40, 0.005, name="Count", progress_of=lambda i: (i, 40),
+              throttle_ms=150)
+    progress, order = [], []
+    job.progress.connect(lambda f, t: progress.append(f))
+    job.ended.connect(lambda status: order.append(len(progress)))
+    assert run(qtbot, job) == "done"
+    assert 2 <= len(progress) <= 10
+    assert progress[0] == pytest.approx(1 / 40) and progress[-1] == pytest.approx(1.0)
+    assert order == [len(progress)]  # nothing arrives after ended
 
 
 def test_eta_from_the_rate_since_the_first_report(qtbot):

@@ -214,9 +214,19 @@ def test_open_demo_loads_bundled_planes_and_model(qtbot, window, micrograph_dirs
 def test_view_menu_reset_layout(qtbot, window):
     dock = window.docks["Train"]
     dock.setFloating(True)
-    window.docks["Analysis"].hide()
+    window.docks["Data"].hide()
+    window.docks["Analysis"].show()
     window.actions["reset_layout"].trigger()
-    assert not dock.isFloating() and window.docks["Analysis"].isVisible()
+    assert not dock.isFloating() and window.docks["Data"].isVisible()
+    # The Analysis dock stays folded away until there are results.
+    assert not window.docks["Analysis"].isVisible()
+    qtbot.waitUntil(lambda: on_top(window.docks["Generate"]), timeout=2000)
+    assert not on_top(window.docks["Train"])
+
+
+def on_top(dock) -> bool:
+    """The dock is shown and not hidden behind another tab."""
+    return dock.isVisible() and not dock.visibleRegion().isEmpty()
 
 
 def test_entry_points():
