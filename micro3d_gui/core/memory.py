@@ -33,6 +33,9 @@ VOLUME_COPIES = 7
 #: Measured peak / counted working set of a network call (AMD EPYC, torch 2.13 CPU: 1.3 at
 #: 128 slices of 128^2, up to 1.5 at smaller batches); 1.5 errs on the safe side.
 WORKING_SET_FACTOR = 1.5
+#: What the runtime adds whatever the box (oneDNN scratch, the layout probe, the
+#: allocator): measured peaks exceeded the count by 60-130 MiB at 32^3 and 64^3.
+RUNTIME_BYTES = 256 << 20
 #: Default share of the free memory (RAM, or the GPU's for CUDA) that sampling may use.
 BUDGET_FRACTION = {"cpu": 0.5, "cuda": 0.8, "mps": 0.5}
 #: On CPU a network call's throughput stops growing at about 8 slices (docs/benchmarks.md),
@@ -58,8 +61,8 @@ class MemoryEstimate:
 
     @property
     def fixed_bytes(self) -> int:
-        """What any chunk size needs: the latent's copies and the weights."""
-        return VOLUME_COPIES * self.latent_bytes + self.weights_bytes
+        """What any chunk size needs: the latent's copies, the weights, the runtime."""
+        return VOLUME_COPIES * self.latent_bytes + self.weights_bytes + RUNTIME_BYTES
 
     @property
     def minimum_bytes(self) -> int:
