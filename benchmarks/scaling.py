@@ -99,7 +99,7 @@ def main(sides) -> None:
         per_voxel = None  # s per step per voxel, from the last size, to predict the next
         for side in sides or (GPU_SIDES if device == "cuda" else CPU_SIDES):
             predicted = per_voxel * side ** 3 * S if per_voxel else 0.0
-            steps = S if predicted < BUDGET_S else 3
+            steps = S if predicted < BUDGET_S else 2
             r = measure(side, S, nh, steps, device)
             first, rest = r["times"][0], r["times"][1:]
             per_step = sum(rest) / len(rest)

@@ -33,6 +33,9 @@ VOLUME_COPIES = 7
 #: Measured peak / counted working set of a network call (AMD EPYC, torch 2.13 CPU: 1.3 at
 #: 128 slices of 128^2, up to 1.5 at smaller batches); 1.5 errs on the safe side.
 WORKING_SET_FACTOR = 1.5
+#: What the runtime adds whatever the box (oneDNN scratch, the layout probe, the
+#: allocator): measured peaks exceeded the count by 60-130 MiB at 32^3 and 64^3.
+RUNTIME_BYTES = 256 << 20
 #: Default share of the free memory (RAM, or the GPU's for CUDA) that sampling may use.
 BUDGET_FRACTION = {"cpu": 0.5, "cuda": 0.8, "mps": 0.5}
 #: On CPU a network call's throughput stops growing at about 8 slices (docs/benchmarks.md),
@@ -58,8 +61,8 @@ class MemoryEstimate:
 
     @property
     def fixed_bytes(self) -> int:
-        """What any chunk size needs: the latent's copies and the weights."""
-        return VOLUME_COPIES * self.latent_bytes + self.weights_bytes
+        """What any chunk size needs: the latent's copies, the weights, the runtime."""
+        return VOLUME_COPIES * self.latent_bytes + self.weights_bytes + RUNTIME_BYTES
 
     @property
     def minimum_bytes(self) -> int:
@@ -99,7 +102,8 @@ class _LiveBytes(torch.utils._python_dispatch.TorchDispatchMode):
 def network_bytes_per_slice(config: UNetConfig, rows: int, cols: int,
                             dtype: torch.dtype = torch.float32) -> int:
     """Peak bytes of the activations of one ``rows x cols`` slice in an inference call,
-    counted on the meta device (the count is linear in the batch: two batch sizes give it)."""
+    counted on the meta device (the count is linear in the batch: two batch sizes give it;
+    2 and 4, as GroupNorm refuses a single slice whose deepest map is 1 x 1)."""
     with torch.device("meta"):
         model = UNet(config).to(dtype).eval()
 
@@ -110,7 +114,7 @@ def network_bytes_per_slice(config: UNetConfig, rows: int, cols: int,
             model(x, t, t)
         return live.peak
 
-    return max(1, peak(2) - peak(1))
+    return max(1, (peak(4) - peak(2)) // 2)
 
 
 def free_bytes(device: torch.device | str = "cpu") -> int:

@@ -27,8 +27,10 @@ def test_two_processes_train_as_one_with_the_whole_batch_and_resume_on_one(lamel
     resumed = torch.load(two, weights_only=True)
     np.testing.assert_allclose(resumed["losses"].numpy(), reference["losses"].numpy(),
                                rtol=1e-4)
+    # weights agree to float noise; Adam scales the noise of a near-zero gradient up to
+    # about lr (1e-3) per step in the zero-initialised output layers, hence the atol
     for key, value in reference["ema"].items():
-        torch.testing.assert_close(resumed["ema"][key], value, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(resumed["ema"][key], value, rtol=1e-3, atol=1e-3)
     # and it samples on one process
     assert main(["sample", str(two), "--shape", "8", "16", "16", "--out",
                  str(tmp_path / "v.tif"), "--sampling-steps", "2", "--harmonize", "0",

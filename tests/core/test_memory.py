@@ -10,7 +10,8 @@ from micro3d_gui.core.diffusion.sampler import SamplerSettings, run_to_end
 from micro3d_gui.core.diffusion.unet import UNet, UNetConfig, preset_config
 from micro3d_gui.core.generate import generate_progressive
 from micro3d_gui.core.memory import (
-    VOLUME_COPIES, VolumeTooLarge, estimate_sampling, network_bytes_per_slice, plan_sampling,
+    RUNTIME_BYTES, VOLUME_COPIES, VolumeTooLarge, estimate_sampling, network_bytes_per_slice,
+    plan_sampling,
 )
 from micro3d_gui.paths import demo_model
 
@@ -46,7 +47,8 @@ def test_estimate_grows_with_voxels_and_fits_the_budget():
     assert tight.slices_per_call == 5 and tight.total_bytes <= budget
     guided = estimate_sampling(cfg, (32, 32, 32), budget=budget, guided=True)
     assert guided.slice_bytes == 2 * small.slice_bytes and guided.slices_per_call == 2
-    assert small.fixed_bytes == VOLUME_COPIES * small.latent_bytes + small.weights_bytes
+    assert small.fixed_bytes == (VOLUME_COPIES * small.latent_bytes + small.weights_bytes
+                                 + RUNTIME_BYTES)
 
 
 def test_a_small_budget_bounds_every_network_batch_and_keeps_the_sample():
