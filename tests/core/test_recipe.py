@@ -56,6 +56,7 @@ def test_paper_recipe_is_the_papers_sampler():
     assert s.harmonize_fraction == 1.0
     assert PAPER.network_calls({"schedule_config": {"num_steps": 1000}}) == 5000
     assert FAST.network_calls({"schedule_config": {"num_steps": 1000}}) == 100
+    assert get_recipe("quick").network_calls({"schedule_config": {"num_steps": 1000}}) == 70
 
 
 def paper_loop(model, sched, shape, seed):
@@ -168,7 +169,7 @@ def test_check_refuses_what_the_model_cannot_do():
 
 
 # -- the bundled models (tiny, small boxes, few steps) --------------------------------------
-QUICK = FAST.replace(sampling_steps=8)
+FEW_STEPS = FAST.replace(sampling_steps=8)
 
 
 @pytest.mark.parametrize("material,target", [("separator", [0.6, 0.4]),
@@ -180,7 +181,7 @@ def test_target_fractions_are_hit_within_a_point(material, target):
     ckpt = load_checkpoint(demo_model(material))
     k = ckpt["num_phases"]
     want = target or volume_fractions(read_volume(demo_dir(material) / "truth.tif"), k)
-    v = sample(ckpt, QUICK, (20, 20, 20), 1, fractions=target, seed=0)[0].numpy()
+    v = sample(ckpt, FEW_STEPS, (20, 20, 20), 1, fractions=target, seed=0)[0].numpy()
     np.testing.assert_allclose(volume_fractions(v, k), want, atol=0.01)
 
 
