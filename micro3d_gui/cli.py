@@ -602,7 +602,7 @@ def _output_paths(out: str, count: int) -> list[Path]:
 
 def _volume_writer(out: str, voxel_size, unit):
     """Check --out / --voxel-size / --unit before any sampling -> ``write(volume, path)``."""
-    from .io.export import EXPORT_FORMATS, VOXEL_UNIT, export_volume
+    from .io.export import EXPORT_FORMATS, VOXEL_UNIT, export_volume, write_voxel_sidecar
     from .io.volume import write_tiff
 
     check_output(out, "--out")  # a folder given as --out: say so before the suffix
@@ -620,11 +620,17 @@ def _volume_writer(out: str, voxel_size, unit):
         return write_tiff  # no physical size was given: a plain label stack, as always
     if voxel_size is None:  # spacing 1 voxel: no physical unit is claimed
         return lambda vol, path: export_volume(vol, path, unit=VOXEL_UNIT)
+    size, unit = tuple(voxel_size), unit or "um"
     if suffix == ".npy":
         print(f"note: .npy has no place for --voxel-size; it goes to a sidecar "
               f"{Path(out).name}.json", file=sys.stderr)
-    return lambda vol, path: export_volume(vol, path, voxel_size=tuple(voxel_size),
-                                           unit=unit or "um")
+
+        def write_npy(vol, path):
+            export_volume(vol, path)
+            write_voxel_sidecar(path, size, unit)
+
+        return write_npy
+    return lambda vol, path: export_volume(vol, path, voxel_size=size, unit=unit)
 
 
 def sampling_recipe(args):

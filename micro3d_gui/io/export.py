@@ -85,20 +85,25 @@ def write_tiff_stack(volume: np.ndarray, path: str | os.PathLike,
 
 def write_npy(volume: np.ndarray, path: str | os.PathLike,
               voxel_size: Sequence[float] | None = None, unit: str | None = None) -> None:
-    """NumPy ``.npy`` of the uint8 ``[z, y, x]`` array. A .npy file has no place for a
-    voxel size, so a physical one (``unit`` other than :data:`VOXEL_UNIT`) goes into a
-    sidecar ``<path>.json``: ``{"voxel_size": [z, y, x], "unit": ..., "axes": "zyx"}``."""
+    """NumPy ``.npy`` of the uint8 ``[z, y, x]`` array (``voxel_size``/``unit`` are accepted
+    for a uniform call but a .npy file has no place for them: see
+    :func:`write_voxel_sidecar`)."""
     vol = _labels(volume)
     # Through a file handle: np.save would append ".npy" to the temporary name.
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, vol)
-    if voxel_size is not None and unit not in (None, VOXEL_UNIT):
-        sidecar = {"voxel_size": list(_voxel_size(voxel_size)), "unit": str(unit),
-                   "axes": "zyx"}
-        with atomic_path(f"{os.fspath(path)}.json") as tmp, \
-                open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(sidecar, fh, indent=2)
-            fh.write("\n")
+
+
+def write_voxel_sidecar(path: str | os.PathLike, voxel_size: Sequence[float],
+                        unit: str = "um") -> Path:
+    """The voxel size of a file with no place for it (``.npy``) in ``<path>.json``:
+    ``{"voxel_size": [z, y, x], "unit": ..., "axes": "zyx"}``; returns the sidecar path."""
+    sidecar = Path(f"{os.fspath(path)}.json")
+    data = {"voxel_size": list(_voxel_size(voxel_size)), "unit": str(unit), "axes": "zyx"}
+    with atomic_path(sidecar) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    return sidecar
 
 
 Writer = Callable[..., None]
@@ -142,12 +147,20 @@ def _plain(value: Any) -> Any:
 
 
 def _non_finite_reason(key: str, value: float) -> str:
+    """``"inf"``, ``"-inf"`` or ``"nan"``, and for an infinite tortuosity what it means (the
+    phase is the key's number next to ``tortuosity``, the axis its z/y/x after it)."""
     word = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     parts = key.split(".")
-    if word == "inf" and "tortuosity" in parts and len(parts) >= 2:
-        phase, axis = parts[-2], parts[-1]
-        return f"inf: phase {phase} does not connect the two faces along {axis}"
-    return word
+    if word != "inf" or "tortuosity" not in parts:
+        return word
+    i = parts.index("tortuosity")
+    after, before = parts[i + 1:], parts[:i]
+    phase = next((p for p in after if p.isdigit()), None) or \
+        next((p for p in reversed(before) if p.isdigit()), None)
+    axis = next((p for p in after if p in ("z", "y", "x")), None)
+    if phase is None or axis is None:
+        return f"{word}: a phase does not connect the two faces"
+    return f"{word}: phase {phase} does not connect the two faces along {axis}"
 
 
 def json_ready(report: Mapping) -> dict:

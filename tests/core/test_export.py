@@ -118,3 +118,20 @@ def test_report_json_and_csv_round_trip(tmp_path):
     assert "name" not in table and all(math.isfinite(float(v)) or "inf" in v
                                        for v in table.values())
     assert len(rows) - 1 == len(flatten_report(report)) - 1 == 12
+
+
+def test_non_finite_values_become_null_with_a_reason():
+    from micro3d_gui.io.export import json_ready
+
+    inf = math.inf
+    plain = json_ready({"tortuosity": {"1": {"x": inf, "y": 2.0}},
+                        "per_volume": [{"tortuosity": {"1": {"z": inf}}}],
+                        "summary": {"tortuosity": {"0": {"x": {"q75": inf}}}},
+                        "error": math.nan, "low": -inf})
+    assert plain["tortuosity"]["1"] == {"x": None, "y": 2.0}
+    assert plain["non_finite"] == {
+        "tortuosity.1.x": "inf: phase 1 does not connect the two faces along x",
+        "per_volume.0.tortuosity.1.z": "inf: phase 1 does not connect the two faces along z",
+        "summary.tortuosity.0.x.q75": "inf: phase 0 does not connect the two faces along x",
+        "error": "nan", "low": "-inf"}
+    json.dumps(plain, allow_nan=False)  # strict JSON

@@ -53,7 +53,12 @@ def test_labelled_planes_share_one_mapping(tmp_path):
         for k, v in enumerate(levels):
             im[k::len(levels)] = v
         Image.fromarray(im).save(d / "a.png")
-    s = load_labelled_planes({p: tmp_path / p for p in ("xy", "xz", "yz")})
+    folders = {p: tmp_path / p for p in ("xy", "xz", "yz")}
+    # Whole planes without a level: refused, naming planes and levels, unless phases given.
+    with pytest.raises(DatasetError, match=r"xy uses \[0, 128, 255\]; xz uses \[0, 255\]; "
+                                           r"yz uses \[128\]"):
+        load_labelled_planes(folders)
+    s = load_labelled_planes(folders, phases=3)
     assert s.num_phases == 3 and s.grey_levels == [0, 128, 255]
     assert set(np.unique(s.images["xz"][0])) == {0, 2}
     assert set(np.unique(s.images["yz"][0])) == {1}

@@ -4,8 +4,7 @@ import pytest
 from scipy import ndimage
 
 from micro3d_gui.preprocess.synthetic import lamellae
-from micro3d_gui.preprocess.planeset import volume_plane_images
-from micro3d_gui.metrics import anisotropy
+from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.metrics.compare import compare_planes
 from micro3d_gui.metrics.correlation import (lineal_path_images, lineal_path_volume,
                                              relative_error, s2_images, s2_volume)
@@ -176,7 +175,6 @@ def test_relative_error_and_fractions():
                                                 2), [0.5, 0.5])
     with pytest.raises(ValueError, match="labels must be integers 0..1"):
         volume_fractions(vol, 2)
-    assert anisotropy.volume_fractions is volume_fractions
     vols = [np.full((2, 2, 2), v, np.uint8) for v in (0, 1, 1)]
     s = fraction_summary(vols, 2)
     assert s["1"]["median"] == 1.0 and s["1"]["min"] == 0.0 and s["0"]["max"] == 1.0

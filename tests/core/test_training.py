@@ -82,16 +82,16 @@ def test_resume_matches_an_uninterrupted_run(data, tmp_path):
     assert straight.losses == resumed.losses
 
 
-def test_checkpoint_write_is_atomic(tmp_path):
+def test_checkpoint_write_is_atomic(tmp_path, data):
     path = tmp_path / "m.pt"
-    save_checkpoint({"step": 1}, path)
+    save_checkpoint({**make_trainer(data, 1).state(), "step": 1}, path)
 
     class Unpicklable:
         def __reduce__(self):
             raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        save_checkpoint({"step": 2, "bad": Unpicklable()}, path)
+        save_checkpoint({"step": 2, "bad": Unpicklable()}, path)  # fails mid-write
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left
 
