@@ -26,7 +26,8 @@ def test_readme_commands_are_the_ones_ci_runs():
     setup = "bash .ci/setup && "
     assert tests.startswith(setup) and app.startswith(setup)
     assert app == setup + ".venv/bin/micro3d-gui"
-    assert tests == setup + "xvfb-run -a .venv/bin/python -m pytest"
+    # a virtual screen large enough for the 1920x1080 window tests
+    assert tests == setup + 'xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python -m pytest'
 
 
 def _copy_checkout(dest: Path) -> None:

@@ -356,8 +356,11 @@ class TrainPanel(JobPanel):
 
         The Model field (where training writes) becomes the model's file, so that Resume
         continues it, unless it is ``bundled`` with the app: that one is never written to;
-        the field then keeps its own path, or a new file in :attr:`default_dir`.
+        the field then keeps its own path, or a new file in :attr:`default_dir`. Ignored
+        while a training run is going: the fields and the plot are that run's.
         """
+        if self.is_running():  # e.g. the summary of the previous run's model arrives late
+            return
         cfg = info.get("train_config") or {}
         self.preset_combo.blockSignals(True)
         self.preset_combo.setCurrentText(info.get("preset", "auto"))

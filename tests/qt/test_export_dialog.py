@@ -96,9 +96,8 @@ def test_button_exports_and_reports_errors(qtbot, volumes, tmp_path, errors):
     dlg = make(qtbot, volumes, tmp_path / "out", ".npy")
     dlg.export_button.click()
     assert dlg.result() == ExportDialog.DialogCode.Accepted
-    # .npy has no place for the voxel size: it goes to a JSON sidecar (io.export)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "volume_000.npy", "volume_000.npy.json", "volume_001.npy", "volume_001.npy.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["volume_000.npy",
+                                                                     "volume_001.npy"]
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     dlg2 = make(qtbot, volumes, blocker, ".npy")
