@@ -363,13 +363,15 @@ class MainWindow(QMainWindow):
     def set_model(self, path: str | os.PathLike) -> Job | None:
         """Read the model file in a worker; on success the Train and Generate panels use it.
 
-        A file that is not a model leaves everything as it was and says why.
+        A file that is not a model leaves everything as it was and says why. The last
+        model asked for wins: a slower read of an earlier one is dropped when it ends.
         """
         if self._closing:  # a training run cancelled by closing reports its model late
             return None
         job = Job(model_summary, str(path), self.generate_panel.settings().device,
                   name="Loading the model", error_parent=self, parent=self)
-        job.succeeded.connect(self._model_loaded)
+        job.succeeded.connect(
+            lambda info, job=job: self._model_loaded(info) if job is self.model_job else None)
         job.ended.connect(self._update_placeholder)
         self.model_job = job.start()
         self._update_placeholder()
