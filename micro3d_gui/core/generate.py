@@ -14,7 +14,6 @@ from .diffusion.unet import UNetConfig
 from .memory import plan_sampling
 from .diffusion.sampler import (KeptSection, SampleStep, SamplerSettings, run_to_end,
                                 sample_progressive)
-from . import encoding
 from .encoding import num_channels
 
 
@@ -94,12 +93,6 @@ def training_fractions(ckpt: dict) -> list[float] | None:
     return [sum(w * f[k] for w, f in zip(weights, fractions)) / sum(weights)
             for k in range(ckpt["num_phases"])]
 
-
-def encoded_mean(ckpt: dict) -> list[float] | None:
-    """Mean per model channel of the encoded training data: the sampler's anchor for the
-    volume fractions (None without a data summary)."""
-    f = training_fractions(ckpt)
-    return None if f is None else encoding.encoded_mean(f)
 
 
 def generate(ckpt: dict, shape, count: int = 1, sampling_steps: int | None = None,
