@@ -29,6 +29,7 @@ from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.recipe import RECIPES, Recipe, get_recipe, sample
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.anisotropy import transition_rate
+from micro3d_gui.metrics.compare import random_sub_volumes
 from micro3d_gui.metrics.report import evaluate_volumes
 from micro3d_gui.paths import demo_dir, demo_model
 
@@ -71,15 +72,6 @@ ROWS = {r.name: r for r in (
     Row("paper", "paper", paper_box=True),
 )}
 DEFAULT_ROWS = [n for n, r in ROWS.items() if not r.paper_box]
-
-
-def sub_volumes(truth: np.ndarray, edge: int, count: int, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        z, y, x = (int(rng.integers(0, s - edge + 1)) for s in truth.shape)
-        out.append(truth[z:z + edge, y:y + edge, x:x + edge])
-    return out
 
 
 def rates(volumes) -> list[float]:
@@ -145,7 +137,7 @@ def main(argv=None) -> None:
         edges = {args.paper_size if r.paper_box else args.size for r in rows}
         for edge in sorted(edges):
             print(row(m, f"truth: random real sub-volumes {edge}^3", "-",
-                      sub_volumes(truth, edge, len(args.seeds)), truth, k, None,
+                      random_sub_volumes(truth, edge, len(args.seeds)), truth, k, None,
                       args.diffusivity), flush=True)
         for r in rows:
             recipe = r.recipe()

@@ -2,6 +2,7 @@
 
     python benchmarks/time_to_quality.py [--budgets 2 5 10 20] [--size 64] [--count 2]
         [--materials fibres separator electrode tf500 electrode3] [--devdata DIR]
+        [--models DIR]    # evaluate DIR/<material>.pt (e.g. the bundled models) instead
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
@@ -22,14 +23,15 @@ import time
 from pathlib import Path
 
 from machine import describe
-from quality import sub_volumes
 
+from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.device import resolve_device
 from micro3d_gui.core.recipe import get_recipe, sample
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
+from micro3d_gui.metrics.compare import random_sub_volumes
 from micro3d_gui.metrics.fidelity import FidelityMonitor
 from micro3d_gui.metrics.report import evaluate_volumes
 from micro3d_gui.paths import demo_dir
@@ -84,6 +86,9 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--devdata", type=Path, default=DEVDATA)
     ap.add_argument("--save", type=Path, default=None, help="keep the models in this folder")
+    ap.add_argument("--models", type=Path, default=None,
+                    help="evaluate the models DIR/<material>.pt (trained by `micro3d train`, "
+                         "e.g. models/) instead of training; --budgets is then ignored")
     ap.add_argument("--uncorrected", action="store_true",
                     help="also sample each model with the paper's equations (no x0 "
                          "projection, anchor or variance matching): does the model alone "
@@ -97,33 +102,40 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in args.materials:
         images, k, truth = material(name, args.devdata)
-        floor, floor_vf = errors(sub_volumes(truth, args.size, 8), truth, k)
+        floor, floor_vf = errors(random_sub_volumes(truth, args.size, 8), truth, k)
         print(f"| {name} | real sub-volumes | - | "
               + " / ".join(f"{floor[p]:.3f}" for p in ("xy", "xz", "yz"))
               + f" | 1 | {floor_vf:.3f} | - | - |", flush=True)
         data = PlaneDataset(images, k)
-        for minutes in args.budgets:
-            trainer, _ = prepare_trainer(data, "auto", device, time_budget_s=60 * minutes)
-            trainer.train(monitor=FidelityMonitor.for_trainer(trainer))
-            if args.save:
-                args.save.mkdir(parents=True, exist_ok=True)
-                trainer.save(args.save / f"{name}_{minutes:g}min.pt")
-            ckpt = trainer.state()
+        for minutes in ([None] if args.models else args.budgets):
+            if minutes is None:
+                ckpt = load_checkpoint(args.models / f"{name}.pt")
+                minutes = ckpt.get("train_seconds", 0.0) / 60
+                steps, preset = int(ckpt["step"]), ckpt["model_config"]["preset"]
+                fid = (ckpt.get("fidelity") or [None])[-1]
+            else:
+                trainer, _ = prepare_trainer(data, "auto", device, time_budget_s=60 * minutes)
+                trainer.train(monitor=FidelityMonitor.for_trainer(trainer))
+                if args.save:
+                    args.save.mkdir(parents=True, exist_ok=True)
+                    trainer.save(args.save / f"{name}_{minutes:g}min.pt")
+                ckpt = trainer.state()
+                steps, preset = trainer.step, trainer.model_config.preset
+                fid = trainer.fidelity[-1]
             start = time.perf_counter()
             vols = sample(ckpt, recipe, (args.size,) * 3, args.count, seed=0,
                           device=device).numpy()
             per = (time.perf_counter() - start) / args.count
             s2, vf = errors(vols, truth, k)
-            fid = trainer.fidelity[-1]
-            ratio = max(fid["errors"][p] / fid["floor"][p] for p in fid["errors"])
-            label = f"{trainer.model_config.preset}, {trainer.step}"
-            print(row(name, f"{minutes:g} min", label, s2, floor, vf,
-                      f"{ratio:.1f} (worst plane)", per), flush=True)
+            ratio = ("-" if fid is None else "%.1f (worst plane)" % max(
+                fid["errors"][p] / fid["floor"][p] for p in fid["errors"]))
+            label = f"{preset}, {steps}"
+            print(row(name, f"{minutes:.3g} min", label, s2, floor, vf, ratio, per), flush=True)
             if args.uncorrected:
                 vols = sample(ckpt, recipe.replace(**UNCORRECTED), (args.size,) * 3,
                               args.count, seed=0, device=device).numpy()
                 s2, vf = errors(vols, truth, k)
-                print(row(name, f"{minutes:g} min, paper equations", label, s2, floor, vf,
+                print(row(name, f"{minutes:.3g} min, paper equations", label, s2, floor, vf,
                           "-", None), flush=True)
 
 

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# Trains the bundled demo models from the bundled demo micrographs (resources/demo/), on CPU.
-# Each model's log is written beside it (models/<material>.log). Usage:
+# Trains the bundled demo models from the bundled demo micrographs (resources/demo/), on CPU,
+# with nothing but the default recipe of `micro3d train` (as a user would: 10 minutes, preset
+# auto = tiny on a CPU; core/training.py). Each model's log is written beside it
+# (models/<material>.log). Usage:
 #   bash models/train_models.sh [material ...]     (default: fibres separator electrode)
-# Tiny preset, 32 px crops, batch 16, lr 1e-3: chosen to train in minutes on a 2-core CPU
-# (lr 1e-3 reached the loss of lr 1e-4 in about a third of the steps; docs/benchmarks.md).
+# MICRO3D_MODEL_TIME overrides the training time (e.g. 2m); PYTHON the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS="${MICRO3D_MODEL_STEPS:-4000}"
-for material in "${@:-fibres separator electrode}"; do
-  for m in $material; do
-    d="resources/demo/$m"
-    python3 -m micro3d_gui.cli train --xy "$d/xy" --xz "$d/xz" --yz "$d/yz" \
-        --out "models/$m.pt" --preset tiny --steps "$STEPS" --crop 32 --batch 16 --lr 1e-3 \
-        --seed 0 --device cpu --checkpoint-every 500 2>&1 | tee "models/$m.log"
-  done
+PY="${PYTHON:-python3}"
+TIME="${MICRO3D_MODEL_TIME:-10m}"
+for m in ${@:-fibres separator electrode}; do
+  d="resources/demo/$m"
+  "$PY" -m micro3d_gui.cli train --xy "$d/xy" --xz "$d/xz" --yz "$d/yz" \
+      --out "models/$m.pt" --time "$TIME" --seed 0 --device cpu 2>&1 | tee "models/$m.log"
 done

@@ -12,6 +12,19 @@ from .correlation import (Curves, default_max_r, lineal_path_images, relative_er
 from .fractions import volume_fractions
 
 
+def random_sub_volumes(volume: np.ndarray, edge: int, count: int,
+                       seed: int = 0) -> list[np.ndarray]:
+    """``count`` cubes of ``edge`` voxels cut at random places (seeded) from ``volume``
+    ``[Z, Y, X]``: real sub-volumes whose errors against the whole are the floor a generated
+    volume of that size is measured against."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        z, y, x = (int(rng.integers(0, s - edge + 1)) for s in volume.shape)
+        out.append(volume[z:z + edge, y:y + edge, x:x + edge])
+    return out
+
+
 def _curve_error(gen: Curves, ref: Curves) -> float:
     return float(np.mean([relative_error(gen.along_rows, ref.along_rows),
                           relative_error(gen.along_cols, ref.along_cols)]))

@@ -42,21 +42,27 @@ class PlaneImageSet:
         check_crop(self.images, self.origins, crop)
 
 
+#: What the crop message tells the user to do (``{fit}``: the largest crop that fits); the
+#: app words it for its Crop field.
+CLI_CROP_ADVICE = "use --crop {fit} or larger images"
+
+
 def check_crop(images: Mapping[str, Sequence[np.ndarray]],
-               origins: Mapping[str, Sequence[Path]], crop: int) -> None:
-    """:class:`DatasetError` naming the first image smaller than ``crop`` px on a side."""
+               origins: Mapping[str, Sequence[Path]] | None, crop: int,
+               advice: str = CLI_CROP_ADVICE, multiple: int = 8) -> None:
+    """:class:`DatasetError` naming the first image smaller than ``crop`` px on a side (its
+    file when ``origins`` has it, else "xy image 3"), with ``advice`` formatted with the
+    largest multiple of ``multiple`` that fits."""
     for plane, ims in images.items():
-        for im, origin in zip(ims, origins[plane]):
+        names = list((origins or {}).get(plane, ()))
+        for i, im in enumerate(ims):
             if min(im.shape) < crop:
+                name = str(names[i]) if i < len(names) else f"{plane} image {i + 1}"
+                fit = max(multiple, (min(im.shape) // multiple) * multiple)
                 raise DatasetError(
-                    f"{origin}: image is {im.shape[0]}x{im.shape[1]} px, smaller than "
-                    f"the {crop} px training crop; use --crop {_fitting_crop(im)} "
-                    "or larger images"
+                    f"{name}: image is {im.shape[0]}x{im.shape[1]} px, smaller than "
+                    f"the {crop} px training crop; " + advice.format(fit=fit)
                 )
-
-
-def _fitting_crop(im: np.ndarray, multiple: int = 8) -> int:
-    return max(multiple, (min(im.shape) // multiple) * multiple)
 
 
 def _count_levels(images: Mapping[str, Sequence[np.ndarray]]) -> int:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
+from ..preprocess import dataset
 from . import dialogs
 from .jobs import Job, JobPanel, throttled
 from .palette import PLANE_HEX
@@ -91,15 +92,8 @@ def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
                origins: Mapping[str, Sequence] | None = None) -> None:
     """InputError naming the first image (its file when ``origins`` has it) smaller than
     ``crop`` px on its short side: every training image must hold a crop."""
-    for plane, images in labels.items():
-        names = list((origins or {}).get(plane, ()))
-        for i, im in enumerate(images):
-            if min(im.shape) < crop:
-                name = str(names[i]) if i < len(names) else f"{plane} image {i + 1}"
-                fit = max(CROP_STEP, min(im.shape) // CROP_STEP * CROP_STEP)
-                raise InputError(f"{name}: image is {im.shape[0]}x{im.shape[1]} px, smaller "
-                                 f"than the {crop} px training crop; set Crop to {fit} or "
-                                 "less, or use larger images")
+    dataset.check_crop(labels, origins, crop, "set Crop to {fit} or less, or use larger "
+                       "images", multiple=CROP_STEP)
 
 
 def train_job(segmentation, settings: TrainSettings, device, resume: bool,

@@ -7,25 +7,18 @@ rather than a time, so that a loaded machine trains the same model), 32 px crops
 app's sampler on a 32^3 box, judged against the material's truth with a looser bound than
 the benchmark's (3x instead of 1.5x the floor of real sub-volumes; fractions within 5 points).
 """
-import numpy as np
 import pytest
 
 from micro3d_gui.core.recipe import get_recipe, sample
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.io.volume import read_volume
+from micro3d_gui.metrics.compare import random_sub_volumes
 from micro3d_gui.metrics.report import evaluate_volumes
 from micro3d_gui.paths import demo_dir
 
 pytestmark = pytest.mark.slow
 EDGE = 32
-
-
-def sub_volumes(truth, edge, count, seed=0):
-    rng = np.random.default_rng(seed)
-    return [truth[z:z + edge, y:y + edge, x:x + edge] for z, y, x in
-            (tuple(int(rng.integers(0, s - edge + 1)) for s in truth.shape)
-             for _ in range(count))]
 
 
 def test_a_short_default_run_learns_the_fibre_composite():
@@ -37,7 +30,7 @@ def test_a_short_default_run_learns_the_fibre_composite():
     trainer.train()
     vols = sample(trainer.state(), get_recipe(), (EDGE,) * 3, 2, seed=0).numpy()
     got = evaluate_volumes(list(vols), 2, reference=truth)
-    floor = evaluate_volumes(sub_volumes(truth, EDGE, 8), 2, reference=truth)
+    floor = evaluate_volumes(random_sub_volumes(truth, EDGE, 8), 2, reference=truth)
     for plane, err in got["s2_relative_error"].items():
         assert err <= 3 * floor["s2_relative_error"][plane], (plane, got, floor)
     for phase, f in got["volume_fraction"].items():

@@ -166,7 +166,7 @@ def test_bad_inputs_are_reported_and_state_kept(qtbot, window, boxes, micrograph
     load_micrographs(window, micrograph_dirs)
     window.train_panel.crop_spin.setValue(32)
     assert not window.train_panel.start()
-    assert ".png" in boxes.errors[-1][1] and "Crop" in boxes.errors[-1][1]
+    assert ".png" in boxes.errors[-1][1] and "set Crop to 24 or less" in boxes.errors[-1][1]
     # A file that is not a model: the message names it; the model in use is kept.
     bad = tmp_path / "not_a_model.pt"
     bad.write_bytes(b"garbage")
