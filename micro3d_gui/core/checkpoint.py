@@ -18,7 +18,7 @@ import torch
 
 from ..io.atomic import atomic_path
 from ..errors import CheckpointError
-from .diffusion.schedule import Schedule, ScheduleConfig
+from .diffusion.schedule import PREDICTIONS, Schedule, ScheduleConfig
 from .diffusion.unet import PRESETS, UNet, UNetConfig
 from .encoding import num_channels
 
@@ -92,6 +92,9 @@ def _check_model_config(d, where: str) -> UNetConfig:
         raise CheckpointError(f"{where}: model_config has {cfg.levels} levels and "
                               f"{len(cfg.attention_levels)} attention flags; the file is "
                               "damaged or not a Micro3D model")
+    if not isinstance(cfg.scale_shift_norm, bool):
+        raise CheckpointError(f"{where}: model_config scale_shift_norm "
+                              f"{cfg.scale_shift_norm!r} is not true or false")
     if not (isinstance(cfg.dropout, (int, float)) and 0 <= cfg.dropout < 1):
         raise CheckpointError(f"{where}: model_config dropout {cfg.dropout!r} is not in [0, 1)")
     return cfg
@@ -135,11 +138,12 @@ def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> No
         ok = (isinstance(sc.num_steps, int) and 1 <= sc.num_steps <= 100_000
               and all(isinstance(b, (int, float)) and math.isfinite(b) and 0 < b <= 1
                       for b in (sc.beta_start, sc.beta_end)))
-    except TypeError:
+    except (TypeError, ValueError):
         ok = False
     if not ok:
         raise CheckpointError(f"{where}: schedule_config {sched!r} is not a diffusion "
-                              "schedule (1 to 100000 steps, betas in (0, 1])")
+                              "schedule (1 to 100000 steps, betas in (0, 1], prediction "
+                              f"{' or '.join(PREDICTIONS)})")
     cfg = _check_model_config(ckpt["model_config"], where)
     if cfg.in_channels != num_channels(k):
         raise CheckpointError(f"{where}: the network has {cfg.in_channels} channels but "

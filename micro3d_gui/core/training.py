@@ -3,7 +3,8 @@
 Each batch item: a plane chosen uniformly among those with images, an image of that plane,
 a random ``crop x crop`` window, random horizontal/vertical flips (never rotations or
 transposes: they would mix the planes' anisotropy), the plane label replaced by null with
-probability ``cond_drop``. Loss: mean |eps - eps_theta(x_t, t, c)|^2.
+probability ``cond_drop``. Loss: mean |target - net(x_t, t, c)|^2, the target eps (the
+paper's) or v, as the schedule's ``prediction`` says (:data:`DEFAULT_SCHEDULE`).
 
 Every random draw comes from one ``torch.Generator`` whose state is checkpointed, so a
 resumed run continues exactly as an uninterrupted one.
@@ -39,6 +40,10 @@ PROBE_STEPS = 12
 
 #: Most of the training time the fidelity reports may take (issue: <= 5 %).
 FIDELITY_TIME_FRACTION = 0.05
+
+#: The schedule new models train with: the paper's, with v prediction (docs/benchmarks.md:
+#: an eps model's x0 at t near T carries its error x156, which collapsed uncorrected runs).
+DEFAULT_SCHEDULE = ScheduleConfig(prediction="v")
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,7 @@ class Trainer:
     a time budget, to the step count the budget allows)."""
 
     def __init__(self, data: PlaneDataset, model_config: UNetConfig, config: TrainConfig,
-                 schedule_config: ScheduleConfig = ScheduleConfig(),
+                 schedule_config: ScheduleConfig = DEFAULT_SCHEDULE,
                  device: torch.device | str = "cpu", dist: Distributed = SINGLE):
         if model_config.in_channels != data.channels:
             raise ValueError("model channels do not match the number of phases")
@@ -340,7 +345,8 @@ class Trainer:
         # Every rank drew the same global batch; each trains on its own rows of it.
         x0, t, noise, labels = to_device(self.dist.shard(x0, t, noise, labels), self.device)
         x_t = self.schedule.q_sample(x0, t, noise)
-        loss = torch.mean((self.net(x_t, t, labels) - noise) ** 2)
+        target = self.schedule.training_target(x0, t, noise)
+        loss = torch.mean((self.net(x_t, t, labels) - target) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lr = cfg.lr_at(self.step, total)

@@ -129,7 +129,7 @@ class FidelityMonitor:
         for i in range(sched.num_steps - 1, -1, -1):
             t = torch.full((len(labels),), int(sched.timestep_map[i]), device=self.device,
                            dtype=torch.long)
-            x0 = sched.predict_x0(x, i, model(x, t, labels)).clamp(-1, 1)
+            x0 = sched.x0_from_output(x, i, model(x, t, labels)).clamp(-1, 1)
             noise = torch.randn(x.shape, generator=gen, device=self.device)
             x = sched.p_step_from_x0(x, i, x0, noise)
         out = decode(x, self.num_phases).cpu().numpy()

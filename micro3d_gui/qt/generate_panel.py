@@ -319,10 +319,16 @@ class GeneratePanel(JobPanel):
             event.acceptProposedAction()
 
     def _keep_drop(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        entries = [t.strip() for t in self.keep_edit.text().split(";") if t.strip()]
-        self.keep_edit.setText("; ".join(entries + [f"xy 0 {p}" for p in paths]))
+        for path in (u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()):
+            self.add_kept_section("xy", 0, path)
         event.acceptProposedAction()
+
+    def add_kept_section(self, plane: str, index: int, path: str) -> None:
+        """Append ``PLANE INDEX PATH`` to the kept sections (a section at a plane and index
+        already listed is replaced: a volume holds one image there)."""
+        entries = [t.strip() for t in self.keep_edit.text().split(";") if t.strip()]
+        entries = [e for e in entries if e.split()[:2] != [plane, str(index)]]
+        self.keep_edit.setText("; ".join(entries + [f"{plane} {index} {path}"]))
 
     @property
     def preview_interval_ms(self) -> int:

@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.generate_panel.volumes_ready.connect(self.set_volumes)
         self.generate_panel.analyse_requested.connect(self.analyse)
         self.generate_panel.busy.connect(self._generation_busy)
+        self.viewport.section_dropped.connect(self._keep_section)
         self.analysis_panel.analyse_requested.connect(self.analyse)
         for spin in (*self.generate_panel.shape_spins, self.generate_panel.count_spin,
                      self.generate_panel.steps_spin, self.generate_panel.harmonize_spin):
@@ -215,6 +216,12 @@ class MainWindow(QMainWindow):
             # or field is cut, whatever the window's size was before.
             bar = scroll.verticalScrollBar().sizeHint().width()
             scroll.setMinimumWidth(panel.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
+
+    def _keep_section(self, plane: str, index: int, path: str) -> None:
+        self.generate_panel.add_kept_section(plane, index, path)
+        self.docks["Generate"].raise_()
+        self.statusBar().showMessage(f"The next volumes keep {Path(path).name} as their "
+                                     f"{plane} section {index} (Generate: Keep sections)")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

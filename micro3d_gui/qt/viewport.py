@@ -10,7 +10,9 @@ Every mode draws cube axes with the box's bounds in physical units (:meth:`Viewp
 voxels when none is set), and beside the 3D view three 2D panes show the xy / xz / yz
 sections at the sliders' positions, oriented as METHOD.md's micrographs (xy: rows y, columns
 x; xz: rows z, columns x; yz: rows z, columns y), so a generated section can be held against a
-micrograph of the same plane. Phase names, colours and opacities are editable
+micrograph of the same plane. An image file dropped on a pane asks for that section to be
+kept at the pane's index in the volumes to come (:attr:`Viewport.section_dropped`; the main
+window hands it to the Generate panel's kept sections). Phase names, colours and opacities are editable
 (:meth:`Viewport.set_phase_style`, the Phases table); colours come from :mod:`.palette`.
 
 A volume ``[Z, Y, X]`` maps to VTK's x, y, z = columns, rows, slices (one voxel = one cell
@@ -45,6 +47,26 @@ def section(labels: np.ndarray, plane: str, index: int) -> np.ndarray:
             "yz": lambda: labels[:, :, index]}[plane]()
 
 
+class SectionPane(QLabel):
+    """A 2D pane that takes image files dropped on it (``dropped``: their local paths)."""
+
+    dropped = Signal(list)
+
+    def __init__(self):
+        super().__init__()
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, event) -> None:
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.dropped.emit(paths)
+
+
 def label_grid(labels: np.ndarray, spacing: float = 1.0) -> pv.ImageData:
     """``[Z, Y, X]`` labels -> ImageData with cell array ``phase`` (x fastest, like C order)."""
     z, y, x = labels.shape
@@ -58,6 +80,8 @@ class Viewport(QWidget):
     (same shape)."""
 
     mode_changed = Signal(str)
+    #: (plane, index, image path): a file dropped on a 2D pane, to keep at that section.
+    section_dropped = Signal(str, int, str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -113,12 +137,14 @@ class Viewport(QWidget):
         side.setContentsMargins(4, 0, 4, 4)
         for plane in PANES:
             title = QLabel(plane)
-            pane = QLabel()
+            pane = SectionPane()
+            pane.dropped.connect(lambda paths, plane=plane: self._section_dropped(plane, paths))
             pane.setFixedSize(PANE_SIZE, PANE_SIZE)
             pane.setAlignment(Qt.AlignmentFlag.AlignCenter)
             pane.setStyleSheet("background: #f0f0f0; color: #808080;")
             pane.setToolTip(f"The {plane} section at the {PANES[plane]} slider, oriented as "
-                            f"a {plane} micrograph")
+                            f"a {plane} micrograph. Drop a {plane} micrograph here to keep "
+                            "it at this section in the next volumes generated")
             self.panes[plane], self.pane_titles[plane] = pane, title
             side.addWidget(title)
             side.addWidget(pane)
@@ -365,6 +391,11 @@ class Viewport(QWidget):
         if self.labels is None:
             return None
         return section(self.labels, plane, self.sliders[PANES[plane]].value())
+
+    def _section_dropped(self, plane: str, paths: list) -> None:
+        index = self.sliders[PANES[plane]].value()
+        for path in paths:
+            self.section_dropped.emit(plane, index, path)
 
     def _update_panes(self) -> None:
         colours = self.phase_table.rgb()

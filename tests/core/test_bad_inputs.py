@@ -189,6 +189,9 @@ CASES = [
     ("model-bad-schedule", no_op,
      lambda d: sample(d, model=edit_model(d, lambda c: c["schedule_config"].update(
          num_steps=-5)).name), ["edited.pt: schedule_config"]),
+    ("model-unknown-prediction", no_op,
+     lambda d: sample(d, model=edit_model(d, lambda c: c["schedule_config"].update(
+         prediction="x0")).name), ["edited.pt: schedule_config", "prediction eps or v"]),
     ("model-not-a-model", lambda d: (d / "text.pt").write_text("hello"),
      lambda d: sample(d, model="text.pt"), ["text.pt: not a readable Micro3D model"]),
     ("model-missing", no_op, lambda d: sample(d, model="none.pt"),

@@ -49,6 +49,33 @@ def test_predict_x0_inverts_q_sample(sched):
         assert torch.allclose(sched.predict_x0(xt, i, eps), x0, atol=1e-8)
 
 
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_the_training_target_maps_back_to_x0_and_to_the_noise(prediction):
+    """For x_t = q_sample(x0, noise), the output the network is trained to give yields x0
+    exactly, and eps_from_x0 of that x0 yields the noise; v = sqrt(abar) eps - sqrt(1-abar) x0
+    in closed form."""
+    sched = Schedule.from_config(ScheduleConfig(prediction=prediction))
+    gen = torch.Generator().manual_seed(3)
+    x0 = torch.randn(4, 1, 4, 4, generator=gen, dtype=torch.float64)
+    eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+    for i in (0, 400, 999):
+        xt = sched.q_sample(x0, torch.full((4,), i), eps)
+        target = sched.training_target(x0, torch.full((4,), i), eps)
+        abar = sched.alphas_cumprod[i]
+        expected = eps if prediction == "eps" else np.sqrt(abar) * eps - np.sqrt(1 - abar) * x0
+        assert torch.allclose(target, expected, atol=1e-12)
+        assert torch.allclose(sched.x0_from_output(xt, i, target), x0, atol=1e-6)
+        assert torch.allclose(sched.eps_from_x0(xt, i, sched.x0_from_output(xt, i, target)),
+                              eps, atol=1e-6 if i < 999 else 1e-4)
+    # respacing keeps what the network predicts
+    assert respace(sched, 10).prediction == prediction
+
+
+def test_an_unknown_prediction_is_refused():
+    with pytest.raises(ValueError, match="eps, v"):
+        ScheduleConfig(prediction="x0")
+
+
 def test_reverse_mean_is_posterior_mean_at_x0_hat(sched):
     """Eq. 8's mean equals the mean of q(x_{t-1} | x_t, x0_hat) (DDPM)."""
     gen = torch.Generator().manual_seed(2)

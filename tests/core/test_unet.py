@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from micro3d_gui.core.diffusion.unet import (
-    PRESETS, UNet, count_parameters, flops_per_slice, preset_config,
+    PRESETS, ResBlock, UNet, count_parameters, flops_per_slice, preset_config,
 )
 
 
@@ -41,6 +41,27 @@ def test_condition_and_time_change_the_output():
     outs = [model(x, t, torch.tensor([c])) for c in range(4)]
     assert all(not torch.allclose(outs[0], o) for o in outs[1:])
     assert not torch.allclose(model(x, torch.tensor([10]), torch.tensor([0])), outs[0])
+
+
+@pytest.mark.parametrize("scale_shift", [False, True])
+def test_a_block_of_one_channel_per_group_sees_the_embedding_only_as_scale_and_shift(scale_shift):
+    """16 channels make 16 GroupNorm groups of one channel: an embedding added before the
+    norm is a per-channel constant the norm subtracts, so the paper's block cannot see t or
+    the plane; the scale-shift block must."""
+    torch.manual_seed(0)
+    block = randomize(ResBlock(16, 16, temb=32, dropout=0.0, scale_shift=scale_shift)).eval()
+    x = torch.randn(2, 16, 8, 8)
+    e1, e2 = torch.randn(2, 32), torch.randn(2, 32)
+    same = torch.allclose(block(x, e1, None), block(x, e2, None), atol=1e-5)
+    assert same is not scale_shift
+
+
+def test_the_cpu_presets_use_scale_shift_norm_and_old_configs_do_not():
+    assert PRESETS["tiny"].scale_shift_norm and PRESETS["small"].scale_shift_norm
+    old = preset_config("tiny", 1).to_dict()
+    del old["scale_shift_norm"]  # a checkpoint saved before the field existed
+    from micro3d_gui.core.checkpoint import _check_model_config
+    assert _check_model_config(old, "old.pt").scale_shift_norm is False
 
 
 def test_periodic_padding_makes_the_net_shift_equivariant():

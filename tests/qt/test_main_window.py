@@ -390,3 +390,42 @@ def test_train_panel_shows_the_model_defaults_to_time_and_plots_fidelity(
     assert "floor" in panel.fidelity_label.text()
     fidelity_axes = panel.loss_plot.figure.axes[1]
     assert [line.get_label() for line in fidelity_axes.get_lines()][::2] == ["xy", "xz", "yz"]
+
+
+def drop_files(widget, paths):
+    """Drag ``paths`` onto ``widget`` and drop them, as Qt delivers a real drag: a drag
+    enter (which the widget must accept) and then the drop, at its centre."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = widget.rect().center()
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPointF(centre), *args)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(widget, QDropEvent(QPointF(centre), *args))
+
+
+def test_an_image_dropped_on_a_section_pane_is_kept_there_by_generate(qtbot, window, tmp_path):
+    """A real drag and drop onto the xz pane, its slider at y = 5, lists the file as the xz
+    section 5 in Generate's kept sections; a second drop there replaces it."""
+    from PIL import Image
+
+    vol = np.zeros((16, 16, 16), np.uint8)
+    vol[:, :, 8:] = 1
+    window.set_volumes([vol], 2)
+    window.viewport.sliders["y"].setValue(5)
+    faces = []
+    for name in ("face.png", "other.png"):
+        Image.fromarray(vol[:, 5, :] * 255).save(tmp_path / name)
+        faces.append(str(tmp_path / name))
+        drop_files(window.viewport.panes["xz"], [faces[-1]])
+        assert window.generate_panel.settings().keep == (("xz", 5, faces[-1]),)
+    window.viewport.sliders["z"].setValue(3)
+    drop_files(window.viewport.panes["xy"], [faces[1]])
+    assert window.generate_panel.settings().keep == (("xz", 5, faces[1]), ("xy", 3, faces[1]))
+    assert "xy section 3" in window.statusBar().currentMessage()

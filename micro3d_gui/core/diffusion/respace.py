@@ -27,4 +27,5 @@ def respace(schedule: Schedule, count: int) -> Schedule:
     keep = spaced_steps(schedule.num_steps, count)
     abar = schedule.alphas_cumprod[keep]
     abar_prev = np.append(1.0, abar[:-1])
-    return Schedule(1.0 - abar / abar_prev, timestep_map=schedule.timestep_map[keep])
+    return Schedule(1.0 - abar / abar_prev, timestep_map=schedule.timestep_map[keep],
+                    prediction=schedule.prediction)

@@ -24,7 +24,8 @@ from ..planes import (NULL_LABEL, PLANE_LABELS, PLANES, fixed_axis, slices_to_vo
                       volume_to_slices)
 from .schedule import Schedule
 
-#: eps_theta(x [B, C, H, W], t [B] long, c [B] long) -> [B, C, H, W]
+#: The network (x [B, C, H, W], t [B] long, c [B] long) -> [B, C, H, W]: eps or v, as the
+#: schedule's ``prediction`` says.
 Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -254,7 +255,7 @@ def sample_progressive(
         before = None if x0_before is None else volume_to_slices(x0_before, plane)
 
         def denoise(xs):  # one reverse step of the slices: (x0 estimate, x_{t-1})
-            x0 = schedule.predict_x0(xs, i, eps_fn(xs, t_model, label))
+            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, label))
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
             x0 = project_x0(x0, mode)

@@ -12,13 +12,25 @@ import numpy as np
 import torch
 
 
+#: What the network predicts: the paper's noise eps, or v = sqrt(abar) eps - sqrt(1-abar) x0
+#: (Salimans & Ho 2022).
+PREDICTIONS = ("eps", "v")
+
+
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """Linear beta schedule of the paper: T = 1000, beta from 1e-4 to 2e-2."""
+    """Linear beta schedule of the paper: T = 1000, beta from 1e-4 to 2e-2, and what the
+    network predicts (``prediction``, one of :data:`PREDICTIONS`; the paper's is eps)."""
 
     num_steps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 2e-2
+    prediction: str = "eps"
+
+    def __post_init__(self):
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, "
+                             f"got {self.prediction!r}")
 
 
 def linear_betas(cfg: ScheduleConfig) -> np.ndarray:
@@ -30,11 +42,13 @@ class Schedule:
     """A discrete DDPM noise schedule.
 
     ``betas[i]`` is beta at step i; ``timestep_map[i]`` is the network's time input for step
-    i (the identity unless respaced).
+    i (the identity unless respaced); ``prediction`` is what the network outputs (see
+    :data:`PREDICTIONS`).
     """
 
     betas: np.ndarray
     timestep_map: np.ndarray = field(default=None)
+    prediction: str = "eps"
 
     def __post_init__(self):
         self.betas = np.asarray(self.betas, dtype=np.float64)
@@ -59,7 +73,7 @@ class Schedule:
 
     @classmethod
     def from_config(cls, cfg: ScheduleConfig) -> "Schedule":
-        return cls(linear_betas(cfg))
+        return cls(linear_betas(cfg), prediction=cfg.prediction)
 
     @property
     def num_steps(self) -> int:
@@ -75,7 +89,24 @@ class Schedule:
         """One forward step q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I) (Eq. 1)."""
         return float(np.sqrt(self.alphas[i])) * x_prev + float(np.sqrt(self.betas[i])) * noise
 
+    def training_target(self, x0: torch.Tensor, i, noise: torch.Tensor) -> torch.Tensor:
+        """What the network learns to output for x_t = q_sample(x0, i, noise): ``noise``
+        (eps prediction) or v = sqrt(abar) noise - sqrt(1 - abar) x0."""
+        if self.prediction == "eps":
+            return noise
+        abar = _gather(self.alphas_cumprod, i, x0)
+        return abar.sqrt() * noise - (1 - abar).sqrt() * x0
+
     # -- reverse process ----------------------------------------------------------------
+    def x0_from_output(self, x_t: torch.Tensor, i: int, out: torch.Tensor) -> torch.Tensor:
+        """The x0 estimate of a network output at step i: :meth:`predict_x0` for eps, and
+        sqrt(abar) x_t - sqrt(1 - abar) v for v. v's is well conditioned at t near T, where
+        eps's divides the network's error by sqrt(abar_T) (x156 for the paper's schedule)."""
+        if self.prediction == "eps":
+            return self.predict_x0(x_t, i, out)
+        abar = self.alphas_cumprod[i]
+        return float(np.sqrt(abar)) * x_t - float(np.sqrt(1 - abar)) * out
+
     def predict_x0(self, x_t: torch.Tensor, i: int, eps: torch.Tensor) -> torch.Tensor:
         """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
         abar = self.alphas_cumprod[i]

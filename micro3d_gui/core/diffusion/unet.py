@@ -29,6 +29,12 @@ class UNetConfig:
     head_dim: int = 64
     cond_dim: int = 512
     dropout: float = 0.0
+    #: Apply the time + condition embedding as a scale and shift after the ResBlock's second
+    #: GroupNorm (improved-diffusion's use_scale_shift_norm). Added before it, as the paper's
+    #: block does, the embedding is a per-channel constant that a group of one channel
+    #: subtracts away: the tiny preset's 16- and 32-channel blocks never saw t or the plane.
+    #: False for checkpoints saved before the field existed.
+    scale_shift_norm: bool = False
     preset: str = "custom"
 
     @property
@@ -61,12 +67,12 @@ PRESETS: dict[str, UNetConfig] = {
     "small": UNetConfig(
         base_channels=32, channel_mults=(1, 2, 3, 4), num_res_blocks=1,
         attention_levels=(False, False, True, True), num_heads=4, head_dim=32,
-        cond_dim=128, preset="small",
+        cond_dim=128, scale_shift_norm=True, preset="small",
     ),
     "tiny": UNetConfig(
         base_channels=16, channel_mults=(1, 1, 2, 4), num_res_blocks=1,
         attention_levels=(False, False, False, True), num_heads=4, head_dim=32,
-        cond_dim=128, preset="tiny",
+        cond_dim=128, scale_shift_norm=True, preset="tiny",
     ),
 }
 
@@ -108,18 +114,28 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, temb: int, dropout: float):
+    """Two 3x3 convolutions with a residual; the embedding enters between them, added
+    (the paper's) or, with ``scale_shift``, as ``norm(h) * (1 + scale) + shift``."""
+
+    def __init__(self, cin: int, cout: int, temb: int, dropout: float,
+                 scale_shift: bool = False):
         super().__init__()
+        self.scale_shift = scale_shift
         self.in_layers = nn.Sequential(_norm(cin), nn.SiLU(), _conv3(cin, cout))
-        self.emb = nn.Sequential(nn.SiLU(), nn.Linear(temb, cout))
+        self.emb = nn.Sequential(nn.SiLU(), nn.Linear(temb, 2 * cout if scale_shift else cout))
         self.out_layers = nn.Sequential(
             _norm(cout), nn.SiLU(), nn.Dropout(dropout), _zero(_conv3(cout, cout))
         )
         self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
 
     def forward(self, x, emb, cond_tokens):
-        h = self.in_layers(x) + self.emb(emb)[:, :, None, None]
-        return self.skip(x) + self.out_layers(h)
+        h = self.in_layers(x)
+        e = self.emb(emb)[:, :, None, None]
+        if self.scale_shift:
+            scale, shift = e.chunk(2, dim=1)
+            h = self.out_layers[0](h) * (1 + scale) + shift
+            return self.skip(x) + self.out_layers[1:](h)
+        return self.skip(x) + self.out_layers(h + e)
 
 
 class Attention(nn.Module):
@@ -188,12 +204,15 @@ class UNet(nn.Module):
         def attn(c):
             return Attention(c, cfg.num_heads, cfg.head_dim, cfg.cond_dim)
 
+        def block(cin, cout):
+            return ResBlock(cin, cout, temb, cfg.dropout, cfg.scale_shift_norm)
+
         self.down = nn.ModuleList()
         skips = [ch]
         cur = ch
         for level, mult in enumerate(cfg.channel_mults):
             for _ in range(cfg.num_res_blocks):
-                stage = Stage([ResBlock(cur, ch * mult, temb, cfg.dropout)])
+                stage = Stage([block(cur, ch * mult)])
                 cur = ch * mult
                 if cfg.attention_levels[level]:
                     stage.append(attn(cur))
@@ -204,13 +223,13 @@ class UNet(nn.Module):
                 skips.append(cur)
 
         self.middle = Stage(
-            [ResBlock(cur, cur, temb, cfg.dropout), attn(cur), ResBlock(cur, cur, temb, cfg.dropout)]
+            [block(cur, cur), attn(cur), block(cur, cur)]
         )
 
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mults))):
             for i in range(cfg.num_res_blocks + 1):
-                stage = Stage([ResBlock(cur + skips.pop(), ch * mult, temb, cfg.dropout)])
+                stage = Stage([block(cur + skips.pop(), ch * mult)])
                 cur = ch * mult
                 if cfg.attention_levels[level]:
                     stage.append(attn(cur))
