@@ -41,8 +41,9 @@ PROBE_STEPS = 12
 #: Most of the training time the fidelity reports may take (issue: <= 5 %).
 FIDELITY_TIME_FRACTION = 0.05
 
-#: The schedule new models train with: the paper's, with v prediction (docs/benchmarks.md:
-#: an eps model's x0 at t near T carries its error x156, which collapsed uncorrected runs).
+#: The schedule new models train with: the paper's, with v prediction (an eps model's x0 at
+#: t near T carries its error x156; with v the plain 2D samples went from 22x to 1.7x their
+#: floor on tf500, docs/benchmarks.md).
 DEFAULT_SCHEDULE = ScheduleConfig(prediction="v")
 
 

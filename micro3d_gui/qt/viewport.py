@@ -12,8 +12,9 @@ sections at the sliders' positions, oriented as METHOD.md's micrographs (xy: row
 x; xz: rows z, columns x; yz: rows z, columns y), so a generated section can be held against a
 micrograph of the same plane. An image file dropped on a pane asks for that section to be
 kept at the pane's index in the volumes to come (:attr:`Viewport.section_dropped`; the main
-window hands it to the Generate panel's kept sections). Phase names, colours and opacities are editable
-(:meth:`Viewport.set_phase_style`, the Phases table); colours come from :mod:`.palette`.
+window hands it to the Generate panel's kept sections). Phase names, colours and opacities
+are editable (:meth:`Viewport.set_phase_style`, the Phases table); colours come from
+:mod:`.palette`.
 
 A volume ``[Z, Y, X]`` maps to VTK's x, y, z = columns, rows, slices (one voxel = one cell
 of the voxel size), so the axes read as the volume's x, y, z. Updating a volume of the same shape and
