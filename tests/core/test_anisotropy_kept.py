@@ -50,8 +50,9 @@ def test_cli_trained_tiny_model_keeps_lamellar_anisotropy(tmp_path, plane_writer
         assert rates[-1]["x"] > 0.15 * truth_rate, rates[-1]
         assert abs(vol.mean() - truth.mean()) < 0.1
     # Across the volumes, phase changes along y and z are rare. Per volume this is left to
-    # chance: one volume in eight (two training seeds) had a defect region with y and z
-    # rates of a quarter of its x rate, and which volume gets it moves with the last bits
-    # of float rounding in training (it failed on CI and passed here for the same code).
+    # chance: 3 of 12 volumes (two training seeds) had a defect region with y and z rates
+    # of 0.14-0.24 of the x rate (the decoded anchor's, docs/benchmarks.md), and which
+    # volume gets it moves with float rounding in training (the same code failed on CI
+    # and passed on another machine).
     mean = {a: float(np.mean([r[a] for r in rates])) for a in "zyx"}
     assert mean["y"] < 0.1 * mean["x"] and mean["z"] < 0.1 * mean["x"], rates
