@@ -68,6 +68,17 @@ def grab_both(app, win, out_dir: Path, stem: str) -> list[Path]:
     return written
 
 
+def take_int(argv: list[str], flag: str, default: int | None) -> int | None:
+    """Remove ``flag N`` from ``argv`` and return N (``default`` without it); argparse
+    belongs to the micro3d command only."""
+    if flag not in argv:
+        return default
+    i = argv.index(flag)
+    value = int(argv[i + 1])
+    del argv[i:i + 2]
+    return value
+
+
 def main(out_dir: Path, box: int | None, train_steps: int = 200) -> list[Path]:
     work = Path(tempfile.mkdtemp(prefix="micro3d-shot-"))
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work))
@@ -136,16 +147,8 @@ def main(out_dir: Path, box: int | None, train_steps: int = 200) -> list[Path]:
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    size = None
-    steps = 200
-    if "--box" in argv:  # (argparse belongs to the micro3d command only)
-        i = argv.index("--box")
-        size = int(argv[i + 1])
-        del argv[i:i + 2]
-    if "--train-steps" in argv:
-        i = argv.index("--train-steps")
-        steps = int(argv[i + 1])
-        del argv[i:i + 2]
+    size = take_int(argv, "--box", None)
+    steps = take_int(argv, "--train-steps", 200)
     target = Path(argv[0]) if argv else Path(__file__).resolve().parent
     for path in main(target, size, steps):
         print(path)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ..core.recipe import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
 from ..errors import InputError
 from . import dialogs
+from .drops import local_paths
 from .jobs import Job, JobPanel, throttled
 from .train_panel import DEVICES, spin_box as _spin
 
@@ -315,12 +316,12 @@ class GeneratePanel(JobPanel):
         self.guidance_spin.setValue(r.guidance)
 
     def _keep_drag_enter(self, event) -> None:
-        if event.mimeData().hasUrls():
+        if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def _keep_drop(self, event) -> None:
-        for path in (u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()):
-            self.add_kept_section("xy", 0, path)
+        for path in local_paths(event.mimeData()):
+            self.add_kept_section("xy", 0, str(path))
         event.acceptProposedAction()
 
     def add_kept_section(self, plane: str, index: int, path: str) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
 from micro3d_gui.io.images import IMAGE_SUFFIXES
 from micro3d_gui.preprocess.planeset import PlaneOptions
 
+from .drops import local_paths
 from .thumbnails import grey_pixmap
 
 #: What a plane's images show (METHOD.md's convention), for the drop targets' titles.
@@ -21,13 +22,6 @@ PLANE_AXES = {"xy": "rows y, columns x", "xz": "rows z, columns x", "yz": "rows 
 MAX_THUMBNAILS = 24
 THUMBNAIL_SIZE = 56
 _FILE_FILTER = "Images ({})".format(" ".join("*" + s for s in IMAGE_SUFFIXES))
-
-
-def local_paths(mime) -> list[Path]:
-    """Local file/folder paths in a drag's mime data (web URLs are ignored)."""
-    if not mime.hasUrls():
-        return []
-    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
 
 
 class PlaneTarget(QGroupBox):

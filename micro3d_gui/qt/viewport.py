@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QScrollAr
 from pyvistaqt import QtInteractor
 from superqt import QLabeledSlider
 
+from .drops import local_paths
 from .palette import direction_hex
 from .phase_table import PhaseTable
 from .thumbnails import labels_pixmap
@@ -58,14 +59,14 @@ class SectionPane(QLabel):
         self.setAcceptDrops(True)
 
     def dragEnterEvent(self, event) -> None:
-        if any(u.isLocalFile() for u in event.mimeData().urls()):
+        if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = local_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
-            self.dropped.emit(paths)
+            self.dropped.emit([str(p) for p in paths])
 
 
 def label_grid(labels: np.ndarray, spacing: float = 1.0) -> pv.ImageData:
