@@ -103,6 +103,16 @@ def kept_sections(settings: GenerateSettings, num_phases: int):
             for plane, index, path in settings.keep]
 
 
+def check_kept_sections(settings: GenerateSettings) -> None:
+    """Read the kept sections' images and check them against the model and the box
+    (InputError naming the file or section and the fix), as the sampler would."""
+    from ..core.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(settings.model_path)
+    sections = kept_sections(settings, int(ckpt["num_phases"]))
+    settings.to_recipe().check(ckpt, settings.shape, settings.fractions, sections)
+
+
 def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], bool]):
     """Worker body (no Qt): yields a :class:`SamplePreview` per step, returns
     ``(volumes [N, Z, Y, X] uint8, num_phases)``."""
@@ -324,12 +334,21 @@ class GeneratePanel(JobPanel):
             self.add_kept_section("xy", 0, str(path))
         event.acceptProposedAction()
 
-    def add_kept_section(self, plane: str, index: int, path: str) -> None:
+    def add_kept_section(self, plane: str, index: int, path: str) -> bool:
         """Append ``PLANE INDEX PATH`` to the kept sections (a section at a plane and index
-        already listed is replaced: a volume holds one image there)."""
+        already listed is replaced: a volume holds one image there). A file that is not a
+        readable image is refused at once, with a message naming it; returns whether kept."""
+        from ..io.images import read_images
+
+        try:
+            read_images(Path(path))
+        except InputError as exc:
+            dialogs.show_error(self, "Cannot keep this section", dialogs.error_text(exc))
+            return False
         entries = [t.strip() for t in self.keep_edit.text().split(";") if t.strip()]
         entries = [e for e in entries if e.split()[:2] != [plane, str(index)]]
         self.keep_edit.setText("; ".join(entries + [f"{plane} {index} {path}"]))
+        return True
 
     @property
     def preview_interval_ms(self) -> int:
@@ -374,6 +393,8 @@ class GeneratePanel(JobPanel):
             if not Path(s.model_path).is_file():
                 raise InputError(f"{s.model_path}: no such model file; train one or choose "
                                  "another with Browse...")
+            if s.keep:  # read the sections now: a bad one is refused before any work
+                check_kept_sections(s)
             device = resolve_device(s.device)
         except (InputError, ValueError) as exc:
             dialogs.show_error(self, "Cannot generate", dialogs.error_text(exc))

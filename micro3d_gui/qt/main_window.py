@@ -218,7 +218,8 @@ class MainWindow(QMainWindow):
             scroll.setMinimumWidth(panel.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
 
     def _keep_section(self, plane: str, index: int, path: str) -> None:
-        self.generate_panel.add_kept_section(plane, index, path)
+        if not self.generate_panel.add_kept_section(plane, index, path):
+            return
         self.docks["Generate"].raise_()
         self.statusBar().showMessage(f"The next volumes keep {Path(path).name} as their "
                                      f"{plane} section {index} (Generate: Keep sections)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
@@ -178,12 +179,14 @@ class LossPlot(PlotWidget):
             ax.plot(x[w - 1:], mean, color="#1f4e8c", lw=1.5, label=f"mean of {w}")
             if y.min() > 0:
                 ax.set_yscale("log")
-            ax.legend(loc="upper right", fontsize="small")
+                # Minor labels (9 x 10^-1, 8 x 10^-1 ...) crowd a narrow dock: majors only.
+                ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.legend(loc="best", fontsize="x-small", framealpha=0.7)
         else:
             ax.text(0.5, 0.5, "no training yet", ha="center", va="center",
                     transform=ax.transAxes, color="grey")
         fx.set_xlabel("step")
-        fx.set_ylabel("S2 error of samples")
+        fx.set_ylabel("S2 error (dashed: floor)")
         if self.fidelity:
             steps = [r["step"] for r in self.fidelity]
             for plane, colour in PLANE_HEX.items():
@@ -193,8 +196,7 @@ class LossPlot(PlotWidget):
                         color=colour, ms=3, lw=1.2, label=plane)
                 fx.axhline(self.fidelity[-1]["floor"][plane], color=colour, ls="--", lw=0.8)
             fx.set_ylim(bottom=0)
-            fx.legend(loc="upper right", fontsize="small", title="dashed: floor",
-                      title_fontsize="small")
+            fx.legend(loc="best", fontsize="x-small", framealpha=0.7)
         else:
             fx.text(0.5, 0.5, "fidelity: after the first minutes", ha="center",
                     va="center", transform=fx.transAxes, color="grey")

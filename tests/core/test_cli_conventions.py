@@ -70,7 +70,8 @@ def test_info_describes_the_bundled_model_as_text_and_json(capsys):
     assert main(["info", str(model)]) == 0
     text = capsys.readouterr().out
     assert f"step {ckpt['step']} of {ckpt['train_config']['steps']}" in text
-    assert "preset tiny" in text and "crop 32 px" in text and "learning rate 0.001" in text
+    crop, lr = ckpt["train_config"]["crop"], ckpt["train_config"]["lr"]
+    assert "preset tiny" in text and f"crop {crop} px" in text and f"learning rate {lr:g}" in text
     for plane, d in ckpt["data_summary"].items():
         assert f"data {plane}: {d['images']} images" in text
 

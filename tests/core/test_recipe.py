@@ -186,18 +186,24 @@ def test_target_fractions_are_hit_within_a_point(material, target):
 
 
 def test_a_kept_section_is_in_the_volume_and_its_neighbours_continue_it(tmp_path):
+    """Every volume holds the section voxel for voxel; the slices within 3 voxels of it
+    score within 1.5x the volumes' own mean S2 error. Pooled over four volumes: one
+    24 x 24 slice's S2 is noisy (single volumes of the bundled model: 0.81-1.56x)."""
     ckpt = load_checkpoint(demo_model("separator"))
     truth = read_volume(demo_dir("separator") / "truth.tif")
-    box, index = (24, 24, 24), 12
+    box, index, count = (24, 24, 24), 12, 4
     section = truth[40:64, 50, 30:54]  # an xz section: rows z, columns x
     image = tmp_path / "face.png"
     Image.fromarray(section * 255).save(image)
     out = tmp_path / "v.tif"
     assert main(["sample", str(demo_model("separator")), "--shape", *map(str, box), "--out",
                  str(out), "--sampling-steps", "12", "--keep", "xz", str(index), str(image),
-                 "--seed", "0", "--device", "cpu"]) == 0
-    vol = read_volume(out)
-    np.testing.assert_array_equal(vol[:, index, :], section)  # voxel for voxel
-    errors = slice_s2_errors(vol, truth, "xz", 2)
-    near = [errors[j] for j in range(index - 3, index + 4) if j != index]
-    assert np.mean(near) <= 1.5 * np.mean(np.delete(errors, index)), errors
+                 "--count", str(count), "--seed", "0", "--device", "cpu"]) == 0
+    near, own = [], []
+    for i in range(count):
+        vol = read_volume(tmp_path / f"v_{i:03d}.tif")
+        np.testing.assert_array_equal(vol[:, index, :], section)  # voxel for voxel
+        errors = slice_s2_errors(vol, truth, "xz", 2)
+        near += [errors[j] for j in range(index - 3, index + 4) if j != index]
+        own.append(np.mean(np.delete(errors, index)))
+    assert np.mean(near) <= 1.5 * np.mean(own), (np.mean(near), own)

@@ -13,7 +13,6 @@ from micro3d_gui.core.training import (PROBE_STEPS, PlaneDataset, TrainConfig, T
                                        auto_preset, fitted_ema_decay, prepare_trainer)
 from micro3d_gui.core.encoding import encode
 from micro3d_gui.metrics.fidelity import FidelityMonitor, FidelitySettings
-from micro3d_gui.paths import demo_model
 from micro3d_gui.preprocess.synthetic import lamellae
 
 
@@ -88,10 +87,14 @@ def test_time_budget_becomes_a_fixed_step_count(data, tmp_path):
 
 
 def test_checkpoints_from_before_the_schedule_resume_at_a_constant_rate():
-    ckpt = load_checkpoint(demo_model("fibres"))
-    cfg = TrainConfig.from_dict(ckpt["train_config"])
-    assert cfg.lr_schedule == "constant" and cfg.steps == ckpt["step"]
-    assert cfg.ema_decay == 0.999
+    # the train_config of a checkpoint written before the schedule (the bundled models of
+    # 2026-11, tiny, 4,000 steps): no lr_schedule, warmup_steps, lr_final or time budget
+    old = {"steps": 4000, "batch_size": 16, "crop": 32, "lr": 0.001, "cond_drop": 0.1,
+           "ema_decay": 0.999, "seed": 0, "checkpoint_every": 500}
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.lr_schedule == "constant" and cfg.warmup_steps == 0
+    assert cfg.time_budget_s is None and cfg.steps == 4000 and cfg.ema_decay == 0.999
+    assert all(cfg.lr_at(step, 4000) == 0.001 for step in (0, 100, 3999))
 
 
 class PlaneOracle(torch.nn.Module):

@@ -429,3 +429,29 @@ def test_an_image_dropped_on_a_section_pane_is_kept_there_by_generate(qtbot, win
     drop_files(window.viewport.panes["xy"], [faces[1]])
     assert window.generate_panel.settings().keep == (("xz", 5, faces[1]), ("xy", 3, faces[1]))
     assert "xy section 3" in window.statusBar().currentMessage()
+
+
+def test_a_bad_kept_section_is_refused_before_any_work(qtbot, window, boxes, tmp_path):
+    """A file that is not an image, dropped on a pane, is refused at once and named; a
+    kept image that does not fit the box is refused when Generate starts, before a job
+    runs, naming the section."""
+    from PIL import Image
+
+    from micro3d_gui import paths
+
+    vol = np.zeros((16, 16, 16), np.uint8)
+    window.set_volumes([vol], 2)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    drop_files(window.viewport.panes["xz"], [notes])
+    assert window.generate_panel.settings().keep == ()
+    assert boxes.errors and str(notes) in boxes.errors[-1][1]
+
+    gen = window.generate_panel
+    gen.set_model(paths.demo_model("fibres"))
+    face = tmp_path / "face.png"
+    Image.fromarray(np.zeros((12, 16), np.uint8)).save(face)  # the xz face is 16 x 16
+    gen.set_settings(replace(gen.settings(), shape=(16, 16, 16), keep=(("xz", 5, str(face)),)))
+    assert not gen.start()
+    assert not gen.is_running()
+    assert "kept section xz 5" in boxes.errors[-1][1]
