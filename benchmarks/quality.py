@@ -64,6 +64,12 @@ ROWS = {r.name: r for r in (
                                                        harmonize_fraction=0.45)),
     Row("S=25, n_h=2 for the first 90 %", "fast", dict(sampling_steps=25, harmonize=2,
                                                        harmonize_fraction=0.9)),
+    Row("S=40, n_h=3 for the last 25 %", "fast", dict(sampling_steps=40, harmonize=3,
+                                                      harmonize_fraction=0.25,
+                                                      harmonize_late=True)),
+    Row("S=25, n_h=3 for the last 60 %", "fast", dict(sampling_steps=25, harmonize=3,
+                                                      harmonize_fraction=0.6,
+                                                      harmonize_late=True)),
     Row("fast without the decoded anchor", "fast", dict(anchor_decoded=False)),
     Row("paper equations, no corrections: S=50, n_h=1", "paper",
         dict(sampling_steps=50, harmonize=1)),
@@ -115,7 +121,7 @@ def main(argv=None) -> None:
                     help="another model and its 3D truth (e.g. trained on a devdata volume)")
     ap.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS),
                     metavar="ROW", help=f"rows to run (default: all but the S=1000 ones); "
-                                        f"known: {'; '.join(ROWS)}")
+                                        f"known: {'; '.join(ROWS)}".replace("%", "%%"))
     ap.add_argument("--diffusivity", action="store_true", help="also TauFactor D_rel")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     args = ap.parse_args(argv)

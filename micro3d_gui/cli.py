@@ -207,6 +207,8 @@ _RECIPE_FLAGS = {
     "--eta": ("eta", dict(type=_number), "DDIM noise scale (--solver ddim)"),
     "--harmonize-fraction": ("harmonize_fraction", dict(type=_unit_interval, metavar="F"),
                              "harmonize only in this leading (noisy) fraction of the steps"),
+    "--harmonize-late": ("harmonize_late", dict(action=argparse.BooleanOptionalAction),
+                         "take --harmonize-fraction at the end (low noise) instead"),
     "--x0-projection": ("x0_projection", dict(choices=None),
                         "correction of each x0 estimate (none = the paper's)"),
     "--anchor": ("anchor_fractions", dict(action=argparse.BooleanOptionalAction),

@@ -1,8 +1,9 @@
 """How long sampling will take on this machine, from one timed network call (no Qt).
 
 One reverse step denoises every slice of the volume along its target plane, so whatever the
-plane it pushes ``count * Z * Y * X`` voxels through the network ``n_h + 1`` times (twice
-as many with guidance w != 1, METHOD.md Sec. 3). :func:`probe_seconds_per_voxel` times one
+plane each network call of a run pushes ``count * Z * Y * X`` voxels through the network
+(a run's calls per slice batch: ``SamplerSettings.network_calls``, which counts n_h, the
+steps that harmonize and guidance, METHOD.md Sec. 3). :func:`probe_seconds_per_voxel` times one
 call on a small batch of slices; :func:`sampling_seconds` scales it up.
 """
 from __future__ import annotations
@@ -43,12 +44,11 @@ def probe_seconds_per_voxel(ckpt: dict, device: torch.device | str = "cpu") -> f
 
 
 def sampling_seconds(seconds_per_voxel: float, shape: tuple[int, int, int], count: int,
-                     steps: int, harmonize: int, guidance: float = 1.0) -> float:
-    """Estimated wall time of sampling ``count`` volumes ``shape`` (Z, Y, X) with ``steps``
-    reverse steps and ``harmonize`` (n_h) harmonizing calls per step."""
+                     network_calls: int) -> float:
+    """Estimated wall time of sampling ``count`` volumes ``shape`` (Z, Y, X) in a run of
+    ``network_calls`` calls per slice batch (``Recipe.network_calls``)."""
     z, y, x = (int(s) for s in shape)
-    calls = int(steps) * (int(harmonize) + 1) * (1 if guidance == 1.0 else 2)
-    return calls * int(count) * z * y * x * seconds_per_voxel
+    return int(network_calls) * int(count) * z * y * x * seconds_per_voxel
 
 
 def about(seconds: float) -> str:

@@ -4,16 +4,22 @@ import math
 import numpy as np
 import pytest
 
+from micro3d_gui.core.diffusion.sampler import SamplerSettings
 from micro3d_gui.estimate import about, probe_seconds_per_voxel, sampling_seconds
 
 
 def test_sampling_seconds_counts_network_calls_over_all_voxels():
     # 50 steps x (n_h + 1 = 2) calls x 2 volumes x 8*16*32 voxels x 1e-6 s
-    assert sampling_seconds(1e-6, (8, 16, 32), 2, 50, 1) == pytest.approx(
+    calls = SamplerSettings(harmonize=1).network_calls(50)
+    assert sampling_seconds(1e-6, (8, 16, 32), 2, calls) == pytest.approx(
         50 * 2 * 2 * 8 * 16 * 32 * 1e-6)
-    # Guidance w != 1 batches the unconditional call too: twice the work.
-    assert sampling_seconds(1e-6, (8, 8, 8), 1, 10, 0, guidance=2.0) == pytest.approx(
-        2 * sampling_seconds(1e-6, (8, 8, 8), 1, 10, 0))
+    # Guidance w != 1 batches the unconditional call too: twice the work; harmonizing
+    # only the last 60 % of 25 steps at n_h = 3: 25 + 15 * 3 = 70 calls.
+    guided = SamplerSettings(harmonize=0, guidance=2.0).network_calls(10)
+    assert sampling_seconds(1e-6, (8, 8, 8), 1, guided) == pytest.approx(
+        2 * sampling_seconds(1e-6, (8, 8, 8), 1, 10))
+    late = SamplerSettings(harmonize=3, harmonize_fraction=0.6, harmonize_late=True)
+    assert sampling_seconds(1.0, (1, 1, 1), 1, late.network_calls(25)) == 70
 
 
 def test_about_rounds_for_a_person():

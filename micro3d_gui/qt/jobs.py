@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -93,6 +94,12 @@ class _WorkerSignals(QObject):
     yielded = Signal(object)
 
 
+def _torch_threads() -> int | None:
+    """The calling thread's torch thread count (None when torch is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
 class _Worker(WorkerBase):
     """A superqt worker that drives a generator or a callback function to its end.
 
@@ -105,9 +112,16 @@ class _Worker(WorkerBase):
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._should_stop = should_stop
         self.thread_done = threading.Event()
+        # torch's intra-op thread count is per OS thread (OpenMP): a pool thread would
+        # start at the machine default, not at the app's (e.g. the tests' one thread).
+        self._torch_threads = _torch_threads()
 
     def work(self):
         try:
+            if self._torch_threads:
+                import torch
+
+                torch.set_num_threads(self._torch_threads)
             if inspect.isgeneratorfunction(self._fn):
                 return self._drive(self._fn(*self._args, should_stop=self._should_stop,
                                             **self._kwargs))

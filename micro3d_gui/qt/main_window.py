@@ -333,9 +333,8 @@ class MainWindow(QMainWindow):
         if per_voxel:
             from ..estimate import about, sampling_seconds
 
-            when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count,
-                                                 s.sampling_steps, s.harmonize,
-                                                 s.guidance)) + " here"
+            calls = s.to_recipe().sampler.network_calls(s.sampling_steps)
+            when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count, calls)) + " here"
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"
         return (f"{what} loaded:\npress Generate{when}\n({plural(s.count, 'volume')} of "

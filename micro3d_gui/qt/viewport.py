@@ -12,7 +12,9 @@ sections at the sliders' positions, oriented as METHOD.md's micrographs (xy: row
 x; xz: rows z, columns x; yz: rows z, columns y), so a generated section can be held against a
 micrograph of the same plane. An image file dropped on a pane asks for that section to be
 kept at the pane's index in the volumes to come (:attr:`Viewport.section_dropped`; the main
-window hands it to the Generate panel's kept sections). Phase names, colours and opacities
+window hands it to the Generate panel's kept sections); dropped on the 3D view it is kept at
+the section under the pointer: the slab it lands on in the slices view, else the box face
+(:func:`micro3d_gui.picking.section_under_ray`). Phase names, colours and opacities
 are editable (:meth:`Viewport.set_phase_style`, the Phases table); colours come from
 :mod:`.palette`.
 
@@ -25,12 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea,
                                QVBoxLayout, QWidget)
 from pyvistaqt import QtInteractor
 from superqt import QLabeledSlider
 
+from ..picking import section_under_ray
 from .drops import local_paths
 from .palette import direction_hex
 from .phase_table import PhaseTable
@@ -82,7 +85,8 @@ class Viewport(QWidget):
     (same shape)."""
 
     mode_changed = Signal(str)
-    #: (plane, index, image path): a file dropped on a 2D pane, to keep at that section.
+    #: (plane, index, image path): a file dropped on a 2D pane or on the 3D view, to keep
+    #: at that section.
     section_dropped = Signal(str, int, str)
 
     def __init__(self, parent: QWidget | None = None):
@@ -91,6 +95,8 @@ class Viewport(QWidget):
         # which costs a CPU core with software OpenGL; every change renders explicitly.
         self.plotter = QtInteractor(self, auto_update=False)
         self.plotter.set_background("white")
+        self.plotter.setAcceptDrops(True)
+        self.plotter.installEventFilter(self)
         self.labels: np.ndarray | None = None
         self.num_phases = 0
         self.mode = "slices"
@@ -393,6 +399,50 @@ class Viewport(QWidget):
         if self.labels is None:
             return None
         return section(self.labels, plane, self.sliders[PANES[plane]].value())
+
+    def section_at(self, x: float, y: float) -> tuple[str, int] | None:
+        """The section under the 3D view's point ``(x, y)`` (Qt widget pixels, from the top
+        left): the slab there in the slices view, else the box face; None off the box."""
+        if self.labels is None:
+            return None
+        ren = self.plotter.renderer
+        scale = self.plotter.devicePixelRatioF()
+        height = ren.GetRenderWindow().GetSize()[1]
+        ends = []
+        for depth in (0.0, 1.0):  # the near and far clipping planes under the point
+            ren.SetDisplayPoint(x * scale, height - y * scale, depth)
+            ren.DisplayToWorld()
+            wx, wy, wz, w = ren.GetWorldPoint()
+            ends.append(np.array([wx, wy, wz]) / w)
+        slabs = ({a: s.value() for a, s in self.sliders.items()} if self.mode == "slices"
+                 else None)
+        return section_under_ray(ends[0], ends[1] - ends[0], self.labels.shape,
+                                 self.spacing, slabs)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Drops on the 3D view (the QtInteractor is VTK's widget: filtered, not subclassed).
+        # The enter takes any local file over a volume (an ignored enter gets no moves);
+        # each move then says whether the pointer is over the box.
+        kind = event.type()
+        if watched is self.plotter and kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            pos = event.position()
+            over = (self.labels is not None if kind == QEvent.Type.DragEnter
+                    else self.section_at(pos.x(), pos.y()) is not None)
+            if local_paths(event.mimeData()) and over:
+                event.acceptProposedAction()
+            else:
+                event.ignore()
+            return True
+        if watched is self.plotter and kind == QEvent.Type.Drop:
+            pos = event.position()
+            paths = local_paths(event.mimeData())
+            where = self.section_at(pos.x(), pos.y())
+            if paths and where:
+                event.acceptProposedAction()
+                for path in paths:
+                    self.section_dropped.emit(*where, str(path))
+            return True
+        return super().eventFilter(watched, event)
 
     def _section_dropped(self, plane: str, paths: list) -> None:
         index = self.sliders[PANES[plane]].value()

@@ -224,3 +224,21 @@ def test_anchored_sampler_keeps_the_oracle_volume_and_needs_no_target():
     last = run_to_end(sample_progressive(Oracle(v), respace(SCHED, 12), (4, 5, 6), 2, 1, 1,
                                          settings, seed=0, target_mean=[float(v.mean())]))
     np.testing.assert_allclose(last.x0[0].numpy(), v, atol=1e-3)
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_harmonizing_only_a_fraction_of_the_steps_calls_the_network_there(late):
+    """n_h = 3 on 40 % of 10 steps: 4 calls at the 4 noisiest steps (or, late, the 4
+    least noisy), 1 at the others; the count is what network_calls() says."""
+    ts = []
+
+    def model(x, t, c):
+        ts.append(int(t[0]))
+        return torch.zeros_like(x)
+
+    settings = SamplerSettings(harmonize=3, harmonize_fraction=0.4, harmonize_late=late)
+    sched = respace(SCHED, 10)
+    run_to_end(sample_progressive(model, sched, (4, 4, 4), 2, 1, 1, settings, seed=0))
+    per_step = [ts.count(int(t)) for t in sched.timestep_map[::-1]]  # noisiest first
+    assert per_step == ([1] * 6 + [4] * 4 if late else [4] * 4 + [1] * 6)
+    assert len(ts) == settings.network_calls(10) == 22

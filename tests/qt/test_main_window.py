@@ -455,3 +455,46 @@ def test_a_bad_kept_section_is_refused_before_any_work(qtbot, window, boxes, tmp
     assert not gen.start()
     assert not gen.is_running()
     assert "kept section xz 5" in boxes.errors[-1][1]
+
+
+def test_an_image_dropped_on_the_3d_view_is_kept_at_the_section_under_it(qtbot, window,
+                                                                        tmp_path):
+    """A real drop on the rendered 3D view: looking down z at the 12 x 16 x 20 box, the
+    outline view keeps the file at its top face (xy 11), the slices view at the z slab
+    (xy 5); looking down x, at the face x = 19; off the box the drag is refused."""
+    from PIL import Image
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragMoveEvent
+    from PySide6.QtWidgets import QApplication
+
+    vp = window.viewport
+    window.set_volumes([np.zeros((12, 16, 20), np.uint8)], 2)
+    face = tmp_path / "face.png"
+    Image.fromarray(np.zeros((16, 20), np.uint8)).save(face)
+    kept = lambda: window.generate_panel.settings().keep[-1]  # noqa: E731
+    vp.set_mode("outline")
+    vp.plotter.view_xy()
+    drop_files(vp.plotter, [face])
+    assert kept() == ("xy", 11, str(face))
+    vp.plotter.view_xy(negative=True)
+    drop_files(vp.plotter, [face])
+    assert kept() == ("xy", 0, str(face))
+    vp.set_mode("slices")
+    vp.plotter.view_xy()
+    for axis, index in (("z", 5), ("y", 3), ("x", 4)):
+        vp.sliders[axis].setValue(index)
+    drop_files(vp.plotter, [face])
+    assert kept() == ("xy", 5, str(face))
+    assert "xy section 5" in window.statusBar().currentMessage()
+    vp.set_mode("surfaces")
+    vp.plotter.view_yz()
+    drop_files(vp.plotter, [face])
+    assert kept() == ("yz", 19, str(face))
+
+    assert vp.section_at(1, 1) is None  # the view's corner is off the box
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(face))])
+    move = QDragMoveEvent(QPointF(1, 1), Qt.DropAction.CopyAction, mime,
+                          Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp.plotter, move)
+    assert not move.isAccepted()

@@ -90,6 +90,9 @@ class SamplerSettings:
     #: Harmonize only in this leading fraction of the reverse steps (the noisy part,
     #: where the planes disagree most); 1 = every step, as the paper.
     harmonize_fraction: float = 1.0
+    #: Take that fraction at the end of the reverse steps (the low-noise part, where the
+    #: planes' fine structure is reconciled) instead of at the start.
+    harmonize_late: bool = False
 
     def __post_init__(self):
         if self.harmonize < 0:
@@ -112,8 +115,14 @@ class SamplerSettings:
         return (self.harmonize + 1) * (1 if self.guidance == 1.0 else 2)
 
     def harmonized_steps(self, steps: int) -> int:
-        """How many of ``steps`` reverse steps harmonize (the first ones)."""
+        """How many of ``steps`` reverse steps harmonize (the first ones; the last ones
+        with ``harmonize_late``)."""
         return int(round(self.harmonize_fraction * steps)) if self.harmonize else 0
+
+    def harmonizes(self, k: int, steps: int) -> bool:
+        """Whether reverse step ``k`` (0 = the noisiest) of ``steps`` harmonizes."""
+        n = self.harmonized_steps(steps)
+        return k >= steps - n if self.harmonize_late else k < n
 
     def network_calls(self, steps: int) -> int:
         """Network evaluations per slice batch for a whole run of ``steps`` reverse steps."""
@@ -243,7 +252,6 @@ def sample_progressive(
     total = schedule.num_steps
     _impose(x, kept, schedule, total - 1, noise)
     mode = settings.x0_projection
-    harmonized = settings.harmonized_steps(total)
     offsets = {"last": None}  # the decoded anchor's offsets, carried from step to step
     x0_before = None  # the previous step's x0 estimate of the volumes (DPM-Solver++ 2M)
     for k, i in enumerate(range(total - 1, -1, -1)):
@@ -269,7 +277,7 @@ def sample_progressive(
             return x0, schedule.p_step_from_x0(xs, i, x0, noise(xs))
 
         xs = plain
-        nh = settings.harmonize if k < harmonized else 0
+        nh = settings.harmonize if settings.harmonizes(k, total) else 0
         for _ in range(nh):  # Eq. 16: denoise, then renoise one step
             xs = schedule.q_step(denoise(xs)[1], i, noise(xs))
             if kept:  # RePaint's resampling: the known slices back in at this noise level
