@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-#: World axis (0 x, 1 y, 2 z) -> the plane normal to it, and the slider axis named for it.
+#: World axis (0 x, 1 y, 2 z) -> the plane normal to it.
 NORMAL_PLANE = {0: "yz", 1: "xz", 2: "xy"}
-AXIS_NAME = {0: "x", 1: "y", 2: "z"}
 
 
 def _box_entry(origin, direction, size):
@@ -38,8 +37,8 @@ def section_under_ray(origin, direction, shape, spacing: float = 1.0,
     """The section a ray from ``origin`` along ``direction`` (world x, y, z) meets first.
 
     ``shape``: the volume's ``[Z, Y, X]``. ``slabs``: the one-voxel slabs drawn inside the
-    box (the slices view), as ``{"z": index, "y": index, "x": index}``; the nearest one the
-    ray crosses inside the box wins. Otherwise (or with no slabs) it is the box face the ray
+    box (the slices view) as sections, ``{"xy": index, "xz": index, "yz": index}``; the
+    nearest one the ray crosses inside the box wins. Otherwise (or with no slabs) it is the box face the ray
     enters by: index 0 on the low side of that axis, the last index on the high side.
     Returns ``(plane, index)``, or None when the ray misses the box.
     """
@@ -52,10 +51,10 @@ def section_under_ray(origin, direction, shape, spacing: float = 1.0,
         return None
     t_enter, axis, from_low = entry
     hits = []
-    for a, name in AXIS_NAME.items():
-        if slabs is None or name not in slabs or d[a] == 0:
+    for a, plane in NORMAL_PLANE.items():
+        if slabs is None or plane not in slabs or d[a] == 0:
             continue
-        index = int(slabs[name])
+        index = int(slabs[plane])
         t = ((index + 0.5) * spacing - o[a]) / d[a]  # the slab's mid-plane
         p = o + t * d
         others = [b for b in range(3) if b != a]

@@ -414,8 +414,8 @@ class Viewport(QWidget):
             ren.DisplayToWorld()
             wx, wy, wz, w = ren.GetWorldPoint()
             ends.append(np.array([wx, wy, wz]) / w)
-        slabs = ({a: s.value() for a, s in self.sliders.items()} if self.mode == "slices"
-                 else None)
+        slabs = ({plane: self.sliders[axis].value() for plane, axis in PANES.items()}
+                 if self.mode == "slices" else None)
         return section_under_ray(ends[0], ends[1] - ends[0], self.labels.shape,
                                  self.spacing, slabs)
 

@@ -30,7 +30,7 @@ def test_a_ray_off_the_box_or_pointing_away_meets_nothing():
 
 
 def test_the_nearest_slab_inside_the_box_wins_over_the_face():
-    slabs = {"z": 5, "y": 3, "x": 4}
+    slabs = {"xy": 5, "xz": 3, "yz": 4}
     assert section_under_ray((10, 8, 50), (0, 0, -1), SHAPE, slabs=slabs) == ("xy", 5)
     assert section_under_ray((30, 8, 6), (-1, 0, 0), SHAPE, slabs=slabs) == ("yz", 4)
     # from +y the xz slab at y = 3 is on the box's far side: still the first slab met
@@ -44,8 +44,8 @@ def test_the_nearest_slab_inside_the_box_wins_over_the_face():
 
 def test_voxel_size_scales_the_box():
     # spacing 0.5: the box spans 10 x 8 x 6 world units, the z slab 2 is z 1.0..1.5
-    assert section_under_ray((7.25, 4, 50), (0, 0, -1), SHAPE, 0.5, {"x": 14, "z": 2}) \
+    assert section_under_ray((7.25, 4, 50), (0, 0, -1), SHAPE, 0.5, {"yz": 14, "xy": 2}) \
         == ("xy", 2)
-    assert section_under_ray((7.25, 4, 50), (0, 0, -1), SHAPE, 0.5, {"x": 14}) == ("xy", 11)
-    assert section_under_ray((7.25, 4, 50), (0, 0, -1), SHAPE, 0.5, {"x": 14}) \
+    assert section_under_ray((7.25, 4, 50), (0, 0, -1), SHAPE, 0.5, {"yz": 14}) == ("xy", 11)
+    assert section_under_ray((7.25, 4, 50), (0, 0, -1), SHAPE, 0.5, {"yz": 14}) \
         == section_under_ray(np.array([7.25, 4, 50]), np.array([0, 0, -3.0]), SHAPE, 0.5)
