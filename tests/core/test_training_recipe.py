@@ -75,8 +75,12 @@ def test_time_budget_becomes_a_fixed_step_count(data, tmp_path):
     totals = []
     assert trainer.train(lambda p: totals.append(p.total) and False, tmp_path / "m.pt")
     steps = trainer.config.steps
-    assert steps >= PROBE_STEPS and trainer.step == steps
-    assert totals[-1] == steps and set(totals[PROBE_STEPS - 1:]) == {steps}
+    assert steps >= PROBE_STEPS and trainer.step == steps and totals[-1] == steps
+    # fitted after the probe and again as the steps done double, never after half the run
+    changes = [i + 1 for i in range(1, len(totals)) if totals[i] != totals[i - 1]]
+    doublings = {PROBE_STEPS * 2 ** k for k in range(20)}
+    assert changes and set(changes) <= doublings
+    assert set(totals[max(PROBE_STEPS, steps // 2):]) == {steps}
     ckpt = load_checkpoint(tmp_path / "m.pt")
     assert ckpt["train_config"]["steps"] == steps and ckpt["train_seconds"] > 0
     # resumed, it continues that fixed schedule; its own recipe wins over new options
@@ -84,6 +88,21 @@ def test_time_budget_becomes_a_fixed_step_count(data, tmp_path):
                                        lr=0.5)
     assert ignored == ["crop", "lr"] and resumed.config.crop == 16
     assert resumed.config.steps == steps + 2 and resumed.step == steps
+
+
+@pytest.mark.parametrize("probe_s, later_s", [(1.0, 0.25), (0.1, 1.0)])
+def test_a_time_budget_is_refitted_when_the_speed_changes(data, probe_s, later_s):
+    # a clock driven by the step count: the probe's steps take probe_s seconds, the rest
+    # later_s (a load that passes, or one that starts). The run still fills its budget.
+    budget = 60.0 * max(probe_s, later_s)
+    trainer, _ = prepare_trainer(data, "tiny", "cpu", time_budget_s=budget, batch_size=2,
+                                 crop=16, seed=1, checkpoint_every=0)
+    trainer.clock = lambda: (min(trainer.step, PROBE_STEPS) * probe_s
+                             + max(trainer.step - PROBE_STEPS, 0) * later_s)
+    assert trainer.train()
+    fixed_at_probe = PROBE_STEPS + int((budget - PROBE_STEPS * probe_s) * 0.95 / probe_s)
+    assert trainer.config.steps != fixed_at_probe
+    assert 0.85 * budget <= trainer.elapsed_s <= budget
 
 
 def test_checkpoints_from_before_the_schedule_resume_at_a_constant_rate():
