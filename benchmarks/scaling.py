@@ -1,15 +1,16 @@
 """Sampling cost against box size: seconds and peak memory per volume, 32^3 ... 256^3 on CPU
-(up to 512^3 when a CUDA GPU is present), with the app's sampler settings.
+(up to 512^3 when a CUDA GPU is present), with the app's sampling recipe.
 
     python benchmarks/scaling.py [SIDE ...]        # default: 32 64 128 256 (+ 384 512 on GPU)
 
-The bundled fibres model (tiny preset), the app's settings (the Generate panel's defaults:
-S = 50 respaced steps, n_h = 1) and the default memory budget (core/memory.py). Every size
-runs in its own process, so its peak RSS (``ru_maxrss``) is that size's alone. Boxes whose
-50 steps would take longer than MICRO3D_BENCH_BUDGET_S (default 300 s) run 3 steps (one per
-plane: every plane's buffers have then been allocated, so the peak is reached) and the time
-is extrapolated to 50 from the seconds per step; the table says which. The first step also
-holds the layout probe; it is timed apart ("first") and added once.
+The bundled fibres model (tiny preset), the app's recipe (the Generate panel's defaults,
+core/recipe.py) and the default memory budget (core/memory.py). Every size runs in its own
+process, so its peak RSS (``ru_maxrss``) is that size's alone. Boxes whose run would take
+longer than MICRO3D_BENCH_BUDGET_S (default 300 s) run 3 steps, harmonized (one per plane:
+every plane's buffers, the harmonizing ones included, have then been allocated, so the peak
+is reached), and the time is extrapolated to the recipe's network calls from the seconds
+per call; the table says which. The first step also holds the layout probe; it is timed
+apart ("first") and added once.
 Prints a Markdown table for docs/benchmarks.md.
 """
 from __future__ import annotations
@@ -34,23 +35,35 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def run_one(side: int, sampling_steps: int, harmonize: int, steps: int, device: str) -> dict:
-    """In the child process: sample ``steps`` of the ``sampling_steps`` schedule."""
+def app_recipe():
+    """The app's sampling recipe: the Generate panel's defaults (one definition)."""
+    from micro3d_gui.qt.generate_panel import GenerateSettings
+
+    return GenerateSettings().to_recipe()
+
+
+def run_one(side: int, steps: int, device: str) -> dict:
+    """In the child process: sample ``steps`` steps of the app's recipe (all of them, or a
+    few with harmonizing from the first step on) and time each, with its network calls."""
+    from dataclasses import replace
+
     from micro3d_gui.core.checkpoint import load_checkpoint
-    from micro3d_gui.core.diffusion.sampler import SamplerSettings
     from micro3d_gui.core.diffusion.unet import UNetConfig
     from micro3d_gui.core.generate import generate_progressive
     from micro3d_gui.core.memory import estimate_sampling
     from micro3d_gui.paths import demo_model
 
     ckpt = load_checkpoint(demo_model("fibres"))
-    settings = SamplerSettings(harmonize=harmonize)
+    recipe = app_recipe()
+    settings = recipe.sampler
+    if steps < recipe.steps_for(ckpt):  # the harmonized steps' peak, in the few steps run
+        settings = replace(settings, harmonize_late=False, harmonize_fraction=1.0)
     shape = (side,) * 3
     est = estimate_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, device=device)
     base = rss_mib()
-    times = []
+    times, calls = [], []
     start = time.perf_counter()
-    gen = generate_progressive(ckpt, shape, 1, sampling_steps, settings, seed=0,
+    gen = generate_progressive(ckpt, shape, 1, recipe.sampling_steps, settings, seed=0,
                                device=device)
     for k, step in zip(range(steps), gen):
         step.labels()  # what every consumer does with the estimate
@@ -58,63 +71,59 @@ def run_one(side: int, sampling_steps: int, harmonize: int, steps: int, device: 
             torch.cuda.synchronize()
         now = time.perf_counter()
         times.append(now - start)
+        calls.append(step.calls - sum(calls))  # this step's calls
         start = now
     gen.close()
     out = {"side": side, "slices_per_call": est.slices_per_call, "times": times,
-           "base_mib": base, "peak_mib": rss_mib(),
+           "calls": calls, "base_mib": base, "peak_mib": rss_mib(),
            "estimate_mib": base + est.total_bytes / 2 ** 20}
     if device.startswith("cuda"):
         out["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
     return out
 
 
-def measure(side, sampling_steps, harmonize, steps, device) -> dict:
-    cmd = [sys.executable, __file__, "--one", str(side), str(sampling_steps), str(harmonize),
-           str(steps), device]
+def measure(side, steps, device) -> dict:
+    cmd = [sys.executable, __file__, "--one", str(side), str(steps), device]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def app_settings() -> tuple[int, int]:
-    """(S, n_h) of the app: the Generate panel's defaults (one definition)."""
-    from micro3d_gui.qt.generate_panel import GenerateSettings
-
-    s = GenerateSettings()
-    return s.sampling_steps, s.harmonize
-
-
 def main(sides) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from machine import describe
+    from micro3d_gui.core.checkpoint import load_checkpoint
+    from micro3d_gui.paths import demo_model
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    S, nh = app_settings()
+    recipe, ckpt = app_recipe(), load_checkpoint(demo_model("fibres"))
+    S, calls = recipe.steps_for(ckpt), recipe.network_calls(ckpt)
     print(describe(torch.device(devices[-1])))
-    print(f"fibres model (tiny preset), S = {S}, n_h = {nh}, default memory budget\n")
-    print("| device | box | voxels | slices/call | first step s | s/step | s/volume | timing "
+    print(f"fibres model (tiny preset), the app's recipe: S = {S}, n_h = "
+          f"{recipe.sampler.harmonize}, {calls} network calls, default memory budget\n")
+    print("| device | box | voxels | slices/call | first step s | s/call | s/volume | timing "
           "| peak RSS MiB | estimate MiB | GPU peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
-        per_voxel = None  # s per step per voxel, from the last size, to predict the next
+        per_voxel = None  # s per call per voxel, from the last size, to predict the next
         for side in sides or (GPU_SIDES if device == "cuda" else CPU_SIDES):
-            predicted = per_voxel * side ** 3 * S if per_voxel else 0.0
-            steps = S if predicted < BUDGET_S else 2
-            r = measure(side, S, nh, steps, device)
-            first, rest = r["times"][0], r["times"][1:]
-            per_step = sum(rest) / len(rest)
-            per_voxel = per_step / side ** 3
-            total = first + per_step * (S - 1)
+            predicted = per_voxel * side ** 3 * calls if per_voxel else 0.0
+            steps = S if predicted < BUDGET_S else 3
+            r = measure(side, steps, device)
+            first = r["times"][0]
+            per_call = sum(r["times"][1:]) / sum(r["calls"][1:])
+            per_voxel = per_call / side ** 3
+            total = first + per_call * (calls - r["calls"][0])
             gpu = f"{r['gpu_peak_mib']:,.0f}" if "gpu_peak_mib" in r else "-"
             print(f"| {device} | {side}^3 | {side ** 3:,} | {r['slices_per_call']} | {first:.1f} "
-                  f"| {per_step:.2f} | {total:,.0f} | "
+                  f"| {per_call:.2f} | {total:,.0f} | "
                   f"{'measured' if steps == S else f'{steps} steps, extrapolated'} "
                   f"| {r['peak_mib']:,.0f} | {r['estimate_mib']:,.0f} | {gpu} |", flush=True)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        side, s, nh, steps = (int(v) for v in sys.argv[2:6])
-        print(json.dumps(run_one(side, s, nh, steps, sys.argv[6])))
+        side, steps = (int(v) for v in sys.argv[2:4])
+        print(json.dumps(run_one(side, steps, sys.argv[4])))
     else:
         main([int(v) for v in sys.argv[1:]])

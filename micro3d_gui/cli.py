@@ -206,7 +206,8 @@ _RECIPE_FLAGS = {
     "--solver": ("solver", dict(choices=None), "reverse step"),
     "--eta": ("eta", dict(type=_number), "DDIM noise scale (--solver ddim)"),
     "--harmonize-fraction": ("harmonize_fraction", dict(type=_unit_interval, metavar="F"),
-                             "harmonize only in this leading (noisy) fraction of the steps"),
+                             "harmonize only in this fraction of the steps: the first, noisy "
+                             "ones, or with --harmonize-late the last"),
     "--harmonize-late": ("harmonize_late", dict(action=argparse.BooleanOptionalAction),
                          "take --harmonize-fraction at the end (low noise) instead"),
     "--x0-projection": ("x0_projection", dict(choices=None),
@@ -385,18 +386,20 @@ class _Progress:
         self.bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True,
                         disable=not self.interactive)
 
-    def update(self, step: int, **info) -> None:
+    def update(self, done: int, **info) -> None:
+        """Move the bar to ``done`` units; ``info`` is shown beside it."""
         self.bar.set_postfix(info, refresh=False)  # before update(), which draws the bar
-        self.bar.update(step - self.bar.n)
+        self.bar.update(done - self.bar.n)
         every = max(1, (self.total - self.initial) // 20)
-        if not self.interactive and not self.quiet and step != self.printed and (
-                step % every == 0
-                                                             or step == self.total):
-            self.printed = step
-            rate = (step - self.initial) / max(time.perf_counter() - self.start, 1e-9)
-            eta = (self.total - step) / rate if rate else float("nan")
+        # a line each time ``done`` passes a multiple of ``every`` (it may jump past one)
+        passed = self.printed is None or done // every != self.printed // every
+        if not self.interactive and not self.quiet and done != self.printed and (
+                passed or done == self.total):
+            self.printed = done
+            rate = (done - self.initial) / max(time.perf_counter() - self.start, 1e-9)
+            eta = (self.total - done) / rate if rate else float("nan")
             extra = " ".join(f"{k} {v}" for k, v in info.items())
-            print(f"{self.unit} {step}/{self.total} {extra} {rate:.2f} {self.unit}/s "
+            print(f"{self.unit} {done}/{self.total} {extra} {rate:.2f} {self.unit}/s "
                   f"eta {eta:.0f} s", file=sys.stderr, flush=True)
 
     def set_total(self, total: int) -> None:
@@ -416,6 +419,18 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def _sampling_progress(recipe, ckpt: dict):
+    """A bar counting network calls (a harmonized step costs n_h + 1 plain ones, so steps
+    would misstate the ETA) and the sampler callback that moves it, naming the step and its
+    plane."""
+    bar = _Progress(recipe.network_calls(ckpt), unit="call")
+
+    def progress(step) -> None:
+        bar.update(step.calls, step=f"{step.step}/{step.total}", plane=step.plane)
+
+    return bar, progress
 
 
 @contextmanager
@@ -700,11 +715,8 @@ def cmd_sample(args) -> int:
     device = _device(args.device)
     budget = _memory_budget(args.memory_budget)
     _check_shape_fits(ckpt, args, recipe.sampler, device, budget)
-    bar = _Progress(recipe.steps_for(ckpt))
+    bar, progress = _sampling_progress(recipe, ckpt)
     with _stop_on_sigint() as stop_requested:
-        def progress(step):
-            bar.update(step.step, plane=step.plane)
-
         try:
             volumes = sample(ckpt, recipe, shape, args.count, callback=progress,
                              fractions=args.fractions, keep=keep, periodic=args.periodic,
@@ -924,9 +936,8 @@ def cmd_demo(args) -> int:
     shape = (args.size,) * 3
     recipe.check(ckpt, shape)
     device = _device(args.device)
-    bar = _Progress(recipe.steps_for(ckpt))
-    vol = sample(ckpt, recipe, shape, seed=0, device=device,
-                 callback=lambda step: bar.update(step.step, plane=step.plane))[0].numpy()
+    bar, progress = _sampling_progress(recipe, ckpt)
+    vol = sample(ckpt, recipe, shape, seed=0, device=device, callback=progress)[0].numpy()
     bar.close()
     write_tiff(vol, volume)
     print(f"wrote {volume} (recipe {DEFAULT_RECIPE}, {recipe.network_calls(ckpt)} network "

@@ -85,13 +85,16 @@ class GenerateSettings:
 
 @dataclass
 class SamplePreview:
-    """One reverse step's estimate of volume 0, decoded: ``labels [Z, Y, X]`` uint8."""
+    """One reverse step's estimate of volume 0, decoded: ``labels [Z, Y, X]`` uint8;
+    ``calls`` of ``total_calls`` network calls done (what the progress counts)."""
 
     step: int
     total: int
     plane: str
     labels: np.ndarray
     num_phases: int
+    calls: int
+    total_calls: int
 
 
 def kept_sections(settings: GenerateSettings, num_phases: int):
@@ -132,7 +135,8 @@ def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], 
         last = step
         # Only volume 0 is shown while sampling, coarser for large boxes: decode just that.
         preview = decode_preview(step.x0, k).cpu().numpy()
-        yield SamplePreview(step.step, step.total, step.plane, preview, k)
+        yield SamplePreview(step.step, step.total, step.plane, preview, k, step.calls,
+                            step.total_calls)
     return last.labels().cpu().numpy(), k
 
 
@@ -306,6 +310,7 @@ class GeneratePanel(JobPanel):
         for spin, n in zip(self.shape_spins, s.shape):
             spin.setValue(int(n))
         self.recipe_combo.setCurrentText(s.recipe)
+        self._show_harmonized_part(s.recipe)
         for spin, value in ((self.count_spin, s.count), (self.steps_spin, s.sampling_steps),
                             (self.harmonize_spin, s.harmonize), (self.gamma_spin, s.gamma),
                             (self.guidance_spin, s.guidance)):
@@ -320,10 +325,20 @@ class GeneratePanel(JobPanel):
     def _apply_recipe(self, name: str) -> None:
         """Set the sampler fields to recipe ``name``'s."""
         r = GenerateSettings.from_recipe(name)
+        self._show_harmonized_part(name)
         self.steps_spin.setValue(r.sampling_steps)
         self.harmonize_spin.setValue(r.harmonize)
         self.gamma_spin.setValue(r.gamma)
         self.guidance_spin.setValue(r.guidance)
+
+    def _show_harmonized_part(self, name: str) -> None:
+        """Say beside n_h which of the steps harmonize, when the recipe harmonizes only
+        some."""
+        sampler = get_recipe(name).sampler
+        part = sampler.harmonize_fraction
+        where = "last" if sampler.harmonize_late else "first"
+        self.harmonize_spin.setSuffix("" if part == 1.0 else
+                                      f"  on the {where} {part * 100:.0f} %")
 
     def _keep_drag_enter(self, event) -> None:
         if local_paths(event.mimeData()):
@@ -404,8 +419,10 @@ class GeneratePanel(JobPanel):
         z, y, x = s.shape
         self.status_label.setText(f"Sampling {s.count} volume(s) of {z} x {y} x {x} on "
                                   f"{device}...")
-        job = Job(sample_job, s, device, name="Generation", unit="step",
-                  progress_of=lambda p: (p.step, p.total), error_parent=self, parent=self)
+        # progress in network calls: a harmonized step costs n_h + 1 plain ones
+        job = Job(sample_job, s, device, name="Generation", unit="network call",
+                  progress_of=lambda p: (p.calls, p.total_calls), error_parent=self,
+                  parent=self)
         return self._launch(job, self._on_preview)
 
     def cancel(self) -> None:

@@ -124,16 +124,17 @@ def test_vti_without_voxel_size_claims_no_unit_and_npy_gets_a_sidecar(tmp_path):
 
 
 def test_progress_goes_to_stderr_and_results_to_stdout(tmp_path, capsys):
-    assert main(["sample", str(demo_model("fibres")), *FAST,
+    # n_h = 1 over the default recipe's last 60 % of 3 steps (the last 2): 1 + 2 + 2 calls
+    assert main(["sample", str(demo_model("fibres")), *FAST, "--harmonize", "1",
                  "--out", str(tmp_path / "v.tif")]) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines()[0].startswith(f"wrote {tmp_path / 'v.tif'}")
-    assert "step" not in captured.out and "done in" not in captured.out
-    # Each progress line names the plane of its own step (xy, xz, yz, xy, ...).
-    lines = [l for l in captured.err.splitlines() if l.startswith("step ")]
-    assert [l.split()[1:3] for l in lines] == [["1/3", "plane"], ["2/3", "plane"],
-                                               ["3/3", "plane"]]
-    assert [l.split()[3] for l in lines] == ["xy", "xz", "yz"]
+    assert "call" not in captured.out and "done in" not in captured.out
+    # Progress counts network calls; each line names its step and the step's plane.
+    lines = [l.split() for l in captured.err.splitlines() if l.startswith("call ")]
+    assert [l[:6] for l in lines] == [["call", "1/5", "step", "1/3", "plane", "xy"],
+                                      ["call", "3/5", "step", "2/3", "plane", "xz"],
+                                      ["call", "5/5", "step", "3/3", "plane", "yz"]]
 
 
 def test_the_bar_shows_the_current_steps_plane():

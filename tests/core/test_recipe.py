@@ -54,9 +54,13 @@ def test_paper_recipe_is_the_papers_sampler():
     assert (s.x0_projection, s.match_variance, s.anchor_fractions, s.anchor_decoded) == \
         ("none", False, False, False)
     assert s.harmonize_fraction == 1.0
-    assert PAPER.network_calls({"schedule_config": {"num_steps": 1000}}) == 5000
-    assert FAST.network_calls({"schedule_config": {"num_steps": 1000}}) == 100
-    assert get_recipe("quick").network_calls({"schedule_config": {"num_steps": 1000}}) == 70
+    t1000 = {"schedule_config": {"num_steps": 1000}}
+    assert PAPER.network_calls(t1000) == 5000
+    # issue 12: the default's quality of S = 50, n_h = 3 (200 calls) in at most 70
+    assert FAST.network_calls(t1000) == 70
+    assert [FAST.sampler.harmonizes(k, 25) for k in range(25)] == [False] * 10 + [True] * 15
+    assert {n: get_recipe(n).network_calls(t1000) for n in ("quick", "fine")} == \
+        {"quick": 50, "fine": 100}
 
 
 def paper_loop(model, sched, shape, seed):

@@ -16,11 +16,13 @@ from micro3d_gui.paths import demo_dir, demo_model
 from micro3d_gui.qt.generate_panel import GeneratePanel, GenerateSettings, sample_job
 
 
-def run_job(settings):
+def run_job(settings, previews=None):
     gen = sample_job(settings, "cpu", should_stop=lambda: False)
     try:
         while True:
-            next(gen)
+            item = next(gen)
+            if previews is not None:
+                previews.append(item)
     except StopIteration as stop:
         return stop.value
 
@@ -32,10 +34,11 @@ def test_panel_defaults_are_the_cli_defaults_are_the_recipe(qtbot):
                                                      "8", "--out", "v.tif"]))
     assert GenerateSettings().to_recipe() == panel.settings().to_recipe() == cli \
         == get_recipe(DEFAULT_RECIPE)
+    assert panel.harmonize_spin.text() == "3  on the last 60 %"
     panel.recipe_combo.setCurrentText("paper")
     panel._apply_recipe("paper")  # what choosing it in the combo does
     assert panel.settings().to_recipe() == PAPER
-    assert panel.steps_spin.text() == "all (T)"
+    assert panel.steps_spin.text() == "all (T)" and panel.harmonize_spin.text() == "4"
 
 
 def test_fractions_and_kept_sections_round_trip_and_reach_the_sampler(qtbot, tmp_path):
@@ -63,7 +66,11 @@ def test_panel_and_cli_give_the_same_volume(tmp_path):
     model = str(demo_model("fibres"))
     s = replace(GenerateSettings(), model_path=model, shape=(8, 10, 12), sampling_steps=5,
                 seed=3, device="cpu")
-    volumes, _ = run_job(s)
+    previews = []
+    volumes, _ = run_job(s, previews)
+    # the progress counts network calls: 5 steps, the last 3 of them with n_h = 3
+    assert [(p.step, p.calls, p.total_calls) for p in previews] == [
+        (1, 1, 14), (2, 2, 14), (3, 6, 14), (4, 10, 14), (5, 14, 14)]
     out = tmp_path / "v.tif"
     assert main(["sample", model, "--shape", "8", "10", "12", "--out", str(out),
                  "--sampling-steps", "5", "--seed", "3", "--device", "cpu"]) == 0

@@ -185,7 +185,8 @@ def test_preview_is_throttled_to_the_latest_estimate(qtbot, window):
     shown = []
     gen.preview.connect(lambda labels, k: shown.append(int(labels[0, 0, 0])))
     for i in range(10):  # ten estimates arrive at once: the first shows, the rest wait
-        gen._on_preview(SamplePreview(i + 1, 10, "xy", np.full((4, 4, 4), i, np.uint8), 2))
+        gen._on_preview(SamplePreview(i + 1, 10, "xy", np.full((4, 4, 4), i, np.uint8), 2,
+                                      i + 1, 10))
     assert shown == [0]
     qtbot.waitUntil(lambda: len(shown) == 2, timeout=2000)
     qtbot.wait(gen.preview_interval_ms + 100)

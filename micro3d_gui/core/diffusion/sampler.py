@@ -151,6 +151,10 @@ class SampleStep:
     #: Estimate of the clean volumes, model space ``[N, C, Z, Y, X]`` float32.
     x0: torch.Tensor
     num_phases: int
+    #: Network calls per slice batch so far and in the whole run: the cost that progress
+    #: and ETA should count, as a harmonized step costs n_h + 1 plain ones.
+    calls: int
+    total_calls: int
 
     def labels(self) -> torch.Tensor:
         """The estimate decoded to phase labels ``[N, Z, Y, X]`` uint8."""
@@ -254,6 +258,8 @@ def sample_progressive(
     mode = settings.x0_projection
     offsets = {"last": None}  # the decoded anchor's offsets, carried from step to step
     x0_before = None  # the previous step's x0 estimate of the volumes (DPM-Solver++ 2M)
+    per_call = 1 if settings.guidance == 1.0 else 2  # guidance adds the unconditional call
+    calls, total_calls = 0, settings.network_calls(total)
     for k, i in enumerate(range(total - 1, -1, -1)):
         plane = PLANES[k % 3]
         t_model = int(schedule.timestep_map[i])
@@ -292,7 +298,8 @@ def sample_progressive(
         _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)
         _impose(x0_vol, kept, schedule, -1, noise)
         x0_before = x0_vol
-        yield SampleStep(k + 1, total, plane, x0_vol, num_phases)
+        calls += per_call * (nh + 1)
+        yield SampleStep(k + 1, total, plane, x0_vol, num_phases, calls, total_calls)
 
 
 def _kept_slices(x: torch.Tensor, kept) -> list[torch.Tensor]:
