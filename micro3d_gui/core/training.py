@@ -62,10 +62,10 @@ class TrainConfig:
     ``steps`` None: as many steps as ``time_budget_s`` seconds allow, estimated from the
     speed of the first :data:`PROBE_STEPS` steps, fitted again as the speed changes during
     the first half of the run (:data:`REFIT_UNTIL`) and then fixed (stored in the
-    checkpoint, so a resumed run is exact). The learning rate warms up linearly over ``warmup_steps``,
-    then follows a cosine to ``lr_final * lr`` at the last step (``lr_schedule="constant"``:
-    no warm-up, no decay, as checkpoints before the schedule trained). ``ema_decay`` None:
-    fitted to the step count (:func:`fitted_ema_decay`).
+    checkpoint, so a resumed run is exact). The learning rate warms up linearly over
+    ``warmup_steps``, then follows a cosine to ``lr_final * lr`` at the last step
+    (``lr_schedule="constant"``: no warm-up, no decay, as checkpoints before the schedule
+    trained). ``ema_decay`` None: fitted to the step count (:func:`fitted_ema_decay`).
     """
 
     steps: int | None = None
