@@ -77,6 +77,8 @@ def model_summary(path: str, device: str = "auto") -> dict:
     return {"path": str(path), "preset": ckpt["model_config"].get("preset", "custom"),
             "num_phases": int(ckpt["num_phases"]), "step": int(ckpt.get("step", 0)),
             "crop": int(ckpt.get("crop", 0)), "seconds_per_voxel": per_voxel,
+            # its T, for a recipe of all T steps (Recipe.steps_for / network_calls)
+            "schedule_config": dict(ckpt["schedule_config"]),
             "train_config": dict(ckpt.get("train_config", {})),
             "train_seconds": float(ckpt.get("train_seconds", 0.0)),
             "losses": [] if losses is None else [float(v) for v in losses],
@@ -328,17 +330,18 @@ class MainWindow(QMainWindow):
             return ("No model yet: add micrographs in Data, then train one in Train\n"
                     "(or File > Load model...)")
         s = self.generate_panel.settings()
+        recipe = s.to_recipe()
         per_voxel = self.model_info.get("seconds_per_voxel")
         when = ""
         if per_voxel:
             from ..estimate import about, sampling_seconds
 
-            calls = s.to_recipe().sampler.network_calls(s.sampling_steps)
+            calls = recipe.network_calls(self.model_info)  # sampling steps 0: all T
             when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count, calls)) + " here"
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"
         return (f"{what} loaded:\npress Generate{when}\n({plural(s.count, 'volume')} of "
-                f"{z} x {y} x {x} voxels, {s.sampling_steps} steps)")
+                f"{z} x {y} x {x} voxels, {recipe.steps_for(self.model_info)} steps)")
 
     def _update_placeholder(self, *_) -> None:
         text = self.placeholder_text()

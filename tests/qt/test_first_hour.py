@@ -75,6 +75,13 @@ def test_first_window_leads_to_generate(qtbot, make_window, size):
     text = win.viewport.placeholder
     assert text.startswith("Demo model loaded:\npress Generate") and " here" in text
     assert "about " in text and win.viewport._placeholder_actor is not None
+    # the paper's recipe (sampling steps 0: all T) is estimated at its T steps' calls
+    win.generate_panel.recipe_combo.setCurrentText("paper")
+    win.generate_panel._apply_recipe("paper")
+    assert win.placeholder_text().endswith(", 1000 steps)")
+    assert "about 5 s" not in win.placeholder_text()
+    win.generate_panel.recipe_combo.setCurrentText("fast")
+    win.generate_panel._apply_recipe("fast")
     assert not win.docks["Analysis"].isVisible()  # nothing to show yet
     # No path of the machine in the Model field: the bundled model by its name.
     assert win.generate_panel.model_edit.text() == "fibres.pt (bundled demo)"
