@@ -238,7 +238,10 @@ def test_harmonizing_only_a_fraction_of_the_steps_calls_the_network_there(late):
 
     settings = SamplerSettings(harmonize=3, harmonize_fraction=0.4, harmonize_late=late)
     sched = respace(SCHED, 10)
-    run_to_end(sample_progressive(model, sched, (4, 4, 4), 2, 1, 1, settings, seed=0))
+    steps = list(sample_progressive(model, sched, (4, 4, 4), 2, 1, 1, settings, seed=0))
     per_step = [ts.count(int(t)) for t in sched.timestep_map[::-1]]  # noisiest first
     assert per_step == ([1] * 6 + [4] * 4 if late else [4] * 4 + [1] * 6)
     assert len(ts) == settings.network_calls(10) == 22
+    # each step reports the calls made so far, as counted at the network
+    assert [(s.calls, s.total_calls) for s in steps] == [
+        (int(c), 22) for c in np.cumsum(per_step)]

@@ -110,9 +110,14 @@ class SamplerSettings:
         if not 0.0 <= self.harmonize_fraction <= 1.0:
             raise ValueError("harmonize_fraction must be between 0 and 1")
 
+    def _calls_per_denoise(self) -> int:
+        """Network evaluations per denoising of a slice batch: guidance w != 1 adds the
+        unconditional one."""
+        return 1 if self.guidance == 1.0 else 2
+
     def calls_per_step(self) -> int:
         """Network evaluations per slice batch in a harmonized reverse step."""
-        return (self.harmonize + 1) * (1 if self.guidance == 1.0 else 2)
+        return (self.harmonize + 1) * self._calls_per_denoise()
 
     def harmonized_steps(self, steps: int) -> int:
         """How many of ``steps`` reverse steps harmonize (the first ones; the last ones
@@ -124,10 +129,14 @@ class SamplerSettings:
         n = self.harmonized_steps(steps)
         return k >= steps - n if self.harmonize_late else k < n
 
+    def step_calls(self, k: int, steps: int) -> int:
+        """Network evaluations per slice batch in reverse step ``k`` of ``steps``."""
+        return self._calls_per_denoise() * (1 + (self.harmonize if self.harmonizes(k, steps)
+                                                 else 0))
+
     def network_calls(self, steps: int) -> int:
         """Network evaluations per slice batch for a whole run of ``steps`` reverse steps."""
-        per = 1 if self.guidance == 1.0 else 2
-        return per * (steps + self.harmonize * self.harmonized_steps(steps))
+        return self._calls_per_denoise() * (steps + self.harmonize * self.harmonized_steps(steps))
 
 
 @dataclass(frozen=True)
@@ -258,7 +267,6 @@ def sample_progressive(
     mode = settings.x0_projection
     offsets = {"last": None}  # the decoded anchor's offsets, carried from step to step
     x0_before = None  # the previous step's x0 estimate of the volumes (DPM-Solver++ 2M)
-    per_call = 1 if settings.guidance == 1.0 else 2  # guidance adds the unconditional call
     calls, total_calls = 0, settings.network_calls(total)
     for k, i in enumerate(range(total - 1, -1, -1)):
         plane = PLANES[k % 3]
@@ -298,7 +306,7 @@ def sample_progressive(
         _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)
         _impose(x0_vol, kept, schedule, -1, noise)
         x0_before = x0_vol
-        calls += per_call * (nh + 1)
+        calls += settings.step_calls(k, total)
         yield SampleStep(k + 1, total, plane, x0_vol, num_phases, calls, total_calls)
 
 
