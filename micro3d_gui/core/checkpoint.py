@@ -92,9 +92,10 @@ def _check_model_config(d, where: str) -> UNetConfig:
         raise CheckpointError(f"{where}: model_config has {cfg.levels} levels and "
                               f"{len(cfg.attention_levels)} attention flags; the file is "
                               "damaged or not a Micro3D model")
-    if not isinstance(cfg.scale_shift_norm, bool):
-        raise CheckpointError(f"{where}: model_config scale_shift_norm "
-                              f"{cfg.scale_shift_norm!r} is not true or false")
+    for name in ("scale_shift_norm", "fraction_conditioning"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise CheckpointError(f"{where}: model_config {name} "
+                                  f"{getattr(cfg, name)!r} is not true or false")
     if not (isinstance(cfg.dropout, (int, float)) and 0 <= cfg.dropout < 1):
         raise CheckpointError(f"{where}: model_config dropout {cfg.dropout!r} is not in [0, 1)")
     return cfg

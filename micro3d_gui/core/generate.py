@@ -14,7 +14,7 @@ from .diffusion.unet import UNetConfig
 from .memory import plan_sampling
 from .diffusion.sampler import (KeptSection, SampleStep, SamplerSettings, run_to_end,
                                 sample_progressive)
-from .encoding import num_channels
+from .encoding import encoded_mean, num_channels
 
 
 def generate_progressive(
@@ -68,16 +68,21 @@ def generate_progressive(
     fmt = fastest_memory_format(model, probe)
     amp = fastest_autocast(model, probe)
     net = maybe_compile(model, compile_network)
+    if fractions is None:
+        fractions = training_fractions(ckpt)
+    # The fraction condition (a network with fraction_conditioning reads it): the target.
+    means = (None if fractions is None
+             else torch.tensor(encoded_mean(fractions), dtype=torch.float32, device=device))
 
     def network(x, t, c):
         with autocast(device, amp):
-            return net(x.contiguous(memory_format=fmt), t, c).float()
+            return net(x.contiguous(memory_format=fmt), t, c, means).float()
 
     with torch.inference_mode():
         yield from sample_progressive(
             network, schedule, shape, k, channels, count, settings, seed=seed, device=device,
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
-            target_fractions=fractions if fractions is not None else training_fractions(ckpt),
+            target_fractions=fractions,
             keep=keep,
         )
 

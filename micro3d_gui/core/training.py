@@ -258,6 +258,19 @@ class PlaneDataset:
         return torch.stack(xs), torch.where(drop, torch.full_like(labels, NULL_LABEL), labels)
 
 
+def crop_means(x0: torch.Tensor, drop: float, gen: torch.Generator,
+               model_config: UNetConfig) -> torch.Tensor:
+    """The fraction condition of a batch ``x0 [B, C, H, W]``: each crop's mean per channel
+    ``[B, C]``, NaN (unknown) with probability ``drop`` as the plane label is, so the
+    network also learns to denoise without it. All NaN, with no draw, for a network
+    without ``fraction_conditioning`` (its training stream stays as it was)."""
+    if not model_config.fraction_conditioning:
+        return torch.full(x0.shape[:2], float("nan"))
+    means = x0.mean(dim=(-2, -1))
+    dropped = torch.rand(x0.shape[0], generator=gen) < drop
+    return torch.where(dropped[:, None], float("nan"), means)
+
+
 class Trainer:
     """Owns model, EMA, optimizer and RNG; :meth:`train` runs to ``config.steps`` (or, with
     a time budget, to the step count the budget allows)."""
@@ -352,11 +365,13 @@ class Trainer:
         x0, labels = self.data.batch(cfg.batch_size, cfg.crop, cfg.cond_drop, self.gen)
         t = torch.randint(self.schedule.num_steps, (cfg.batch_size,), generator=self.gen)
         noise = torch.randn(x0.shape, generator=self.gen)
+        means = crop_means(x0, cfg.cond_drop, self.gen, self.model_config)
         # Every rank drew the same global batch; each trains on its own rows of it.
-        x0, t, noise, labels = to_device(self.dist.shard(x0, t, noise, labels), self.device)
+        x0, t, noise, labels, means = to_device(
+            self.dist.shard(x0, t, noise, labels, means), self.device)
         x_t = self.schedule.q_sample(x0, t, noise)
         target = self.schedule.training_target(x0, t, noise)
-        loss = torch.mean((self.net(x_t, t, labels) - target) ** 2)
+        loss = torch.mean((self.net(x_t, t, labels, means) - target) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lr = cfg.lr_at(self.step, total)

@@ -167,6 +167,10 @@ CASES = [
     ("model-base-channels-999", no_op,
      lambda d: sample(d, model=edit_model(d, lambda c: c["model_config"].update(
          base_channels=999)).name), ["edited.pt", "base_channels = 999", "outside the range"]),
+    ("model-fraction-flag-not-bool", no_op,
+     lambda d: sample(d, model=edit_model(d, lambda c: c["model_config"].update(
+         fraction_conditioning="yes")).name),
+     ["edited.pt: model_config fraction_conditioning 'yes' is not true or false"]),
     ("model-missing-config", no_op,
      lambda d: sample(d, model=edit_model(d, lambda c: c.pop("model_config")).name),
      ["edited.pt: lacks model_config"]),

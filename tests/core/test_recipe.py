@@ -16,6 +16,9 @@ from micro3d_gui.core.diffusion.sampler import (KeptSection, SamplerSettings, ru
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.planes import PLANE_LABELS, PLANES, slices_to_volume, volume_to_slices
 from micro3d_gui.core.recipe import DEFAULT_RECIPE, FAST, PAPER, Recipe, get_recipe, sample
+from micro3d_gui.core.recipe import sample_progressive as recipe_progressive
+from micro3d_gui.core.diffusion.unet import preset_config
+from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.compare import slice_s2_errors
@@ -211,3 +214,21 @@ def test_a_kept_section_is_in_the_volume_and_its_neighbours_continue_it(tmp_path
         near += [errors[j] for j in range(index - 3, index + 4) if j != index]
         own.append(np.mean(np.delete(errors, index)))
     assert np.mean(near) <= 1.5 * np.mean(own), (np.mean(near), own)
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_the_pipeline_tells_a_fraction_conditioned_network_the_target(conditioned):
+    """With every correction off, only the network can carry a target: a network with the
+    fraction condition samples differently for two targets, one without it identically."""
+    data = PlaneDataset({p: [np.random.default_rng(0).integers(0, 2, (16, 16))]
+                         for p in PLANES}, 2)
+    cfg = replace(preset_config("tiny", 1), fraction_conditioning=conditioned)
+    trainer = Trainer(data, cfg, TrainConfig(steps=1, batch_size=2, crop=16))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # an untrained net outputs 0 (zeroed output layers): perturb it
+        for p in trainer.ema.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    ckpt, plain = trainer.state(), PAPER.replace(sampling_steps=4, harmonize=0)
+    a, b = (run_to_end(recipe_progressive(ckpt, plain, (8, 8, 8), fractions=f, seed=0)).x0
+            for f in ([0.2, 0.8], [0.8, 0.2]))
+    assert torch.equal(a, b) is not conditioned

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.preprocess.synthetic import lamellae
-from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer, crop_means
 from micro3d_gui.errors import CheckpointError
 
 
@@ -40,6 +42,19 @@ def test_batches_are_flipped_crops_with_plane_labels():
         windows = im.unfold(0, 8, 1).unfold(1, 8, 1)  # every 8x8 crop
         variants = [xi[0], xi[0].flip(0), xi[0].flip(1), xi[0].flip(0, 1)]
         assert any((windows == v).all(-1).all(-1).any() for v in variants)
+
+
+def test_the_fraction_condition_is_each_crops_mean_or_unknown_as_often_as_the_label_drop():
+    gen = torch.Generator().manual_seed(0)
+    x0 = (torch.rand(2000, 3, 8, 8, generator=gen) < 0.3).float() * 2 - 1
+    means = crop_means(x0, 0.1, gen, preset_config("tiny", 3))
+    known = ~torch.isnan(means).any(dim=1)
+    assert torch.isnan(means[~known]).all()  # a dropped row is unknown in every channel
+    assert 0.08 < 1 - known.float().mean() < 0.12
+    assert torch.allclose(means[known], x0[known].mean(dim=(-2, -1)))
+    state = gen.get_state()
+    off = crop_means(x0, 0.1, gen, replace(preset_config("tiny", 3), fraction_conditioning=False))
+    assert torch.isnan(off).all() and torch.equal(gen.get_state(), state)  # no draw
 
 
 def test_summary_reports_per_plane_fractions(data):

@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from micro3d_gui.core.diffusion.unet import (
-    PRESETS, ResBlock, UNet, count_parameters, flops_per_slice, preset_config,
+    PRESETS, ResBlock, UNet, count_parameters, flops_per_slice, fraction_input, preset_config,
 )
 
 
@@ -62,6 +64,40 @@ def test_the_cpu_presets_use_scale_shift_norm_and_old_configs_do_not():
     del old["scale_shift_norm"]  # a checkpoint saved before the field existed
     from micro3d_gui.core.checkpoint import _check_model_config
     assert _check_model_config(old, "old.pt").scale_shift_norm is False
+
+
+def test_the_cpu_presets_condition_on_the_fraction_and_old_configs_do_not():
+    assert PRESETS["tiny"].fraction_conditioning and PRESETS["small"].fraction_conditioning
+    old = preset_config("tiny", 1).to_dict()
+    del old["fraction_conditioning"]  # a checkpoint saved before the field existed
+    from micro3d_gui.core.checkpoint import _check_model_config
+    assert _check_model_config(old, "old.pt").fraction_conditioning is False
+
+
+def test_the_fraction_condition_changes_the_output_and_unknown_is_its_own_input():
+    model = randomize(tiny(3))
+    x = torch.randn(2, 3, 16, 16)
+    t, c = torch.tensor([900, 900]), torch.tensor([0, 0])
+    with torch.no_grad():
+        low = model(x, t, c, torch.tensor([-0.8, -0.2, 0.0]))  # [C]: the same for each item
+        high = model(x, t, c, torch.tensor([[0.4, -0.6, -0.8]] * 2))
+        unknown = model(x, t, c)
+        nan_rows = model(x, t, c, torch.full((2, 3), float("nan")))
+        mixed = model(x, t, c, torch.tensor([[-0.8, -0.2, 0.0], [float("nan")] * 3]))
+    assert not torch.allclose(low, high, atol=1e-4)
+    assert not torch.allclose(low, unknown, atol=1e-4)
+    assert torch.equal(unknown, nan_rows)
+    assert torch.allclose(mixed[0], low[0], atol=1e-6) and torch.allclose(mixed[1], unknown[1], atol=1e-6)
+    assert fraction_input(None, x).tolist() == [[0.0, 0.0, 0.0, 1.0]] * 2
+    assert fraction_input(torch.tensor([0.5, -1.0, 0.0]), x).tolist() == [[0.5, -1.0, 0.0, 0.0]] * 2
+
+
+def test_a_network_without_the_fraction_condition_ignores_it():
+    model = randomize(UNet(replace(preset_config("tiny", 1), fraction_conditioning=False)))
+    x, t, c = torch.randn(1, 1, 16, 16), torch.tensor([500]), torch.tensor([1])
+    with torch.no_grad():
+        assert torch.equal(model(x, t, c), model(x, t, c, torch.tensor([[0.3]])))
+    assert not hasattr(model, "fraction_embed")
 
 
 def test_periodic_padding_makes_the_net_shift_equivariant():

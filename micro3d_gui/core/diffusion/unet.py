@@ -35,6 +35,13 @@ class UNetConfig:
     #: subtracts away: the tiny preset's 16- and 32-channel blocks never saw t or the plane.
     #: False for checkpoints saved before the field existed.
     scale_shift_norm: bool = False
+    #: Condition also on the image's phase fractions (its mean per channel in model space,
+    #: ``2 f - 1`` for a binary), embedded into the time embedding; unknown (None / NaN)
+    #: has its own input. In the multi-plane chain each plane's denoiser otherwise reads the
+    #: other planes' slices as incoherent minority features and erases them, until an
+    #: anisotropic volume is all one phase (docs/benchmarks.md); told the fraction, it
+    #: keeps it. False for checkpoints saved before the field existed.
+    fraction_conditioning: bool = False
     preset: str = "custom"
 
     @property
@@ -67,12 +74,12 @@ PRESETS: dict[str, UNetConfig] = {
     "small": UNetConfig(
         base_channels=32, channel_mults=(1, 2, 3, 4), num_res_blocks=1,
         attention_levels=(False, False, True, True), num_heads=4, head_dim=32,
-        cond_dim=128, scale_shift_norm=True, preset="small",
+        cond_dim=128, scale_shift_norm=True, fraction_conditioning=True, preset="small",
     ),
     "tiny": UNetConfig(
         base_channels=16, channel_mults=(1, 1, 2, 4), num_res_blocks=1,
         attention_levels=(False, False, False, True), num_heads=4, head_dim=32,
-        cond_dim=128, scale_shift_norm=True, preset="tiny",
+        cond_dim=128, scale_shift_norm=True, fraction_conditioning=True, preset="tiny",
     ),
 }
 
@@ -189,7 +196,9 @@ class Stage(nn.ModuleList):
 
 
 class UNet(nn.Module):
-    """eps_theta(x ``[B, C, H, W]``, t ``[B]`` long, c ``[B]`` long) -> ``[B, C, H, W]``."""
+    """eps_theta(x ``[B, C, H, W]``, t ``[B]`` long, c ``[B]`` long, means ``[B, C]`` or
+    None) -> ``[B, C, H, W]``. ``means``: the clean image's mean per channel (model space),
+    read only with ``fraction_conditioning``; None or a NaN row: unknown."""
 
     def __init__(self, cfg: UNetConfig):
         super().__init__()
@@ -199,6 +208,9 @@ class UNet(nn.Module):
         self.time_embed = nn.Sequential(nn.Linear(ch, temb), nn.SiLU(), nn.Linear(temb, temb))
         self.cond_embed = nn.Embedding(NUM_LABELS, cfg.cond_dim)
         self.cond_to_time = nn.Linear(cfg.cond_dim, temb)
+        if cfg.fraction_conditioning:  # the means per channel and an "unknown" flag
+            self.fraction_embed = nn.Sequential(nn.Linear(cfg.in_channels + 1, temb),
+                                                nn.SiLU(), nn.Linear(temb, temb))
         self.input_conv = _conv3(cfg.in_channels, ch)
 
         def attn(c):
@@ -245,7 +257,8 @@ class UNet(nn.Module):
             if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1):
                 m.padding_mode = "circular" if periodic else "zeros"
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor,
+                means: torch.Tensor | None = None) -> torch.Tensor:
         m = self.config.size_multiple
         if x.shape[-1] % m or x.shape[-2] % m:
             raise ValueError(
@@ -254,6 +267,8 @@ class UNet(nn.Module):
         cond = self.cond_embed(c)
         emb = self.time_embed(timestep_embedding(t, self.config.base_channels).to(x.dtype))
         emb = emb + self.cond_to_time(cond)
+        if self.config.fraction_conditioning:
+            emb = emb + self.fraction_embed(fraction_input(means, x))
         tokens = cond[:, None, :]
         h = self.input_conv(x)
         hs = [h]
@@ -264,6 +279,18 @@ class UNet(nn.Module):
         for stage in self.up:
             h = stage(torch.cat([h, hs.pop()], dim=1), emb, tokens)
         return self.out(h)
+
+
+def fraction_input(means: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """The fraction embedding's input ``[B, C + 1]``: the means (0 where unknown) and 1
+    where unknown, for ``means`` ``[B, C]`` (NaN rows unknown), ``[C]`` (every item) or
+    None (all unknown); ``x`` gives B, C, device and dtype."""
+    b, c = x.shape[0], x.shape[1]
+    if means is None:
+        means = torch.full((b, c), float("nan"), device=x.device)
+    means = means.to(device=x.device, dtype=x.dtype).expand(b, c)
+    unknown = torch.isnan(means).any(dim=1, keepdim=True)
+    return torch.cat([torch.where(unknown, 0.0, means), unknown.to(x.dtype)], dim=1)
 
 
 def count_parameters(model: nn.Module) -> int:
