@@ -128,7 +128,8 @@ class PlaneOracle(torch.nn.Module):
         self.images = images_by_label
         self.abar = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float32)
 
-    def forward(self, x, t, c):
+    def forward(self, x, t, c, means=None):
+        self.means = means  # the fraction condition it was given (read by a test)
         seen = {}
         x0 = []
         for ci in c.tolist():
@@ -153,6 +154,11 @@ def test_fidelity_of_real_micrographs_is_at_the_floor_and_of_swapped_planes_is_n
                        schedule)
     report = monitor(real)
     assert set(report["errors"]) == {"xy", "xz", "yz"}
+    # each plane's slices are told that plane's micrographs' fractions (binary: 2 f - 1)
+    told = real.means.reshape(3, settings.slices)
+    for j, p in enumerate(("xy", "xz", "yz")):
+        want = 2 * float(np.mean([im.mean() for im in images[p]])) - 1
+        assert torch.allclose(told[j], torch.tensor(want), atol=1e-5)
     assert report["at_floor"], report
     real_xy = np.stack([im[8:24, 8:24] for im in images["xy"][1::7]][:6])
     assert report["fractions"]["xy"] == pytest.approx(
