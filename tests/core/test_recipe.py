@@ -231,4 +231,7 @@ def test_the_pipeline_tells_a_fraction_conditioned_network_the_target(conditione
     ckpt, plain = trainer.state(), PAPER.replace(sampling_steps=4, harmonize=0)
     a, b = (run_to_end(recipe_progressive(ckpt, plain, (8, 8, 8), fractions=f, seed=0)).x0
             for f in ([0.2, 0.8], [0.8, 0.2]))
-    assert torch.equal(a, b) is not conditioned
+    # not torch.equal: each run picks its memory layout by a timing probe, and the two
+    # roundings part by up to 0.007 after 4 steps (seen on CI); the condition moves the
+    # sample by 0.29
+    assert torch.allclose(a, b, atol=0.05) is not conditioned, (a - b).abs().max()

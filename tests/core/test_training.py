@@ -47,13 +47,14 @@ def test_batches_are_flipped_crops_with_plane_labels():
 def test_the_fraction_condition_is_each_crops_mean_or_unknown_as_often_as_the_label_drop():
     gen = torch.Generator().manual_seed(0)
     x0 = (torch.rand(2000, 3, 8, 8, generator=gen) < 0.3).float() * 2 - 1
-    means = crop_means(x0, 0.1, gen, preset_config("tiny", 3))
+    on = replace(preset_config("tiny", 3), fraction_conditioning=True)
+    means = crop_means(x0, 0.1, gen, on)
     known = ~torch.isnan(means).any(dim=1)
     assert torch.isnan(means[~known]).all()  # a dropped row is unknown in every channel
     assert 0.08 < 1 - known.float().mean() < 0.12
     assert torch.allclose(means[known], x0[known].mean(dim=(-2, -1)))
     state = gen.get_state()
-    off = crop_means(x0, 0.1, gen, replace(preset_config("tiny", 3), fraction_conditioning=False))
+    off = crop_means(x0, 0.1, gen, preset_config("tiny", 3))
     assert torch.isnan(off).all() and torch.equal(gen.get_state(), state)  # no draw
 
 
