@@ -9,12 +9,14 @@ import torch
 from .checkpoint import model_from_checkpoint, schedule_from_checkpoint
 from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_memory_format,
                      maybe_compile)
+from .diffusion.fraction_condition import plane_spreads
 from .diffusion.respace import respace
 from .diffusion.unet import UNetConfig
 from .memory import plan_sampling
 from .diffusion.sampler import (KeptSection, SampleStep, SamplerSettings, run_to_end,
                                 sample_progressive)
-from .encoding import encoded_mean, num_channels
+from .encoding import num_channels
+from .planes import PLANES
 
 
 def generate_progressive(
@@ -70,11 +72,11 @@ def generate_progressive(
     net = maybe_compile(model, compile_network)
     if fractions is None:
         fractions = training_fractions(ckpt)
-    # The fraction condition (a network with fraction_conditioning reads it): the target.
-    means = (None if fractions is None
-             else torch.tensor(encoded_mean(fractions), dtype=torch.float32, device=device))
+    # A network with the fraction condition is told each slice's fraction around the target.
+    spread = (plane_spreads(ckpt.get("data_summary"), PLANES, channels)
+              if cfg.fraction_conditioning and fractions is not None else None)
 
-    def network(x, t, c):
+    def network(x, t, c, means=None):
         with autocast(device, amp):
             return net(x.contiguous(memory_format=fmt), t, c, means).float()
 
@@ -83,7 +85,7 @@ def generate_progressive(
             network, schedule, shape, k, channels, count, settings, seed=seed, device=device,
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
             target_fractions=fractions,
-            keep=keep,
+            keep=keep, fraction_spread=spread,
         )
 
 

@@ -24,6 +24,7 @@ import torch
 from .checkpoint import save_checkpoint
 from .device import enable_fast_matmul, to_device
 from .distributed import SINGLE, Distributed
+from .diffusion.fraction_condition import crop_mean_spread
 from .diffusion.schedule import Schedule, ScheduleConfig
 from .diffusion.unet import UNet, UNetConfig, preset_config
 from .encoding import encode, num_channels
@@ -223,8 +224,10 @@ class PlaneDataset:
             raise ValueError(f"the crop ({crop} px) is larger than the smallest image "
                              f"({self.min_size()} px)")
 
-    def summary(self) -> dict:
-        """Counts, sizes and per-phase volume fractions per plane (plain data)."""
+    def summary(self, crop: int | None = None) -> dict:
+        """Counts, sizes and per-phase volume fractions per plane (plain data); with
+        ``crop``, also the spread of ``crop``-px tiles' means per channel (model space),
+        which the fraction condition of sampling reads (see ``crop_mean_spread``)."""
         out = {}
         for p in self.planes:
             ims = self.images[p]
@@ -235,6 +238,8 @@ class PlaneDataset:
                 "shapes": [list(s) for s in sorted({im.shape for im in ims})],
                 "volume_fractions": [float(c) for c in counts / counts.sum()],
             }
+            if crop is not None:
+                out[p]["crop_mean_spread"] = crop_mean_spread(self._encoded[p], crop)
         return out
 
     def batch(self, size: int, crop: int, cond_drop: float, gen: torch.Generator):
@@ -317,7 +322,7 @@ class Trainer:
             "num_phases": self.data.num_phases,
             "plane_labels": dict(PLANE_LABELS, null=NULL_LABEL),
             "crop": self.config.crop,
-            "data_summary": self.data.summary(),
+            "data_summary": self.data.summary(self.config.crop),
             "step": self.step,
             "train_seconds": float(self.elapsed_s),
             "losses": torch.tensor(self.losses, dtype=torch.float32),

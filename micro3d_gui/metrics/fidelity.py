@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..core.diffusion.fraction_condition import crop_mean_spread, slice_condition
 from ..core.diffusion.respace import respace
 from ..core.diffusion.schedule import Schedule
-from ..core.encoding import decode, encoded_mean
+from ..core.encoding import decode, encode, encoded_mean
 from ..core.planes import PLANE_LABELS, PLANES
 from .correlation import default_max_r, relative_error, s2_images
 from .fractions import volume_fractions
@@ -97,9 +98,13 @@ class FidelityMonitor:
         self.max_r = default_max_r([(self.size, self.size)])
         rng = np.random.default_rng(settings.seed)
         self.reference, self.floor = {}, {}
-        #: The fraction condition per plane (model space): the plane's micrographs' mean.
-        self.means = {p: encoded_mean(volume_fractions(list(images[p]), self.num_phases))
+        #: The fraction condition per plane (model space): the plane's micrographs' mean
+        #: and the spread of its size-px crops' means (see ``slice_condition``).
+        self.means = {p: torch.tensor(encoded_mean(volume_fractions(list(images[p]),
+                                                                    self.num_phases)))
                       for p in self.planes}
+        self.spread = {p: crop_mean_spread([encode(im, self.num_phases) for im in images[p]],
+                                           self.size) for p in self.planes}
         for p in self.planes:
             half_a, half_b = _halves(images[p])
             self.reference[p] = {}
@@ -126,14 +131,16 @@ class FidelityMonitor:
         gen = torch.Generator(device=self.device).manual_seed(self.settings.seed)
         labels = torch.tensor([PLANE_LABELS[p] for p in self.planes for _ in range(n)],
                               device=self.device)
-        means = torch.tensor([self.means[p] for p in self.planes for _ in range(n)],
-                             dtype=torch.float32, device=self.device)
         channels = model.config.in_channels
         x = torch.randn((len(labels), channels, s, s), generator=gen, device=self.device)
         sched = self.schedule
         for i in range(sched.num_steps - 1, -1, -1):
             t = torch.full((len(labels),), int(sched.timestep_map[i]), device=self.device,
                            dtype=torch.long)
+            abar = float(sched.alphas_cumprod[i])
+            means = torch.cat([slice_condition(x[j * n:(j + 1) * n], abar, self.means[p],
+                                               self.spread[p])
+                               for j, p in enumerate(self.planes)])
             x0 = sched.x0_from_output(x, i, model(x, t, labels, means)).clamp(-1, 1)
             noise = torch.randn(x.shape, generator=gen, device=self.device)
             x = sched.p_step_from_x0(x, i, x0, noise)

@@ -47,14 +47,14 @@ def test_batches_are_flipped_crops_with_plane_labels():
 def test_the_fraction_condition_is_each_crops_mean_or_unknown_as_often_as_the_label_drop():
     gen = torch.Generator().manual_seed(0)
     x0 = (torch.rand(2000, 3, 8, 8, generator=gen) < 0.3).float() * 2 - 1
-    on = replace(preset_config("tiny", 3), fraction_conditioning=True)
+    on = preset_config("tiny", 3)
     means = crop_means(x0, 0.1, gen, on)
     known = ~torch.isnan(means).any(dim=1)
     assert torch.isnan(means[~known]).all()  # a dropped row is unknown in every channel
     assert 0.08 < 1 - known.float().mean() < 0.12
     assert torch.allclose(means[known], x0[known].mean(dim=(-2, -1)))
     state = gen.get_state()
-    off = crop_means(x0, 0.1, gen, preset_config("tiny", 3))
+    off = crop_means(x0, 0.1, gen, replace(on, fraction_conditioning=False))
     assert torch.isnan(off).all() and torch.equal(gen.get_state(), state)  # no draw
 
 
@@ -63,6 +63,20 @@ def test_summary_reports_per_plane_fractions(data):
     assert set(s) == {"xy", "xz", "yz"}
     assert s["yz"]["images"] == len(data.images["yz"])
     assert sum(s["xy"]["volume_fractions"]) == pytest.approx(1.0)
+    assert "crop_mean_spread" not in s["xy"]
+
+
+def test_summary_with_a_crop_gives_the_spread_of_crop_means_per_plane():
+    # stripes 4 px wide: every 8 px crop is half each phase (mean 0, no spread); uniform
+    # images of phase 0 and 1 in turn: crop means -1 and +1, spread 1 (std, ddof 1)
+    stripes = np.tile((np.arange(16) // 4) % 2, (16, 1))
+    uniform = [np.full((16, 16), i % 2) for i in range(4)]
+    d = PlaneDataset({"xy": [stripes, stripes.T], "yz": uniform}, 2)
+    s = d.summary(crop=8)
+    assert s["xy"]["crop_mean_spread"] == pytest.approx([0.0], abs=1e-6)
+    n = 4 * 4  # 4 images of 4 crops, half at -1 and half at +1
+    assert s["yz"]["crop_mean_spread"] == pytest.approx([np.sqrt(n / (n - 1))])
+    assert "xz" not in s
 
 
 def test_loss_falls_and_checkpoint_opens_with_weights_only(data, tmp_path):

@@ -66,16 +66,17 @@ def test_the_cpu_presets_use_scale_shift_norm_and_old_configs_do_not():
     assert _check_model_config(old, "old.pt").scale_shift_norm is False
 
 
-def test_the_fraction_condition_is_opt_in_and_old_configs_load_without_it():
-    assert not any(cfg.fraction_conditioning for cfg in PRESETS.values())
-    old = replace(preset_config("tiny", 1), fraction_conditioning=True).to_dict()
+def test_the_cpu_presets_are_told_fractions_and_old_configs_load_without_it():
+    assert PRESETS["tiny"].fraction_conditioning and PRESETS["small"].fraction_conditioning
+    assert not PRESETS["paper"].fraction_conditioning  # the paper's network as published
+    old = preset_config("tiny", 1).to_dict()
     del old["fraction_conditioning"]  # a checkpoint saved before the field existed
     from micro3d_gui.core.checkpoint import _check_model_config
     assert _check_model_config(old, "old.pt").fraction_conditioning is False
 
 
 def test_the_fraction_condition_changes_the_output_and_unknown_is_its_own_input():
-    model = randomize(UNet(replace(preset_config("tiny", 3), fraction_conditioning=True)))
+    model = randomize(UNet(preset_config("tiny", 3)))
     x = torch.randn(2, 3, 16, 16)
     t, c = torch.tensor([900, 900]), torch.tensor([0, 0])
     with torch.no_grad():
@@ -93,7 +94,7 @@ def test_the_fraction_condition_changes_the_output_and_unknown_is_its_own_input(
 
 
 def test_a_network_without_the_fraction_condition_ignores_it():
-    model = randomize(tiny())
+    model = randomize(UNet(replace(preset_config("tiny", 1), fraction_conditioning=False)))
     x, t, c = torch.randn(1, 1, 16, 16), torch.tensor([500]), torch.tensor([1])
     with torch.no_grad():
         assert torch.equal(model(x, t, c), model(x, t, c, torch.tensor([[0.3]])))

@@ -12,7 +12,7 @@ polled before every network call so a cancel takes effect within one call.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,11 +22,13 @@ import torch.nn.functional as F
 from ..encoding import decode_volume, encode, encoded_mean
 from ..planes import (NULL_LABEL, PLANE_LABELS, PLANES, fixed_axis, slices_to_volume,
                       volume_to_slices)
+from .fraction_condition import slice_condition
 from .schedule import Schedule
 
 #: The network (x [B, C, H, W], t [B] long, c [B] long) -> [B, C, H, W]: eps or v, as the
-#: schedule's ``prediction`` says.
-Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: schedule's ``prediction`` says. With a fraction condition (``sample_progressive``'s
+#: ``fraction_spread``) it is also given the slices' condition ``[B, C]`` as a 4th argument.
+Denoiser = Callable[..., torch.Tensor]
 
 
 class SamplingCancelled(Exception):
@@ -192,7 +194,8 @@ class _Eps:
             return x, (h, w)
         return F.pad(x, (0, pw, 0, ph), mode=self.pad_mode), (h, w)
 
-    def __call__(self, x: torch.Tensor, t_model: int, label: int) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, t_model: int, label: int,
+                 means: torch.Tensor | None = None) -> torch.Tensor:
         w = self.settings.guidance
         guided = w != 1.0
         chunk = self.chunk
@@ -203,11 +206,13 @@ class _Eps:
             xb, (h, wd) = self._pad(x[start:start + chunk])
             b = xb.shape[0]
             labels = torch.full((b,), label, dtype=torch.long, device=x.device)
+            extra = () if means is None else (means[start:start + chunk],)
             if guided:  # conditional and unconditional in one batch (Eq. 9)
                 xb = torch.cat([xb, xb])
                 labels = torch.cat([labels, torch.full_like(labels, NULL_LABEL)])
+                extra = tuple(torch.cat([m, m]) for m in extra)
             t = torch.full((xb.shape[0],), t_model, dtype=torch.long, device=x.device)
-            eps = self.model(xb.to(self.dtype), t, labels).to(x.dtype)
+            eps = self.model(xb.to(self.dtype), t, labels, *extra).to(x.dtype)
             if guided:
                 eps = w * eps[:b] + (1 - w) * eps[b:]
             out[start:start + chunk] = eps[..., :h, :wd]
@@ -232,6 +237,7 @@ def sample_progressive(
     target_mean: Sequence[float] | None = None,
     target_fractions: Sequence[float] | None = None,
     keep: Sequence[KeptSection] = (),
+    fraction_spread: Mapping[str, Sequence[float]] | None = None,
 ) -> Iterator[SampleStep]:
     """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
 
@@ -243,7 +249,11 @@ def sample_progressive(
     decoded fractions. ``keep``: sections every volume holds exactly; after each reverse
     step the latent's kept slices are replaced by their forward-noised version at the new
     noise level (RePaint-style inpainting), so the multi-plane chain grows the rest around
-    them. The last :class:`SampleStep`'s ``x0`` is the final sample.
+    them. ``fraction_spread`` ``{plane: [C]}`` (for a network with the fraction condition;
+    needs a target): each slice is told its fraction, as
+    :func:`~.fraction_condition.slice_condition` estimates it from the slice and the
+    target, with the plane's spread. The last :class:`SampleStep`'s ``x0`` is the final
+    sample.
     """
     device = torch.device(device)
     gen = torch.Generator(device=device)
@@ -259,6 +269,10 @@ def sample_progressive(
               if target_mean is not None and settings.anchor_fractions else None)
     decoded = (torch.as_tensor(target_fractions, dtype=torch.float32, device=device)
                if target_fractions is not None and settings.anchor_decoded else None)
+    if fraction_spread is not None and target_mean is None:
+        raise ValueError("a fraction condition needs target fractions (or a target mean)")
+    told = (None if fraction_spread is None
+            else torch.as_tensor(target_mean, dtype=torch.float32, device=device))
     box = tuple(int(s) for s in shape)
     kept = [(k.plane, int(k.index), encode(k.labels, num_phases).to(device)) for k in keep]
     x = torch.randn((count, channels, *box), generator=gen, device=device)
@@ -277,7 +291,9 @@ def sample_progressive(
         before = None if x0_before is None else volume_to_slices(x0_before, plane)
 
         def denoise(xs):  # one reverse step of the slices: (x0 estimate, x_{t-1})
-            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, label))
+            means = (None if told is None else slice_condition(
+                xs, float(schedule.alphas_cumprod[i]), told, fraction_spread[plane], count))
+            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, label, means))
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
             x0 = project_x0(x0, mode)

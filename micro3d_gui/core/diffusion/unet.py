@@ -40,8 +40,9 @@ class UNetConfig:
     #: has its own input. In the multi-plane chain each plane's denoiser otherwise reads the
     #: other planes' slices as incoherent minority features and erases them, until an
     #: anisotropic volume is all one phase (docs/benchmarks.md); told the fraction, it
-    #: keeps it. Off in every preset: where one plane's images are each one phase (lamellae
-    #: seen edge-on), slices told the mean fraction grow layers across them (same page).
+    #: keeps it. Each slice is told its own fraction as the noisy slice shows it, centred
+    #: on the target (see ``fraction_condition``): told the volume's mean, slices of lamellae
+    #: seen edge-on (each one phase) grew layers across them. On in the CPU presets.
     fraction_conditioning: bool = False
     preset: str = "custom"
 
@@ -75,12 +76,12 @@ PRESETS: dict[str, UNetConfig] = {
     "small": UNetConfig(
         base_channels=32, channel_mults=(1, 2, 3, 4), num_res_blocks=1,
         attention_levels=(False, False, True, True), num_heads=4, head_dim=32,
-        cond_dim=128, scale_shift_norm=True, preset="small",
+        cond_dim=128, scale_shift_norm=True, fraction_conditioning=True, preset="small",
     ),
     "tiny": UNetConfig(
         base_channels=16, channel_mults=(1, 1, 2, 4), num_res_blocks=1,
         attention_levels=(False, False, False, True), num_heads=4, head_dim=32,
-        cond_dim=128, scale_shift_norm=True, preset="tiny",
+        cond_dim=128, scale_shift_norm=True, fraction_conditioning=True, preset="tiny",
     ),
 }
 
