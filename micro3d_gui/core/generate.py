@@ -38,7 +38,8 @@ def generate_progressive(
     """Yield a :class:`SampleStep` per reverse step for ``count`` volumes ``(Z, Y, X)``.
 
     ``sampling_steps`` respaces the training schedule (None = all T steps). ``fractions``
-    ``[K]``: the phase fractions the anchor holds (None: the training micrographs');
+    ``[K]``: the phase fractions the anchor holds and, for a network with the fraction
+    condition, that each volume's slices are told around (None: the training micrographs');
     ``keep``: sections every volume holds (see the sampler). Most callers want
     :func:`micro3d_gui.core.recipe.sample_progressive`, which checks the inputs first.
     Each network call takes as many slices as fit ``memory_budget`` bytes (default: a share
