@@ -290,6 +290,8 @@ class Trainer:
                 f"crop must be a multiple of {model_config.size_multiple} for this model"
             )
         self.data = data
+        # The data and crop are fixed for the run: summarized once, not at every checkpoint.
+        self._data_summary = data.summary(config.crop)
         self.model_config = model_config
         self.config = config
         self.schedule_config = schedule_config
@@ -322,7 +324,7 @@ class Trainer:
             "num_phases": self.data.num_phases,
             "plane_labels": dict(PLANE_LABELS, null=NULL_LABEL),
             "crop": self.config.crop,
-            "data_summary": self.data.summary(self.config.crop),
+            "data_summary": copy.deepcopy(self._data_summary),
             "step": self.step,
             "train_seconds": float(self.elapsed_s),
             "losses": torch.tensor(self.losses, dtype=torch.float32),
