@@ -120,6 +120,33 @@ def _check_weights(state, expected: dict[str, torch.Size], key: str, where: str)
                                   f"model_config needs {tuple(shape)}; the file is damaged")
 
 
+def _numbers(values, count: int, low: float, high: float) -> bool:
+    return (isinstance(values, (list, tuple)) and len(values) == count
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) and low <= v <= high for v in values))
+
+
+def _check_data_summary(summary, k: int, channels: int, where: str) -> None:
+    """The per-plane numbers sampling reads from the data summary: ``volume_fractions`` (the
+    default target, ``[K]`` in [0, 1]) and ``crop_mean_spread`` (the fraction condition's
+    prior, ``[C]`` in [0, 2]: the std of a mean of +-1 codes)."""
+    if not summary:
+        return
+    if not isinstance(summary, dict):
+        raise CheckpointError(f"{where}: data_summary is not a table of planes; the file is "
+                              "damaged or edited")
+    for plane, entry in summary.items():
+        for key, count, high in (("volume_fractions", k, 1.0),
+                                 ("crop_mean_spread", channels, 2.0)):
+            if isinstance(entry, dict) and key not in entry:
+                continue
+            values = entry.get(key) if isinstance(entry, dict) else entry
+            if not _numbers(values, count, 0.0, high):
+                raise CheckpointError(
+                    f"{where}: data_summary {plane} {key} {values!r} is not {count} "
+                    f"number(s) from 0 to {high:g}; the file is damaged or edited")
+
+
 def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> None:
     """:class:`CheckpointError` naming ``path`` unless ``ckpt`` can sample: required keys,
     phases, schedule, model config within the presets' ranges, and weights whose names and
@@ -149,6 +176,7 @@ def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> No
     if cfg.in_channels != num_channels(k):
         raise CheckpointError(f"{where}: the network has {cfg.in_channels} channels but "
                               f"{k} phases need {num_channels(k)}; the file is damaged")
+    _check_data_summary(ckpt.get("data_summary"), k, cfg.in_channels, where)
     with torch.device("meta"):
         expected = {n: t.shape for n, t in UNet(cfg).state_dict().items()}
     for key in ("model", "ema"):

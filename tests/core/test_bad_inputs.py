@@ -171,6 +171,10 @@ CASES = [
      lambda d: sample(d, model=edit_model(d, lambda c: c["model_config"].update(
          fraction_conditioning="yes")).name),
      ["edited.pt: model_config fraction_conditioning 'yes' is not true or false"]),
+    ("model-spread-wrong-length", no_op,
+     lambda d: sample(d, model=edit_model(d, lambda c: c["data_summary"]["xy"].update(
+         crop_mean_spread=[0.2, 0.1])).name),
+     ["edited.pt: data_summary xy crop_mean_spread [0.2, 0.1] is not 1 number(s) from 0 to 2"]),
     ("model-missing-config", no_op,
      lambda d: sample(d, model=edit_model(d, lambda c: c.pop("model_config")).name),
      ["edited.pt: lacks model_config"]),
