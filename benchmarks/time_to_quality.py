@@ -3,6 +3,7 @@
     python benchmarks/time_to_quality.py [--budgets 2 5 10 20] [--size 64] [--count 2]
         [--materials fibres separator electrode tf500 electrode3] [--devdata DIR]
         [--models DIR]    # evaluate DIR/<material>.pt (e.g. the bundled models) instead
+        [--set gamma=1 harmonize=6]    # sampler settings over the default recipe, all rows
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
@@ -19,6 +20,7 @@ user's micrographs would be. Prints a Markdown table for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -59,6 +61,17 @@ def material(name: str, devdata: Path):
     return planes.images, planes.num_phases, read_volume(d / "truth.tif")
 
 
+def setting(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` of a sampling setting (a Recipe field); VALUE as JSON, else text."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=VALUE, e.g. gamma=1")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def errors(volumes, truth, k):
     rep = evaluate_volumes(list(volumes), k, reference=truth)
     s2 = rep["s2_relative_error"]
@@ -93,9 +106,14 @@ def main(argv=None) -> None:
                     help="also sample each model with the paper's equations (no x0 "
                          "projection, anchor or variance matching): does the model alone "
                          "carry the structure?")
+    ap.add_argument("--set", type=setting, nargs="+", default=[], metavar="NAME=VALUE",
+                    help="sampling settings over the default recipe for every row (e.g. "
+                         "gamma=1 harmonize=6): which part of the recipe loses what")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
-    recipe = get_recipe()
+    recipe = get_recipe().replace(**dict(args.set))
+    if args.set:
+        print("sampling: the default recipe with", " ".join(f"{k}={v}" for k, v in args.set))
     print(describe(device), "\n")
     print("| material | budget | preset, steps trained | S2 rel. error xy / xz / yz | "
           "x floor | max vf error | 2D fidelity x its floor | s sampling per volume |")
