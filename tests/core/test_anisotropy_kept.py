@@ -9,6 +9,15 @@ OpenMP workers of two threads spin at every barrier, which made this test run ma
 its unloaded time and hit the timeout; one thread costs little unloaded, stays
 deterministic, and is among the settings this test was tuned with, as is the sampling
 recipe (``fine``: S = 50, n_h = 1 at every step, the default until 2026-12).
+
+It samples without the decoded-fraction anchor. In a 32^3 box these lamellae hold about
+eight layers, and each layer is 1/32 of the volume. The anchor forces every volume to the
+micrographs' fraction to within a voxel count, and a volume whose layers do not add up to
+it gets the extra voxels as a speckled region across the layers. On one CI-trained model
+(docs/benchmarks.md, 2026-12-04) that happened in 5 of 12 volumes with ``fine`` and 7 of
+12 with ``fast``; without the anchor, in none (fractions 0.59-0.72 against 0.656). So that
+is the anchor's failure, known and measured, not the model's; this test checks that the
+model keeps the anisotropy.
 """
 import numpy as np
 import pytest
@@ -39,7 +48,8 @@ def test_cli_trained_tiny_model_keeps_lamellar_anisotropy(tmp_path, plane_writer
                  "--device", "cpu"]) == 0
     out = tmp_path / "vol.tif"
     assert main(["sample", str(model), "--shape", "32", "32", "32", "--out", str(out),
-                 "--count", "4", "--recipe", "fine", "--seed", "0", "--device", "cpu"]) == 0
+                 "--count", "4", "--recipe", "fine", "--no-decoded-anchor", "--seed", "0",
+                 "--device", "cpu"]) == 0
     truth_rate = transition_rate(truth)["x"]
     rates = []
     for i in range(4):
@@ -49,10 +59,7 @@ def test_cli_trained_tiny_model_keeps_lamellar_anisotropy(tmp_path, plane_writer
         # (x rates of 0.065 to 0.39 seen; truth 0.27).
         assert rates[-1]["x"] > 0.15 * truth_rate, rates[-1]
         assert abs(vol.mean() - truth.mean()) < 0.1
-    # Across the volumes, phase changes along y and z are rare. Per volume this is left to
-    # chance: 3 of 12 volumes (two training seeds) had a defect region with y and z rates
-    # of 0.14-0.24 of the x rate (the decoded anchor's, docs/benchmarks.md), and which
-    # volume gets it moves with float rounding in training (the same code failed on CI
-    # and passed on another machine).
+    # Across the volumes, phase changes along y and z are rare (without the decoded anchor,
+    # 12 volumes of a CI-trained model had at most 0.008 of the x rate).
     mean = {a: float(np.mean([r[a] for r in rates])) for a in "zyx"}
     assert mean["y"] < 0.1 * mean["x"] and mean["z"] < 0.1 * mean["x"], rates
