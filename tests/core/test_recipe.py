@@ -232,6 +232,8 @@ def test_the_pipeline_tells_a_fraction_conditioned_network_the_target(conditione
     a, b = (run_to_end(recipe_progressive(ckpt, plain, (8, 8, 8), fractions=f, seed=0)).x0
             for f in ([0.2, 0.8], [0.8, 0.2]))
     # not torch.equal: each run picks its memory layout by a timing probe, and the two
-    # roundings part by up to 0.007 after 4 steps (seen on CI); the condition moves the
-    # sample by 0.29
-    assert torch.allclose(a, b, atol=0.05) is not conditioned, (a - b).abs().max()
+    # roundings part after 4 steps of this random network. With the layouts forced apart,
+    # the network without the condition differed by 0.007 on average (0.09 at most, as
+    # seen on CI); the condition moves the sample by 0.04 on average (0.31 at most).
+    moved = float((a - b).abs().mean())
+    assert (moved > 0.02) is conditioned, moved
