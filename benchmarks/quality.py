@@ -48,11 +48,12 @@ class Row:
         return get_recipe(self.base).replace(**self.fields)
 
 
-#: name -> row. "fast", "fine", "quick" and "paper" are the named recipes; the others are
-#: candidates, written as changes of ``fine`` (S = 50, n_h = 1) so that their names hold
-#: whatever ``fast`` is.
+#: name -> row. "fast", "blend", "fine", "quick" and "paper" are the named recipes; the
+#: others are candidates, written as changes of ``fine`` (S = 50, n_h = 1) so that their
+#: names hold whatever ``fast`` is.
 ROWS = {r.name: r for r in (
     Row("fast", "fast"),
+    Row("blend", "blend"),
     Row("fine", "fine"),
     Row("quick", "quick"),
     Row("S=50, n_h=0", "fine", dict(harmonize=0)),

@@ -3,7 +3,8 @@
     python benchmarks/time_to_quality.py [--budgets 2 5 10 20] [--size 64] [--count 2]
         [--materials fibres separator electrode tf500 electrode3] [--devdata DIR]
         [--models DIR]    # evaluate DIR/<material>.pt (e.g. the bundled models) instead
-        [--set gamma=1 harmonize=6]    # sampler settings over the default recipe, all rows
+        [--recipe blend] [--set gamma=1 harmonize=6]    # sampling recipe, and fields over it
+        [--seed 1]    # the training seed (micro3d train --seed)
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
@@ -28,7 +29,7 @@ from machine import describe
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.device import resolve_device
-from micro3d_gui.core.recipe import get_recipe, sample
+from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, sample
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
@@ -106,14 +107,18 @@ def main(argv=None) -> None:
                     help="also sample each model with the paper's equations (no x0 "
                          "projection, anchor or variance matching): does the model alone "
                          "carry the structure?")
+    ap.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE,
+                    help="the sampling recipe of every row (default: the app's)")
     ap.add_argument("--set", type=setting, nargs="+", default=[], metavar="NAME=VALUE",
-                    help="sampling settings over the default recipe for every row (e.g. "
+                    help="sampling settings over the recipe for every row (e.g. "
                          "gamma=1 harmonize=6): which part of the recipe loses what")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="training seed (default: the recipe's, as micro3d train)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
-    recipe = get_recipe().replace(**dict(args.set))
-    if args.set:
-        print("sampling: the default recipe with", " ".join(f"{k}={v}" for k, v in args.set))
+    recipe = get_recipe(args.recipe).replace(**dict(args.set))
+    print(f"sampling: the {args.recipe} recipe",
+          *(["with", " ".join(f"{k}={v}" for k, v in args.set)] if args.set else []))
     print(describe(device), "\n")
     print("| material | budget | preset, steps trained | S2 rel. error xy / xz / yz | "
           "x floor | max vf error | 2D fidelity x its floor | s sampling per volume |")
@@ -132,11 +137,13 @@ def main(argv=None) -> None:
                 steps, preset = int(ckpt["step"]), ckpt["model_config"]["preset"]
                 fid = (ckpt.get("fidelity") or [None])[-1]
             else:
-                trainer, _ = prepare_trainer(data, "auto", device, time_budget_s=60 * minutes)
+                trainer, _ = prepare_trainer(data, "auto", device, time_budget_s=60 * minutes,
+                                             seed=args.seed)
                 trainer.train(monitor=FidelityMonitor.for_trainer(trainer))
                 if args.save:
                     args.save.mkdir(parents=True, exist_ok=True)
-                    trainer.save(args.save / f"{name}_{minutes:g}min.pt")
+                    seed = "" if args.seed is None else f"_seed{args.seed}"
+                    trainer.save(args.save / f"{name}_{minutes:g}min{seed}.pt")
                 ckpt = trainer.state()
                 steps, preset = trainer.step, trainer.model_config.preset
                 fid = trainer.fidelity[-1]

@@ -34,7 +34,7 @@ def test_panel_defaults_are_the_cli_defaults_are_the_recipe(qtbot):
                                                      "8", "--out", "v.tif"]))
     assert GenerateSettings().to_recipe() == panel.settings().to_recipe() == cli \
         == get_recipe(DEFAULT_RECIPE)
-    assert panel.harmonize_spin.text() == "3  on the last 60 %"
+    assert panel.harmonize_spin.text() == "6  on the last 60 %"
     panel.recipe_combo.setCurrentText("paper")
     panel._apply_recipe("paper")  # what choosing it in the combo does
     assert panel.settings().to_recipe() == PAPER
@@ -68,9 +68,9 @@ def test_panel_and_cli_give_the_same_volume(tmp_path):
                 seed=3, device="cpu")
     previews = []
     volumes, _ = run_job(s, previews)
-    # the progress counts network calls: 5 steps, the last 3 of them with n_h = 3
+    # the progress counts network calls: 5 steps, the last 3 of them with n_h = 6
     assert [(p.step, p.calls, p.total_calls) for p in previews] == [
-        (1, 1, 14), (2, 2, 14), (3, 6, 14), (4, 10, 14), (5, 14, 14)]
+        (1, 1, 23), (2, 2, 23), (3, 9, 23), (4, 16, 23), (5, 23, 23)]
     out = tmp_path / "v.tif"
     assert main(["sample", model, "--shape", "8", "10", "12", "--out", str(out),
                  "--sampling-steps", "5", "--seed", "3", "--device", "cpu"]) == 0
