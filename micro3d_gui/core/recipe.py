@@ -36,13 +36,13 @@ class Recipe:
     and the sampler's settings. The defaults are the ``fast`` recipe, the app's: 15
     respaced steps, the last 60 % of them (9) harmonized with n_h = 6 and no blend
     (gamma 1), and the corrections (x0 projection, anchors; without a blend there is no
-    variance to match): 69 network calls. In a chain respaced to a few
-    dozen steps each harmonizing round draws a large step of fresh noise, so the Eq. 17
-    blend mixes two different samples and, without its variance matching, fades the
-    latent; fewer, more harmonized steps without the blend keep the structure in the
-    model's own chain (tf500 within 1.3-3.8 points with the corrections off, over three
-    training seeds) and stay at 0.4-0.9x the real-sub-volume floor with them on, on the
-    demos and the devdata volumes (docs/benchmarks.md, 2026-12-05)."""
+    variance to match): 69 network calls. In a chain respaced to a few dozen steps each
+    harmonizing round draws a large step of fresh noise, so the Eq. 17 blend mixes two
+    different samples and, without its variance matching, fades the latent; fewer, more
+    harmonized steps without the blend keep the structure in the model's own chain
+    (tf500 within 1.3-5.0 points with the corrections off, over four training runs) and
+    stay at 0.4-0.9x the real-sub-volume floor with them on, on the demos and the devdata
+    volumes (docs/benchmarks.md, 2026-12-05)."""
 
     sampling_steps: int | None = 15
     sampler: SamplerSettings = field(default_factory=_fast_sampler)

@@ -48,6 +48,11 @@ REFIT_UNTIL = 0.5
 #: Most of the training time the fidelity reports may take (issue: <= 5 %).
 FIDELITY_TIME_FRACTION = 0.05
 
+#: Share of the time left at the last fit that is kept back because the step count is then
+#: fixed: the speed of the run's second half can differ from the first's (10-minute runs
+#: planned without it took 590-621 s, docs/benchmarks.md 2026-12-05).
+SPEED_MARGIN = 0.04
+
 #: The schedule new models train with: the paper's, with v prediction (an eps model's x0 at
 #: t near T carries its error x156; with v the plain 2D samples went from 22x to 1.7x their
 #: floor on tf500, docs/benchmarks.md).
@@ -396,11 +401,14 @@ class Trainer:
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
             e.lerp_(p, 1 - decay)
 
-    def _steps_for_budget(self, seconds_per_step: float, spent_s: float) -> int:
+    def _steps_for_budget(self, seconds_per_step: float, spent_s: float,
+                          final_report_s: float = 0.0) -> int:
         """The step count the time budget allows, at the measured speed, leaving the
-        fidelity reports their share."""
-        left = self.config.time_budget_s - spent_s
-        more = int(left * (1 - FIDELITY_TIME_FRACTION) / max(seconds_per_step, 1e-9))
+        fidelity reports their share, the final report (always made, on the last model)
+        ``final_report_s`` and the :data:`SPEED_MARGIN`."""
+        left = self.config.time_budget_s - spent_s - final_report_s
+        share = 1 - FIDELITY_TIME_FRACTION - SPEED_MARGIN
+        more = int(left * share / max(seconds_per_step, 1e-9))
         return max(self.step + 1, self.step + more)
 
     def train(self, callback: Callable[[TrainProgress], object] | None = None,
@@ -422,7 +430,7 @@ class Trainer:
         budgeted = cfg.steps is None
         total = cfg.steps if not budgeted else self.step + 10 * PROBE_STEPS
         fit = None  # (steps done, seconds, monitor seconds) where the speed is measured from
-        monitor_s, next_report_s = 0.0, None
+        monitor_s, next_report_s, reports = 0.0, None, 0
         finished = True
         self.model.train()
         while self.step < total:
@@ -436,7 +444,10 @@ class Trainer:
                                                        and self.step <= REFIT_UNTIL * total)):
                 # the budget becomes a step count, at the speed since the last fit
                 seconds_per_step = (now - fit[1] - (monitor_s - fit[2])) / (done - fit[0])
-                total = self._steps_for_budget(seconds_per_step, elapsed_before + now)
+                # the final report will cost about what the earlier ones did
+                last_report_s = monitor_s / reports if reports else 0.0
+                total = self._steps_for_budget(seconds_per_step, elapsed_before + now,
+                                               last_report_s)
                 # every rank runs the same schedule: the ranks' mean estimate
                 total = int(self.dist.mean(torch.tensor(float(total), device=self.device)))
                 self.config = cfg = replace(cfg, steps=total)
@@ -451,6 +462,7 @@ class Trainer:
                 if due or self.step >= total:  # and always on the final model
                     report, cost = self._report(monitor)
                     monitor_s += cost
+                    reports += 1
                     # space the reports so that they stay within their share of the time
                     next_report_s = now + cost + cost / FIDELITY_TIME_FRACTION
             self.elapsed_s = elapsed_before + self.clock() - t_start

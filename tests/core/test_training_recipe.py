@@ -107,6 +107,24 @@ def test_a_time_budget_is_refitted_when_the_speed_changes(data, probe_s, later_s
     assert 0.85 * budget <= trainer.elapsed_s <= budget
 
 
+def test_a_time_budget_leaves_room_for_the_fidelity_reports(data):
+    # every step takes 0.5 s and every fidelity report 3 s, the final one included (at 5 %
+    # of the time only, three reports of a 2-minute run overran it, as a real one did)
+    budget, step_s, report_s = 120.0, 0.5, 3.0
+    trainer, _ = prepare_trainer(data, "tiny", "cpu", time_budget_s=budget, batch_size=2,
+                                 crop=16, seed=1, checkpoint_every=0)
+    reports = []
+    trainer.clock = lambda: trainer.step * step_s + report_s * len(reports)
+
+    def monitor(model):
+        reports.append(trainer.step)
+        return {"errors": {}, "floor": {}}
+
+    assert trainer.train(monitor=monitor)
+    assert len(reports) >= 3 and reports[-1] == trainer.step
+    assert 0.85 * budget <= trainer.elapsed_s <= budget
+
+
 def test_checkpoints_from_before_the_schedule_resume_at_a_constant_rate():
     # the train_config of a checkpoint written before the schedule (the bundled models of
     # 2026-11, tiny, 4,000 steps): no lr_schedule, warmup_steps, lr_final or time budget
