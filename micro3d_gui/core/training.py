@@ -445,9 +445,9 @@ class Trainer:
                 # the budget becomes a step count, at the speed since the last fit
                 seconds_per_step = (now - fit[1] - (monitor_s - fit[2])) / (done - fit[0])
                 # the final report will cost about what the earlier ones did
-                last_report_s = monitor_s / reports if reports else 0.0
+                report_s = monitor_s / reports if reports else 0.0
                 total = self._steps_for_budget(seconds_per_step, elapsed_before + now,
-                                               last_report_s)
+                                               report_s)
                 # every rank runs the same schedule: the ranks' mean estimate
                 total = int(self.dist.mean(torch.tensor(float(total), device=self.device)))
                 self.config = cfg = replace(cfg, steps=total)
