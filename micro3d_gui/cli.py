@@ -60,6 +60,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _unit_interval(text: str) -> float:
     value = _number(text)
     if not 0.0 <= value <= 1.0:
@@ -203,6 +210,9 @@ _RECIPE_FLAGS = {
     "--gamma": ("gamma", dict(type=_unit_interval), "blend of Eq. 17, 0 to 1"),
     "--guidance": ("guidance", dict(type=_number, metavar="W"),
                    "classifier-free guidance w (1 = conditional only)"),
+    "--fraction-guidance": ("fraction_guidance", dict(type=_non_negative_float, metavar="WF"),
+                            "classifier-free guidance on the phase-fraction condition "
+                            "(1 = off)"),
     "--solver": ("solver", dict(choices=None), "reverse step"),
     "--eta": ("eta", dict(type=_number), "DDIM noise scale (--solver ddim)"),
     "--harmonize-fraction": ("harmonize_fraction", dict(type=_unit_interval, metavar="F"),
@@ -421,11 +431,11 @@ class _Progress:
         self.bar.close()
 
 
-def _sampling_progress(recipe, ckpt: dict):
+def _sampling_progress(recipe, ckpt: dict, fractions=None):
     """A bar counting network calls (a harmonized step costs n_h + 1 plain ones, so steps
     would misstate the ETA) and the sampler callback that moves it, naming the step and its
     plane."""
-    bar = _Progress(recipe.network_calls(ckpt), unit="call")
+    bar = _Progress(recipe.network_calls(ckpt, fractions), unit="call")
 
     def progress(step) -> None:
         bar.update(step.calls, step=f"{step.step}/{step.total}", plane=step.plane)
@@ -688,11 +698,13 @@ def _memory_budget(gib: float | None) -> int | None:
 def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
     """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
     from .core.diffusion.unet import UNetConfig
+    from .core.generate import uses_fraction_condition
     from .core.memory import VolumeTooLarge, plan_sampling
 
     try:
         plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
-                      args.count, guided=settings.guidance != 1.0,
+                      args.count, branches=settings.calls_per_denoise(
+                          uses_fraction_condition(ckpt, args.fractions)),
                       max_batch=settings.max_batch, budget=budget, device=device)
     except VolumeTooLarge as exc:
         raise InputError(f"--shape {' '.join(map(str, args.shape))}: {exc}") from None
@@ -715,7 +727,7 @@ def cmd_sample(args) -> int:
     device = _device(args.device)
     budget = _memory_budget(args.memory_budget)
     _check_shape_fits(ckpt, args, recipe.sampler, device, budget)
-    bar, progress = _sampling_progress(recipe, ckpt)
+    bar, progress = _sampling_progress(recipe, ckpt, args.fractions)
     with _stop_on_sigint() as stop_requested:
         try:
             volumes = sample(ckpt, recipe, shape, args.count, callback=progress,

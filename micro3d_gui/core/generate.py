@@ -52,11 +52,13 @@ def generate_progressive(
     if any(int(s) < 1 for s in shape):
         raise ValueError(f"box sides must be positive, got {tuple(shape)}")
     device = torch.device(device)
-    guided = settings.guidance != 1.0
+    if fractions is None:
+        fractions = training_fractions(ckpt)
+    branches = settings.calls_per_denoise(uses_fraction_condition(ckpt, fractions))
     plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, count,
-                         guided=guided, max_batch=settings.max_batch, budget=memory_budget,
-                         device=device)
-    settings = replace(settings, max_batch=plan.slices_per_call * (2 if guided else 1))
+                         branches=branches, max_batch=settings.max_batch,
+                         budget=memory_budget, device=device)
+    settings = replace(settings, max_batch=plan.slices_per_call * branches)
     model = model_from_checkpoint(ckpt, device)
     model.set_periodic(periodic)
     schedule = schedule_from_checkpoint(ckpt)
@@ -71,11 +73,9 @@ def generate_progressive(
     fmt = fastest_memory_format(model, probe)
     amp = fastest_autocast(model, probe)
     net = maybe_compile(model, compile_network)
-    if fractions is None:
-        fractions = training_fractions(ckpt)
     # A network with the fraction condition is told each slice's fraction around the target.
     spread = (plane_spreads(ckpt.get("data_summary"), PLANES, channels)
-              if cfg.fraction_conditioning and fractions is not None else None)
+              if uses_fraction_condition(ckpt, fractions) else None)
 
     def network(x, t, c, means=None):
         with autocast(device, amp):
@@ -88,6 +88,14 @@ def generate_progressive(
             target_fractions=fractions,
             keep=keep, fraction_spread=spread,
         )
+
+
+def uses_fraction_condition(ckpt: dict, fractions: Sequence[float] | None = None) -> bool:
+    """Whether sampling ``ckpt`` tells the network each slice's fractions: it was trained
+    with the fraction condition and there is a target (``fractions``, else the training
+    micrographs')."""
+    return (UNetConfig.from_dict(ckpt["model_config"]).fraction_conditioning
+            and (fractions is not None or training_fractions(ckpt) is not None))
 
 
 def training_fractions(ckpt: dict) -> list[float] | None:

@@ -151,13 +151,15 @@ def padded(side: int, multiple: int) -> int:
     return -(-int(side) // multiple) * multiple
 
 
-def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, guided: bool = False,
+def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: int = 1,
                       max_batch: int = 256, budget: int | None = None,
                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                       available: int | None = None) -> MemoryEstimate:
     """Memory of sampling ``count`` volumes of ``shape = (Z, Y, X)`` with a network of
     ``config``, and the slices per network call that fit ``budget`` bytes (default
-    :func:`default_budget`), at most ``max_batch`` (guidance doubles each call's batch).
+    :func:`default_budget`), at most ``max_batch``; each call's batch is that times
+    ``branches``, the network evaluations per denoising that guidance asks for
+    (``SamplerSettings.calls_per_denoise``).
 
     Only shapes are looked at; nothing of the box's size is allocated.
     """
@@ -170,7 +172,7 @@ def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, guided: bool
     rows, cols = max((slice_shape(p, box) for p in PLANES),
                      key=lambda rc: padded(rc[0], m) * padded(rc[1], m))
     per_slice = network_bytes_per_slice(config, padded(rows, m), padded(cols, m), dtype)
-    per_slice = int(WORKING_SET_FACTOR * per_slice * (2 if guided else 1))
+    per_slice = int(WORKING_SET_FACTOR * per_slice * branches)
     weights = sum(p.numel() for p in _meta_model(config).parameters()) * 4
     est = MemoryEstimate(box, latent, weights, per_slice, 1)
     if budget is None:
@@ -179,7 +181,7 @@ def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, guided: bool
             budget = min(budget, est.fixed_bytes + CPU_WORKING_SET_CAP)
     most = max(num_slices(p, box) for p in PLANES) * count
     fit = (budget - est.fixed_bytes) // per_slice
-    chunk = int(max(1, min(fit, max_batch // (2 if guided else 1), most)))
+    chunk = int(max(1, min(fit, max_batch // branches, most)))
     return MemoryEstimate(box, latent, weights, per_slice, chunk)
 
 
@@ -205,13 +207,13 @@ def check_fits(estimate: MemoryEstimate, device: torch.device | str = "cpu",
             "volumes at once), or on a machine with more memory")
 
 
-def plan_sampling(config: UNetConfig, shape, count: int = 1, *, guided: bool = False,
+def plan_sampling(config: UNetConfig, shape, count: int = 1, *, branches: int = 1,
                   max_batch: int = 256, budget: int | None = None,
                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
                   ) -> MemoryEstimate:
     """:func:`estimate_sampling` checked against the free memory (:func:`check_fits`)."""
     available = free_bytes(device)
-    est = estimate_sampling(config, shape, count, guided=guided, max_batch=max_batch,
+    est = estimate_sampling(config, shape, count, branches=branches, max_batch=max_batch,
                             budget=budget, device=device, dtype=dtype, available=available)
     check_fits(est, device, available)
     return est

@@ -23,28 +23,29 @@ import torch
 
 from ..errors import InputError
 from .diffusion.sampler import KeptSection, SampleStep, SamplerSettings, run_to_end
+from .generate import uses_fraction_condition
 from .planes import PLANES, slice_shape, num_slices
 
 
 def _fast_sampler() -> SamplerSettings:
-    return SamplerSettings(harmonize=6, gamma=1.0, harmonize_fraction=0.6, harmonize_late=True)
+    return SamplerSettings(harmonize=8, gamma=1.0, harmonize_fraction=0.6, harmonize_late=True)
 
 
 @dataclass(frozen=True)
 class Recipe:
     """How to sample: ``sampling_steps`` respaced reverse steps (None: all T of the model)
-    and the sampler's settings. The defaults are the ``fast`` recipe, the app's: 15
-    respaced steps, the last 60 % of them (9) harmonized with n_h = 6 and no blend
+    and the sampler's settings. The defaults are the ``fast`` recipe, the app's: 12
+    respaced steps, the last 60 % of them (7) harmonized with n_h = 8 and no blend
     (gamma 1), and the corrections (x0 projection, anchors; without a blend there is no
-    variance to match): 69 network calls. In a chain respaced to a few dozen steps each
+    variance to match): 68 network calls. In a chain respaced to a few dozen steps each
     harmonizing round draws a large step of fresh noise, so the Eq. 17 blend mixes two
     different samples and, without its variance matching, fades the latent; fewer, more
     harmonized steps without the blend keep the structure in the model's own chain
-    (tf500 within 1.3-5.0 points with the corrections off, over four training runs) and
-    stay at 0.4-0.9x the real-sub-volume floor with them on, on the demos and the devdata
-    volumes (docs/benchmarks.md, 2026-12-05)."""
+    (tf500 within 0.0-3.9 points with the corrections off, over four training runs) and
+    stay at 0.3-1.2x the real-sub-volume floor with them on, on the demos and the devdata
+    volumes (docs/benchmarks.md, 2026-12-06)."""
 
-    sampling_steps: int | None = 15
+    sampling_steps: int | None = 12
     sampler: SamplerSettings = field(default_factory=_fast_sampler)
 
     def __post_init__(self):
@@ -70,9 +71,12 @@ class Recipe:
         None)."""
         return self.sampling_steps or int(ckpt["schedule_config"]["num_steps"])
 
-    def network_calls(self, ckpt: dict) -> int:
-        """Network evaluations per slice batch of a whole run with ``ckpt``."""
-        return self.sampler.network_calls(self.steps_for(ckpt))
+    def network_calls(self, ckpt: dict, fractions: Sequence[float] | None = None) -> int:
+        """Network evaluations per slice batch of a whole run with ``ckpt`` (and target
+        ``fractions``; with none, the micrographs': without either, the fraction guidance
+        has nothing to guide)."""
+        return self.sampler.network_calls(self.steps_for(ckpt),
+                                          uses_fraction_condition(ckpt, fractions))
 
     def check(self, ckpt: dict, shape: Sequence[int] | None = None,
               fractions: Sequence[float] | None = None,

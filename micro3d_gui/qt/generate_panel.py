@@ -50,6 +50,7 @@ class GenerateSettings:
     harmonize: int = get_recipe(DEFAULT_RECIPE).sampler.harmonize
     gamma: float = get_recipe(DEFAULT_RECIPE).sampler.gamma
     guidance: float = get_recipe(DEFAULT_RECIPE).sampler.guidance
+    fraction_guidance: float = get_recipe(DEFAULT_RECIPE).sampler.fraction_guidance
     periodic: bool = False
     seed: int | None = None
     device: str = "auto"
@@ -74,12 +75,14 @@ class GenerateSettings:
         r = get_recipe(name)
         return cls(recipe=name, sampling_steps=r.sampling_steps or 0,
                    harmonize=r.sampler.harmonize, gamma=r.sampler.gamma,
-                   guidance=r.sampler.guidance, **others)
+                   guidance=r.sampler.guidance,
+                   fraction_guidance=r.sampler.fraction_guidance, **others)
 
     def to_recipe(self) -> Recipe:
         """The named recipe with this panel's fields over it (InputError if bad)."""
         r = get_recipe(self.recipe).replace(harmonize=self.harmonize, gamma=self.gamma,
-                                            guidance=self.guidance)
+                                            guidance=self.guidance,
+                                            fraction_guidance=self.fraction_guidance)
         return replace(r, sampling_steps=self.sampling_steps or None)
 
 
@@ -217,6 +220,12 @@ class GeneratePanel(JobPanel):
         self.guidance_spin.setRange(0.0, 20.0)
         self.guidance_spin.setSingleStep(0.1)
         self.guidance_spin.setToolTip("Classifier-free guidance w (1 = conditional only)")
+        self.fraction_guidance_spin = QDoubleSpinBox()
+        self.fraction_guidance_spin.setRange(0.0, 20.0)
+        self.fraction_guidance_spin.setSingleStep(0.5)
+        self.fraction_guidance_spin.setToolTip(
+            "Guidance on the phase fractions w_f (1 = off): holds the volume at the target "
+            "fractions by the model itself; each denoising costs one more network call")
         self.periodic_check = QCheckBox("Periodic (tileable) volume")
         self.seed_spin = _spin(RANDOM_SEED, 2**31 - 1, "Seed of the initial noise")
         self.seed_spin.setSpecialValueText("random")
@@ -242,6 +251,7 @@ class GeneratePanel(JobPanel):
                              ("Recipe", self.recipe_combo),
                              ("Sampling steps", self.steps_spin), ("n_h", self.harmonize_spin),
                              ("gamma", self.gamma_spin), ("Guidance w", self.guidance_spin),
+                             ("Fraction guidance", self.fraction_guidance_spin),
                              ("", self.periodic_check), ("Seed", self.seed_spin),
                              ("Device", self.device_combo), ("Fractions", self.fractions_edit),
                              ("Keep sections", self.keep_edit)):
@@ -297,7 +307,9 @@ class GeneratePanel(JobPanel):
             count=self.count_spin.value(), recipe=self.recipe_combo.currentText(),
             sampling_steps=self.steps_spin.value(),
             harmonize=self.harmonize_spin.value(), gamma=self.gamma_spin.value(),
-            guidance=self.guidance_spin.value(), periodic=self.periodic_check.isChecked(),
+            guidance=self.guidance_spin.value(),
+            fraction_guidance=self.fraction_guidance_spin.value(),
+            periodic=self.periodic_check.isChecked(),
             seed=None if seed == RANDOM_SEED else seed, device=self.device_combo.currentText(),
             fractions=parse_fractions(self.fractions_edit.text()),
             keep=parse_keep(self.keep_edit.text()),
@@ -313,7 +325,8 @@ class GeneratePanel(JobPanel):
         self._show_harmonized_part(s.recipe)
         for spin, value in ((self.count_spin, s.count), (self.steps_spin, s.sampling_steps),
                             (self.harmonize_spin, s.harmonize), (self.gamma_spin, s.gamma),
-                            (self.guidance_spin, s.guidance)):
+                            (self.guidance_spin, s.guidance),
+                            (self.fraction_guidance_spin, s.fraction_guidance)):
             spin.setValue(value)
         self.periodic_check.setChecked(s.periodic)
         self.seed_spin.setValue(RANDOM_SEED if s.seed is None else s.seed)
@@ -330,6 +343,7 @@ class GeneratePanel(JobPanel):
         self.harmonize_spin.setValue(r.harmonize)
         self.gamma_spin.setValue(r.gamma)
         self.guidance_spin.setValue(r.guidance)
+        self.fraction_guidance_spin.setValue(r.fraction_guidance)
 
     def _show_harmonized_part(self, name: str) -> None:
         """Say beside n_h which of the steps harmonize, when the recipe harmonizes only

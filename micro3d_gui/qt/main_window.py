@@ -77,8 +77,11 @@ def model_summary(path: str, device: str = "auto") -> dict:
     return {"path": str(path), "preset": ckpt["model_config"].get("preset", "custom"),
             "num_phases": int(ckpt["num_phases"]), "step": int(ckpt.get("step", 0)),
             "crop": int(ckpt.get("crop", 0)), "seconds_per_voxel": per_voxel,
-            # its T, for a recipe of all T steps (Recipe.steps_for / network_calls)
+            # its T, for a recipe of all T steps, and whether it has a fraction condition to
+            # guide (Recipe.steps_for / network_calls)
             "schedule_config": dict(ckpt["schedule_config"]),
+            "model_config": dict(ckpt["model_config"]),
+            "data_summary": ckpt.get("data_summary"),
             "train_config": dict(ckpt.get("train_config", {})),
             "train_seconds": float(ckpt.get("train_seconds", 0.0)),
             "losses": [] if losses is None else [float(v) for v in losses],
@@ -336,7 +339,7 @@ class MainWindow(QMainWindow):
         if per_voxel:
             from ..estimate import about, sampling_seconds
 
-            calls = recipe.network_calls(self.model_info)  # sampling steps 0: all T
+            calls = recipe.network_calls(self.model_info, s.fractions)  # steps 0: all T
             when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count, calls)) + " here"
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"

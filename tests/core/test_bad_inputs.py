@@ -214,6 +214,8 @@ CASES = [
      ["argument --guidance", "finite"]),
     ("guidance-inf", no_op, lambda d: sample(d, "--guidance", "inf"),
      ["argument --guidance", "finite"]),
+    ("fraction-guidance-negative", no_op, lambda d: sample(d, "--fraction-guidance", "-1"),
+     ["argument --fraction-guidance", "0 or more"]),
     ("gamma-above-one", no_op, lambda d: sample(d, "--gamma", "1.5"),
      ["argument --gamma", "between 0 and 1"]),
     ("gamma-nan", no_op, lambda d: sample(d, "--gamma", "nan"), ["argument --gamma"]),

@@ -108,3 +108,47 @@ def test_the_sampler_tells_every_slice_and_each_volume_the_target(guidance):
     plain = Recorder()
     list(sample_progressive(plain, schedule, (4, 6, 8), 2, 1, settings=settings, seed=0))
     assert all(means is None for _, means in plain.calls)
+
+
+def test_fraction_guidance_composes_with_plane_guidance_in_one_batch():
+    """eps = e(c, m) + (w - 1)(e(c, m) - e(null, m)) + (w_f - 1)(e(c, m) - e(c, unknown)):
+    with a network that adds 1 for a known plane and 10 for known fractions, every step
+    with w = 2, w_f = 3 is that of a network that always answers 11 + 1 + 2 * 10 = 32."""
+    schedule = respace(Schedule.from_config(ScheduleConfig()), 4)
+    seen = []
+
+    def net(x, t, c, means=None):
+        seen.append((c.clone(), None if means is None else means.clone()))
+        known = torch.isfinite(means).all(dim=1).to(x.dtype)
+        value = (c != NULL_LABEL).to(x.dtype) + 10 * known
+        return value[:, None, None, None].expand_as(x).clone()
+
+    def constant(x, t, c, means=None):
+        return torch.full_like(x, 32.0)
+
+    common = dict(harmonize=1, x0_projection="none", anchor_fractions=False,
+                  anchor_decoded=False, match_variance=False)
+    spread = {p: [0.3] for p in ("xy", "xz", "yz")}
+    run = dict(seed=0, target_fractions=[0.7, 0.3], fraction_spread=spread)
+    guided = SamplerSettings(guidance=2.0, fraction_guidance=3.0, **common)
+    steps = list(sample_progressive(net, schedule, (3, 4, 5), 2, 1, 1, guided, **run))
+    plain = list(sample_progressive(constant, schedule, (3, 4, 5), 2, 1, 1,
+                                    SamplerSettings(**common), **run))
+    for a, b in zip(steps, plain):
+        assert torch.allclose(a.x0, b.x0)
+    # three branches per call, the cost counted: 4 steps x (n_h + 1) calls, each of 3
+    assert len(seen) == 8 and steps[-1].total_calls == steps[-1].calls == 24
+    c, means = seen[0]  # the first xy step: 3 slices per branch
+    assert c.tolist() == [0] * 3 + [NULL_LABEL] * 3 + [0] * 3
+    assert torch.isfinite(means[:6]).all() and torch.isnan(means[6:]).all()
+    assert torch.equal(means[:3], means[3:6])
+
+
+def test_fraction_guidance_costs_nothing_without_a_fraction_condition():
+    settings = SamplerSettings(harmonize=0, fraction_guidance=3.0)
+    net = Recorder()
+    steps = list(sample_progressive(net, respace(Schedule.from_config(ScheduleConfig()), 3),
+                                    (2, 2, 2), 2, 1, settings=settings, seed=0))
+    assert [c.shape[0] for c, _ in net.calls] == [2, 2, 2]  # one branch: the conditional
+    assert steps[-1].total_calls == settings.network_calls(3, False) == 3
+    assert settings.network_calls(3) == 6  # with one, it doubles

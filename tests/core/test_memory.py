@@ -45,8 +45,10 @@ def test_estimate_grows_with_voxels_and_fits_the_budget():
     budget = small.fixed_bytes + 5 * small.slice_bytes + 1
     tight = estimate_sampling(cfg, (32, 32, 32), budget=budget)
     assert tight.slices_per_call == 5 and tight.total_bytes <= budget
-    guided = estimate_sampling(cfg, (32, 32, 32), budget=budget, guided=True)
+    guided = estimate_sampling(cfg, (32, 32, 32), budget=budget, branches=2)
     assert guided.slice_bytes == 2 * small.slice_bytes and guided.slices_per_call == 2
+    both = estimate_sampling(cfg, (32, 32, 32), budget=budget, branches=3)  # w and w_f
+    assert both.slice_bytes == 3 * small.slice_bytes and both.slices_per_call == 1
     assert small.fixed_bytes == (VOLUME_COPIES * small.latent_bytes + small.weights_bytes
                                  + RUNTIME_BYTES)
 

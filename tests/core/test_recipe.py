@@ -38,10 +38,10 @@ def test_cli_defaults_are_the_default_recipe_and_flags_override_fields():
     assert sampling_recipe(parse_sample()) == FAST
     assert sampling_recipe(parse_sample("--recipe", "paper")) == PAPER
     args = parse_sample("--recipe", "paper", "--harmonize", "2", "--anchor", "--solver", "ddim",
-                        "--eta", "0.3", "--sampling-steps", "40")
+                        "--eta", "0.3", "--sampling-steps", "40", "--fraction-guidance", "2")
     assert sampling_recipe(args) == Recipe(40, replace(PAPER.sampler, harmonize=2,
                                                        anchor_fractions=True, solver="ddim",
-                                                       eta=0.3))
+                                                       eta=0.3, fraction_guidance=2.0))
     # the old flag names still work
     assert not sampling_recipe(parse_sample("--no-anchor")).sampler.anchor_fractions
     with pytest.raises(SystemExit):  # argparse refuses it, naming --gamma (test_bad_inputs)
@@ -57,12 +57,18 @@ def test_paper_recipe_is_the_papers_sampler():
     assert (s.x0_projection, s.match_variance, s.anchor_fractions, s.anchor_decoded) == \
         ("none", False, False, False)
     assert s.harmonize_fraction == 1.0
-    t1000 = {"schedule_config": {"num_steps": 1000}}
-    assert PAPER.network_calls(t1000) == 5000
+    ckpt = load_checkpoint(demo_model())  # T = 1000, a network with the fraction condition
+    assert ckpt["schedule_config"]["num_steps"] == 1000
+    assert PAPER.network_calls(ckpt) == 5000
     # issue 12: at most 70 calls; issue 9: no blend, so no variance to restore
-    assert FAST.network_calls(t1000) == 69 and FAST.sampler.gamma == 1.0
-    assert [FAST.sampler.harmonizes(k, 15) for k in range(15)] == [False] * 6 + [True] * 9
-    assert {n: get_recipe(n).network_calls(t1000) for n in ("blend", "quick", "fine")} == \
+    assert FAST.network_calls(ckpt) == 68 and FAST.sampler.gamma == 1.0
+    assert [FAST.sampler.harmonizes(k, 12) for k in range(12)] == [False] * 5 + [True] * 7
+    # the fraction guidance doubles every call, for a network that has the condition
+    unconditioned = {**ckpt, "model_config": {**ckpt["model_config"],
+                                              "fraction_conditioning": False}}
+    guided = FAST.replace(fraction_guidance=2.0)
+    assert (guided.network_calls(ckpt), guided.network_calls(unconditioned)) == (136, 68)
+    assert {n: get_recipe(n).network_calls(ckpt) for n in ("blend", "quick", "fine")} == \
         {"blend": 70, "quick": 50, "fine": 100}
 
 

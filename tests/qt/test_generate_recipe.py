@@ -34,10 +34,13 @@ def test_panel_defaults_are_the_cli_defaults_are_the_recipe(qtbot):
                                                      "8", "--out", "v.tif"]))
     assert GenerateSettings().to_recipe() == panel.settings().to_recipe() == cli \
         == get_recipe(DEFAULT_RECIPE)
-    assert panel.harmonize_spin.text() == "6  on the last 60 %"
+    assert panel.harmonize_spin.text() == "8  on the last 60 %"
+    panel.fraction_guidance_spin.setValue(2.5)
+    assert panel.settings().to_recipe() == get_recipe().replace(fraction_guidance=2.5)
     panel.recipe_combo.setCurrentText("paper")
     panel._apply_recipe("paper")  # what choosing it in the combo does
     assert panel.settings().to_recipe() == PAPER
+    assert panel.fraction_guidance_spin.value() == 1.0  # the paper has none
     assert panel.steps_spin.text() == "all (T)" and panel.harmonize_spin.text() == "4"
 
 
@@ -68,9 +71,9 @@ def test_panel_and_cli_give_the_same_volume(tmp_path):
                 seed=3, device="cpu")
     previews = []
     volumes, _ = run_job(s, previews)
-    # the progress counts network calls: 5 steps, the last 3 of them with n_h = 6
+    # the progress counts network calls: 5 steps, the last 3 of them with n_h = 8
     assert [(p.step, p.calls, p.total_calls) for p in previews] == [
-        (1, 1, 23), (2, 2, 23), (3, 9, 23), (4, 16, 23), (5, 23, 23)]
+        (1, 1, 29), (2, 2, 29), (3, 11, 29), (4, 20, 29), (5, 29, 29)]
     out = tmp_path / "v.tif"
     assert main(["sample", model, "--shape", "8", "10", "12", "--out", str(out),
                  "--sampling-steps", "5", "--seed", "3", "--device", "cpu"]) == 0

@@ -73,7 +73,14 @@ class SamplerSettings:
     harmonize: int = 4
     gamma: float = 0.5
     guidance: float = 1.0
-    #: Most slices in one network call (memory cap); halved internally when w != 1.
+    #: Classifier-free guidance on the fraction condition, w_f (1 = off): each denoising
+    #: also asks the network with the slices' fractions unknown (training drops them as it
+    #: drops the plane label) and steps away from that answer, as w does for the plane
+    #: (see :class:`_Eps`). A no-op, at no cost, for a network without the fraction
+    #: condition.
+    fraction_guidance: float = 1.0
+    #: Most slices in one network call (memory cap); divided internally by the branches
+    #: that guidance asks for (:meth:`calls_per_denoise`).
     max_batch: int = 256
     #: Correction of each x0 estimate before the reverse step: see :func:`project_x0`.
     x0_projection: str = "rms"
@@ -103,6 +110,8 @@ class SamplerSettings:
             raise ValueError("gamma must be between 0 and 1")
         if self.max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if not (np.isfinite(self.fraction_guidance) and self.fraction_guidance >= 0):
+            raise ValueError("fraction guidance (w_f) must be a number >= 0 (1 = off)")
         if self.x0_projection not in X0_PROJECTIONS:
             raise ValueError(f"x0_projection must be one of {', '.join(X0_PROJECTIONS)}")
         if self.solver not in SOLVERS:
@@ -112,14 +121,16 @@ class SamplerSettings:
         if not 0.0 <= self.harmonize_fraction <= 1.0:
             raise ValueError("harmonize_fraction must be between 0 and 1")
 
-    def _calls_per_denoise(self) -> int:
+    def calls_per_denoise(self, fraction_condition: bool = True) -> int:
         """Network evaluations per denoising of a slice batch: guidance w != 1 adds the
-        unconditional one."""
-        return 1 if self.guidance == 1.0 else 2
+        one without the plane label, w_f != 1 (with a ``fraction_condition``) the one
+        without the fractions."""
+        return (1 + (self.guidance != 1.0)
+                + (fraction_condition and self.fraction_guidance != 1.0))
 
-    def calls_per_step(self) -> int:
+    def calls_per_step(self, fraction_condition: bool = True) -> int:
         """Network evaluations per slice batch in a harmonized reverse step."""
-        return (self.harmonize + 1) * self._calls_per_denoise()
+        return (self.harmonize + 1) * self.calls_per_denoise(fraction_condition)
 
     def harmonized_steps(self, steps: int) -> int:
         """How many of ``steps`` reverse steps harmonize (the first ones; the last ones
@@ -131,14 +142,16 @@ class SamplerSettings:
         n = self.harmonized_steps(steps)
         return k >= steps - n if self.harmonize_late else k < n
 
-    def step_calls(self, k: int, steps: int) -> int:
+    def step_calls(self, k: int, steps: int, fraction_condition: bool = True) -> int:
         """Network evaluations per slice batch in reverse step ``k`` of ``steps``."""
-        return self._calls_per_denoise() * (1 + (self.harmonize if self.harmonizes(k, steps)
-                                                 else 0))
+        return self.calls_per_denoise(fraction_condition) * (
+            1 + (self.harmonize if self.harmonizes(k, steps) else 0))
 
-    def network_calls(self, steps: int) -> int:
-        """Network evaluations per slice batch for a whole run of ``steps`` reverse steps."""
-        return self._calls_per_denoise() * (steps + self.harmonize * self.harmonized_steps(steps))
+    def network_calls(self, steps: int, fraction_condition: bool = True) -> int:
+        """Network evaluations per slice batch for a whole run of ``steps`` reverse steps
+        (``fraction_condition``: whether the network has one, see ``fraction_guidance``)."""
+        return self.calls_per_denoise(fraction_condition) * (
+            steps + self.harmonize * self.harmonized_steps(steps))
 
 
 @dataclass(frozen=True)
@@ -173,18 +186,30 @@ class SampleStep:
 
 
 class _Eps:
-    """Batched, guided, padded network calls for one plane's slices."""
+    """Batched, guided, padded network calls for one plane's slices.
+
+    Guidance (Eq. 9, extended to the fraction condition, as composed classifier-free
+    guidance): with ``e(c, m)`` the network told plane ``c`` and fractions ``m``,
+
+        eps = e(c, m) + (w - 1) (e(c, m) - e(null, m)) + (w_f - 1) (e(c, m) - e(c, unknown))
+
+    which is Eq. 9's ``w e(c) + (1 - w) e(null)`` when w_f = 1. Every branch in use goes
+    through the network in one batch.
+    """
 
     def __init__(self, model: Denoiser, settings: SamplerSettings, size_multiple: int,
-                 periodic: bool, dtype: torch.dtype, should_stop: Callable[[], bool] | None):
+                 periodic: bool, dtype: torch.dtype, should_stop: Callable[[], bool] | None,
+                 fraction_condition: bool = False):
         self.model = model
         self.settings = settings
         self.multiple = size_multiple
         self.pad_mode = "circular" if periodic else "replicate"
         self.dtype = dtype
         self.should_stop = should_stop
-        #: Slices per network call (its batch is twice that with guidance).
-        self.chunk = max(1, settings.max_batch // (2 if settings.guidance != 1.0 else 1))
+        self.plane_guided = settings.guidance != 1.0
+        self.fraction_guided = fraction_condition and settings.fraction_guidance != 1.0
+        #: Slices per network call (its batch is that times the branches).
+        self.chunk = max(1, settings.max_batch // settings.calls_per_denoise(fraction_condition))
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         # The U-Net needs sides divisible by 2^(levels-1); pad any box up and crop back.
@@ -196,26 +221,33 @@ class _Eps:
 
     def __call__(self, x: torch.Tensor, t_model: int, label: int,
                  means: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.settings.guidance
-        guided = w != 1.0
-        chunk = self.chunk
+        s = self.settings
         out = torch.empty_like(x)
-        for start in range(0, x.shape[0], chunk):
+        for start in range(0, x.shape[0], self.chunk):
             if self.should_stop is not None and self.should_stop():
                 raise SamplingCancelled()
-            xb, (h, wd) = self._pad(x[start:start + chunk])
+            xb, (h, wd) = self._pad(x[start:start + self.chunk])
             b = xb.shape[0]
             labels = torch.full((b,), label, dtype=torch.long, device=x.device)
-            extra = () if means is None else (means[start:start + chunk],)
-            if guided:  # conditional and unconditional in one batch (Eq. 9)
-                xb = torch.cat([xb, xb])
-                labels = torch.cat([labels, torch.full_like(labels, NULL_LABEL)])
-                extra = tuple(torch.cat([m, m]) for m in extra)
-            t = torch.full((xb.shape[0],), t_model, dtype=torch.long, device=x.device)
-            eps = self.model(xb.to(self.dtype), t, labels, *extra).to(x.dtype)
-            if guided:
-                eps = w * eps[:b] + (1 - w) * eps[b:]
-            out[start:start + chunk] = eps[..., :h, :wd]
+            m = None if means is None else means[start:start + self.chunk]
+            # the branches, conditional first: (labels, means)
+            branches = [(labels, m)]
+            if self.plane_guided:
+                branches.append((torch.full_like(labels, NULL_LABEL), m))
+            if self.fraction_guided and m is not None:
+                branches.append((labels, torch.full_like(m, float("nan"))))
+            xs = torch.cat([xb] * len(branches))
+            ls = torch.cat([lab for lab, _ in branches])
+            extra = () if m is None else (torch.cat([mb for _, mb in branches]),)
+            t = torch.full((xs.shape[0],), t_model, dtype=torch.long, device=x.device)
+            eps = self.model(xs.to(self.dtype), t, ls, *extra).to(x.dtype)
+            cond, *rest = eps.split(b)
+            guided = cond
+            if self.plane_guided:
+                guided = guided + (s.guidance - 1) * (cond - rest.pop(0))
+            if rest:
+                guided = guided + (s.fraction_guidance - 1) * (cond - rest.pop(0))
+            out[start:start + self.chunk] = guided[..., :h, :wd]
         return out
 
 
@@ -258,7 +290,6 @@ def sample_progressive(
     device = torch.device(device)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) if seed is not None else torch.seed())
-    eps_fn = _Eps(model, settings, size_multiple, periodic, dtype, should_stop)
 
     def noise(like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.shape, generator=gen, device=device, dtype=like.dtype)
@@ -273,6 +304,8 @@ def sample_progressive(
         raise ValueError("a fraction condition needs target fractions (or a target mean)")
     told = (None if fraction_spread is None
             else torch.as_tensor(target_mean, dtype=torch.float32, device=device))
+    eps_fn = _Eps(model, settings, size_multiple, periodic, dtype, should_stop,
+                  fraction_condition=told is not None)
     box = tuple(int(s) for s in shape)
     kept = [(k.plane, int(k.index), encode(k.labels, num_phases).to(device)) for k in keep]
     x = torch.randn((count, channels, *box), generator=gen, device=device)
@@ -281,7 +314,7 @@ def sample_progressive(
     mode = settings.x0_projection
     offsets = {"last": None}  # the decoded anchor's offsets, carried from step to step
     x0_before = None  # the previous step's x0 estimate of the volumes (DPM-Solver++ 2M)
-    calls, total_calls = 0, settings.network_calls(total)
+    calls, total_calls = 0, settings.network_calls(total, told is not None)
     for k, i in enumerate(range(total - 1, -1, -1)):
         plane = PLANES[k % 3]
         t_model = int(schedule.timestep_map[i])
@@ -322,7 +355,7 @@ def sample_progressive(
         _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)
         _impose(x0_vol, kept, schedule, -1, noise)
         x0_before = x0_vol
-        calls += settings.step_calls(k, total)
+        calls += settings.step_calls(k, total, told is not None)
         yield SampleStep(k + 1, total, plane, x0_vol, num_phases, calls, total_calls)
 
 
