@@ -68,7 +68,9 @@ class TrainConfig:
     ``steps`` None: as many steps as ``time_budget_s`` seconds allow, estimated from the
     speed of the first :data:`PROBE_STEPS` steps, fitted again as the speed changes during
     the first half of the run (:data:`REFIT_UNTIL`) and then fixed (stored in the
-    checkpoint, so a resumed run is exact). The learning rate warms up linearly over
+    checkpoint, so a resumed run is exact); should the machine slow down after that, the
+    run ends early, at the last step that leaves room for the final fidelity report
+    within the budget. The learning rate warms up linearly over
     ``warmup_steps``, then follows a cosine to ``lr_final * lr`` at the last step
     (``lr_schedule="constant"``: no warm-up, no decay, as checkpoints before the schedule
     trained). ``ema_decay`` None: fitted to the step count (:func:`fitted_ema_decay`).
@@ -431,6 +433,7 @@ class Trainer:
         total = cfg.steps if not budgeted else self.step + 10 * PROBE_STEPS
         fit = None  # (steps done, seconds, monitor seconds) where the speed is measured from
         monitor_s, next_report_s, reports = 0.0, None, 0
+        last_now = 0.0  # when the step before ended (the last step's time: now - last_now)
         finished = True
         self.model.train()
         while self.step < total:
@@ -452,6 +455,16 @@ class Trainer:
                 total = int(self.dist.mean(torch.tensor(float(total), device=self.device)))
                 self.config = cfg = replace(cfg, steps=total)
                 fit = (done, now, monitor_s)
+            elif budgeted and done > PROBE_STEPS and self.step < total and self.dist.any(
+                    elapsed_before + now + (now - last_now)
+                    + (monitor_s / reports if reports else 0.0) > cfg.time_budget_s,
+                    self.device):
+                # another step and the final report would pass the budget (the machine
+                # slowed after the count was fixed): the budget is the user's limit, so this
+                # step is the last
+                total = self.step
+                self.config = cfg = replace(cfg, steps=total)
+            last_now = now
             report = None
             if monitor is not None and self.dist.is_main:  # the others wait at the next step
                 if next_report_s is None and self.step - s_start >= PROBE_STEPS:

@@ -78,8 +78,12 @@ def test_time_budget_becomes_a_fixed_step_count(data, tmp_path):
     steps = trainer.config.steps
     assert steps >= PROBE_STEPS and trainer.step == steps and totals[-1] == steps
     # fitted after the probe and again as the steps done double, never after half the run
+    # (but for a last cut at the budget, should the machine slow down later)
     changes = [i + 1 for i in range(1, len(totals)) if totals[i] != totals[i - 1]]
     doublings = {PROBE_STEPS * 2 ** k for k in range(20)}
+    if changes and changes[-1] not in doublings and changes[-1] > PROBE_STEPS:
+        assert totals[changes[-1] - 1] == changes[-1] == steps  # the cut: that step is the last
+        changes = changes[:-1]
     assert changes and set(changes) <= doublings
     # (totals[c - 2]: the step count planned before the fit at step c)
     assert all(c == PROBE_STEPS or c <= REFIT_UNTIL * totals[c - 2] for c in changes)
@@ -123,6 +127,26 @@ def test_a_time_budget_leaves_room_for_the_fidelity_reports(data):
     assert trainer.train(monitor=monitor)
     assert len(reports) >= 3 and reports[-1] == trainer.step
     assert 0.85 * budget <= trainer.elapsed_s <= budget
+
+
+def test_a_time_budget_holds_when_the_machine_slows_after_the_count_is_fixed(data):
+    # 0.5 s a step, then 1.5 s once a load arrives after the last fit (a 10-minute run
+    # beside a test suite took 798 s): the run stops at the budget, on a final report
+    budget, report_s, slow_from = 120.0, 1.0, 130
+    trainer, _ = prepare_trainer(data, "tiny", "cpu", time_budget_s=budget, batch_size=2,
+                                 crop=16, seed=1, checkpoint_every=0)
+    reports = []
+    trainer.clock = lambda: (0.5 * trainer.step + max(0, trainer.step - slow_from)
+                             + report_s * len(reports))
+
+    def monitor(model):
+        reports.append(trainer.step)
+        return {"errors": {}, "floor": {}}
+
+    assert trainer.train(monitor=monitor)
+    assert trainer.step > slow_from and reports[-1] == trainer.step
+    assert trainer.config.steps == trainer.step  # a resume does not train past it
+    assert 0.9 * budget <= trainer.elapsed_s <= budget
 
 
 def test_checkpoints_from_before_the_schedule_resume_at_a_constant_rate():
