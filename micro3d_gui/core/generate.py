@@ -54,7 +54,8 @@ def generate_progressive(
     device = torch.device(device)
     if fractions is None:
         fractions = training_fractions(ckpt)
-    branches = settings.calls_per_denoise(uses_fraction_condition(ckpt, fractions))
+    conditioned = uses_fraction_condition(ckpt, fractions)
+    branches = settings.calls_per_denoise(conditioned)
     plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, count,
                          branches=branches, max_batch=settings.max_batch,
                          budget=memory_budget, device=device)
@@ -75,7 +76,7 @@ def generate_progressive(
     net = maybe_compile(model, compile_network)
     # A network with the fraction condition is told each slice's fraction around the target.
     spread = (plane_spreads(ckpt.get("data_summary"), PLANES, channels)
-              if uses_fraction_condition(ckpt, fractions) else None)
+              if conditioned else None)
 
     def network(x, t, c, means=None):
         with autocast(device, amp):

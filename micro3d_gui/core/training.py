@@ -441,14 +441,14 @@ class Trainer:
             self.losses.append(loss)
             now = self.clock() - t_start
             done = self.step - s_start
+            # the final report will cost about what the earlier ones did
+            report_s = monitor_s / reports if reports else 0.0
             if budgeted and done == 2:
                 fit = (done, now, monitor_s)
             elif budgeted and (done == PROBE_STEPS or (done > PROBE_STEPS and done == 2 * fit[0]
                                                        and self.step <= REFIT_UNTIL * total)):
                 # the budget becomes a step count, at the speed since the last fit
                 seconds_per_step = (now - fit[1] - (monitor_s - fit[2])) / (done - fit[0])
-                # the final report will cost about what the earlier ones did
-                report_s = monitor_s / reports if reports else 0.0
                 total = self._steps_for_budget(seconds_per_step, elapsed_before + now,
                                                report_s)
                 # every rank runs the same schedule: the ranks' mean estimate
@@ -456,8 +456,7 @@ class Trainer:
                 self.config = cfg = replace(cfg, steps=total)
                 fit = (done, now, monitor_s)
             elif budgeted and done > PROBE_STEPS and self.step < total and self.dist.any(
-                    elapsed_before + now + (now - last_now)
-                    + (monitor_s / reports if reports else 0.0) > cfg.time_budget_s,
+                    elapsed_before + now + (now - last_now) + report_s > cfg.time_budget_s,
                     self.device):
                 # another step and the final report would pass the budget (the machine
                 # slowed after the count was fixed): the budget is the user's limit, so this

@@ -111,20 +111,28 @@ def test_a_time_budget_is_refitted_when_the_speed_changes(data, probe_s, later_s
     assert 0.85 * budget <= trainer.elapsed_s <= budget
 
 
-def test_a_time_budget_leaves_room_for_the_fidelity_reports(data):
-    # every step takes 0.5 s and every fidelity report 3 s, the final one included (at 5 %
-    # of the time only, three reports of a 2-minute run overran it, as a real one did)
-    budget, step_s, report_s = 120.0, 0.5, 3.0
+def train_on_a_driven_clock(data, budget, step_end_s, report_s):
+    """A time-budgeted run whose clock is driven: step n ends at ``step_end_s(n)`` seconds,
+    plus ``report_s`` for every fidelity report made so far. Returns the trainer and the
+    steps the reports were made at."""
     trainer, _ = prepare_trainer(data, "tiny", "cpu", time_budget_s=budget, batch_size=2,
                                  crop=16, seed=1, checkpoint_every=0)
     reports = []
-    trainer.clock = lambda: trainer.step * step_s + report_s * len(reports)
+    trainer.clock = lambda: step_end_s(trainer.step) + report_s * len(reports)
 
     def monitor(model):
         reports.append(trainer.step)
         return {"errors": {}, "floor": {}}
 
     assert trainer.train(monitor=monitor)
+    return trainer, reports
+
+
+def test_a_time_budget_leaves_room_for_the_fidelity_reports(data):
+    # every step takes 0.5 s and every fidelity report 3 s, the final one included (at 5 %
+    # of the time only, three reports of a 2-minute run overran it, as a real one did)
+    budget = 120.0
+    trainer, reports = train_on_a_driven_clock(data, budget, lambda n: 0.5 * n, 3.0)
     assert len(reports) >= 3 and reports[-1] == trainer.step
     assert 0.85 * budget <= trainer.elapsed_s <= budget
 
@@ -132,18 +140,9 @@ def test_a_time_budget_leaves_room_for_the_fidelity_reports(data):
 def test_a_time_budget_holds_when_the_machine_slows_after_the_count_is_fixed(data):
     # 0.5 s a step, then 1.5 s once a load arrives after the last fit (a 10-minute run
     # beside a test suite took 798 s): the run stops at the budget, on a final report
-    budget, report_s, slow_from = 120.0, 1.0, 130
-    trainer, _ = prepare_trainer(data, "tiny", "cpu", time_budget_s=budget, batch_size=2,
-                                 crop=16, seed=1, checkpoint_every=0)
-    reports = []
-    trainer.clock = lambda: (0.5 * trainer.step + max(0, trainer.step - slow_from)
-                             + report_s * len(reports))
-
-    def monitor(model):
-        reports.append(trainer.step)
-        return {"errors": {}, "floor": {}}
-
-    assert trainer.train(monitor=monitor)
+    budget, slow_from = 120.0, 130
+    trainer, reports = train_on_a_driven_clock(
+        data, budget, lambda n: 0.5 * n + max(0, n - slow_from), 1.0)
     assert trainer.step > slow_from and reports[-1] == trainer.step
     assert trainer.config.steps == trainer.step  # a resume does not train past it
     assert 0.9 * budget <= trainer.elapsed_s <= budget
