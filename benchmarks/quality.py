@@ -8,11 +8,12 @@ Pareto table of network calls against errors.
 For each bundled material (``resources/demo/<m>/truth.tif`` and the model trained on its
 micrographs, ``models/<m>.pt``, see ``models/train_models.sh``), and any ``--model`` given
 (e.g. a model trained on a devdata volume and that volume), sample one volume per seed and
-row and report against the truth: network calls per slice batch, per-plane S2 relative
-error (mean over phases and image axes; ``metrics.report``), the largest volume-fraction
-error, the transition rates along z / y / x (``metrics.anisotropy``) next to the truth's,
-and optionally the relative diffusivity of the last phase. Floor: the same errors for
-random real sub-volumes of the truth of the same size. Every row is a
+row and judge them against the truth with the physics yardstick (``metrics.yardstick``):
+network calls per slice batch, S2 and lineal-path relative error per plane as a ratio to
+their floor (the same errors of 8 random real sub-volumes of the truth of the same size),
+the largest volume-fraction error, the transition rates along z / y / x
+(``metrics.anisotropy``) next to the truth's, and with ``--diffusivity`` the TauFactor
+relative diffusivity of every phase and axis against the real sub-volumes' mean +- sd. Every row is a
 :mod:`micro3d_gui.core.recipe` recipe (named, or the ``fine`` recipe with fields replaced);
 prints a Markdown table for docs/benchmarks.md.
 """
@@ -30,7 +31,8 @@ from micro3d_gui.core.recipe import RECIPES, Recipe, get_recipe, sample
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.anisotropy import transition_rate
 from micro3d_gui.metrics.compare import random_sub_volumes
-from micro3d_gui.metrics.report import evaluate_volumes
+from micro3d_gui.metrics.yardstick import (YardstickSettings, diffusivity_text, judge,
+                                           ratio_text, truth_floor)
 from micro3d_gui.paths import demo_dir, demo_model
 
 
@@ -104,20 +106,16 @@ def rates(volumes) -> list[float]:
 
 
 def row(material: str, label: str, calls, volumes, truth, k: int, seconds: float | None,
-        diffusivity: bool) -> str:
-    rep = evaluate_volumes(volumes, k, reference=truth, diffusivity=diffusivity)
-    s2 = rep["s2_relative_error"]
-    vf_err = max(abs(rep["volume_fraction"][p] - rep["reference_volume_fraction"][p])
-                 for p in rep["volume_fraction"])
+        floor: dict, settings: YardstickSettings) -> str:
+    verdict = judge(volumes, truth, k, floor, settings)
     rz, ry, rx = rates(volumes)
-    text = (f"| {material} | {label} | {calls} | {volumes[0].shape[0]}^3 x {len(volumes)} | "
-            f"{s2['xy']:.3f} / {s2['xz']:.3f} / {s2['yz']:.3f} | "
-            f"{np.mean(list(s2.values())):.3f} | {vf_err:.3f} | "
-            f"{rz:.3f} / {ry:.3f} / {rx:.3f} |")
-    if diffusivity:
-        d = rep["relative_diffusivity"][str(k - 1)]
-        text += f" {d['z']:.3f} / {d['y']:.3f} / {d['x']:.3f} |"
-    return text + f" {'-' if seconds is None else f'{seconds:.0f}'} |"
+    return (f"| {material} | {label} | {calls} | {volumes[0].shape[0]}^3 x {len(volumes)} | "
+            f"{ratio_text(verdict['ratio']['s2'])} | "
+            f"{ratio_text(verdict['ratio']['lineal_path'])} | "
+            f"{verdict['volume_fraction_error']:.3f} | {rz:.3f} / {ry:.3f} / {rx:.3f} | "
+            f"{diffusivity_text(verdict['diffusivity'])} | "
+            f"{'yes' if verdict['passes'] else 'no'} | "
+            f"{'-' if seconds is None else f'{seconds:.0f}'} |")
 
 
 def materials(names, extra):
@@ -140,17 +138,17 @@ def main(argv=None) -> None:
     ap.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS),
                     metavar="ROW", help=f"rows to run (default: all but the S=1000 ones); "
                                         f"known: {'; '.join(ROWS)}".replace("%", "%%"))
-    ap.add_argument("--diffusivity", action="store_true", help="also TauFactor D_rel")
+    ap.add_argument("--diffusivity", action="store_true",
+                    help="also TauFactor relative diffusivity of every phase and axis")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; recipes "
           f"{', '.join(RECIPES)}\n")
-    head = ("| material | setting | network calls | volumes | S2 rel. error xy / xz / yz | "
-            "S2 mean | max vf error | transition rates z / y / x |")
-    if args.diffusivity:
-        head += " D_rel of phase K-1 z / y / x |"
+    head = ("| material | setting | network calls | volumes | S2 x floor xy / xz / yz | "
+            "lineal path x floor | max vf error | transition rates z / y / x | "
+            "rel. diffusivity vs real, per phase z/y/x (* outside 2 sd) | passes |")
     print(head + " s per volume |")
     print("|---" * (head.count("|") + 1) + "|")
     for m, model, truth_path in materials(args.materials, args.model):
@@ -159,10 +157,13 @@ def main(argv=None) -> None:
         k = ckpt["num_phases"]
         rows = [ROWS[n] for n in args.rows]
         edges = {args.paper_size if r.paper_box else args.size for r in rows}
+        settings, floors = {}, {}
         for edge in sorted(edges):
-            print(row(m, f"truth: random real sub-volumes {edge}^3", "-",
-                      random_sub_volumes(truth, edge, len(args.seeds)), truth, k, None,
-                      args.diffusivity), flush=True)
+            settings[edge] = YardstickSettings(edge=edge)
+            floors[edge] = truth_floor(truth, k, settings[edge], diffusivity=args.diffusivity)
+            print(row(m, f"truth: random real sub-volumes {edge}^3 (not the floor's)", "-",
+                      random_sub_volumes(truth, edge, len(args.seeds), seed=1), truth, k, None,
+                      floors[edge], settings[edge]), flush=True)
         for r in rows:
             recipe = r.recipe()
             edge = args.paper_size if r.paper_box else args.size
@@ -170,7 +171,7 @@ def main(argv=None) -> None:
             vols = [sample(ckpt, recipe, (edge,) * 3, 1, seed=s)[0].numpy() for s in args.seeds]
             per = (time.perf_counter() - start) / len(args.seeds)
             print(row(m, r.name, recipe.network_calls(ckpt), vols, truth, k, per,
-                      args.diffusivity), flush=True)
+                      floors[edge], settings[edge]), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,22 @@
         [--models DIR]    # evaluate DIR/<material>.pt (e.g. the bundled models) instead
         [--recipe blend] [--set gamma=1 harmonize=6]    # sampling recipe, and fields over it
         [--seed 1]    # the training seed (micro3d train --seed)
+        [--no-diffusivity] [--floor-cache FLOORS.json]    # reuse the truths' floors
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
-sample ``count`` volumes of ``size``^3 with the default sampling recipe (the app's), and report against the
-material's 3D truth: the S2 relative error per plane (``metrics.report``), its ratio to the
-floor (the same error of random real sub-volumes of the truth of the same size), the largest
-phase-fraction error, and the last fidelity report of training (2D samples against the
-micrographs, as a ratio to its own floor). Materials: the bundled demos
-(``resources/demo/<m>``: 32 micrographs per plane cut from a 128^3 truth) and the third-party
-volumes of ``../shared/devdata`` (``tf500``: every slice of the anisotropic 160^3 volume;
-``electrode3``: every second slice of the three-phase 256^3 volume), cut into planes as a
-user's micrographs would be. Prints a Markdown table for docs/benchmarks.md.
+sample ``count`` volumes of ``size``^3 with the default sampling recipe (the app's), and judge
+them against the material's 3D truth with the physics yardstick (``metrics.yardstick``): S2
+and lineal-path relative error per plane as a ratio to their floor (the same errors of 8
+random real sub-volumes of the truth of the same size), the largest phase-fraction error,
+TauFactor relative diffusivity of every phase along z / y / x against the real sub-volumes'
+mean +- sd (``--no-diffusivity`` skips it), whether all of it passes, and the last fidelity
+report of training (2D samples against the micrographs, as a ratio to its own floor).
+Materials: the bundled demos (``resources/demo/<m>``: 32 micrographs per plane cut from a
+128^3 truth) and the third-party volumes of ``../shared/devdata`` (``tf500``: every slice
+of the anisotropic 160^3 volume; ``electrode3``: every second slice of the three-phase 256^3
+volume), cut into planes as a user's micrographs would be. Prints a Markdown table for
+docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -34,9 +38,9 @@ from micro3d_gui.core.training import PlaneDataset, prepare_trainer
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
-from micro3d_gui.metrics.compare import random_sub_volumes
 from micro3d_gui.metrics.fidelity import FidelityMonitor
-from micro3d_gui.metrics.report import evaluate_volumes
+from micro3d_gui.metrics.yardstick import (YardstickSettings, diffusivity_text, judge,
+                                           ratio_text, truth_floor)
 from micro3d_gui.paths import demo_dir
 
 DEVDATA = Path(__file__).resolve().parents[2] / "shared" / "devdata"
@@ -73,20 +77,36 @@ def setting(text: str) -> tuple[str, object]:
         return name, value
 
 
-def errors(volumes, truth, k):
-    rep = evaluate_volumes(list(volumes), k, reference=truth)
-    s2 = rep["s2_relative_error"]
-    vf = max(abs(rep["volume_fraction"][p] - rep["reference_volume_fraction"][p])
-             for p in rep["volume_fraction"])
-    return s2, vf
+def floor_of(name: str, truth, k: int, settings: YardstickSettings, diffusivity: bool,
+             device, cache: Path | None) -> dict:
+    """The truth's floor (``truth_floor``), read from / added to the JSON ``cache``."""
+    key = f"{name}:{settings.edge}:{settings.sub_volumes}:{settings.seed}:{int(diffusivity)}"
+    stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    if key not in stored:
+        stored[key] = truth_floor(truth, k, settings, diffusivity=diffusivity, device=device)
+        if cache:
+            cache.write_text(json.dumps(stored))
+    return stored[key]
 
 
-def row(name, budget, label, s2, floor, vf, fidelity, seconds) -> str:
-    planes = ("xy", "xz", "yz")
-    return (f"| {name} | {budget} | {label} | "
-            + " / ".join(f"{s2[p]:.3f}" for p in planes) + " | "
-            + " / ".join(f"{s2[p] / floor[p]:.1f}" for p in planes)
-            + f" | {vf:.3f} | {fidelity} | {'-' if seconds is None else f'{seconds:.0f}'} |")
+def fidelity_text(fid) -> str:
+    """The last training report's worst plane, S2 and lineal path, as a ratio to its floor."""
+    if fid is None:
+        return "-"
+    parts = ["%.1f" % max(fid["errors"][p] / fid["floor"][p] for p in fid["errors"])]
+    if "lineal_path" in fid:
+        parts.append("%.1f" % max(fid["lineal_path"][p] / fid["lineal_path_floor"][p]
+                                  for p in fid["lineal_path"]))
+    return " / ".join(parts)
+
+
+def row(name, budget, label, verdict, fidelity, seconds) -> str:
+    return (f"| {name} | {budget} | {label} | {ratio_text(verdict['ratio']['s2'])} | "
+            f"{ratio_text(verdict['ratio']['lineal_path'])} | "
+            f"{verdict['volume_fraction_error']:.3f} | "
+            f"{diffusivity_text(verdict['diffusivity'])} | "
+            f"{'yes' if verdict['passes'] else 'no'} | {fidelity} | "
+            f"{'-' if seconds is None else f'{seconds:.0f}'} |")
 
 
 def main(argv=None) -> None:
@@ -114,21 +134,34 @@ def main(argv=None) -> None:
                          "gamma=1 harmonize=6): which part of the recipe loses what")
     ap.add_argument("--seed", type=int, default=None,
                     help="training seed (default: the recipe's, as micro3d train)")
+    ap.add_argument("--no-diffusivity", action="store_true",
+                    help="judge S2, lineal path and fractions only (no TauFactor)")
+    ap.add_argument("--floor-cache", type=Path, default=None, metavar="FLOORS.json",
+                    help="keep the truths' floors in this file and reuse them")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     recipe = get_recipe(args.recipe).replace(**dict(args.set))
     print(f"sampling: the {args.recipe} recipe",
           *(["with", " ".join(f"{k}={v}" for k, v in args.set)] if args.set else []))
     print(describe(device), "\n")
-    print("| material | budget | preset, steps trained | S2 rel. error xy / xz / yz | "
-          "x floor | max vf error | 2D fidelity x its floor | s sampling per volume |")
-    print("|---|---|---|---|---|---|---|---|")
+    settings = YardstickSettings(edge=args.size)
+    with_d = not args.no_diffusivity
+    print("| material | budget | preset, steps trained | S2 x floor xy / xz / yz | "
+          "lineal path x floor | max vf error | rel. diffusivity vs real, per phase "
+          "z/y/x (* outside 2 sd) | passes | 2D fidelity x floor (S2 / LP, worst plane) | "
+          "s sampling per volume |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.materials:
         images, k, truth = material(name, args.devdata)
-        floor, floor_vf = errors(random_sub_volumes(truth, args.size, 8), truth, k)
+        floor = floor_of(name, truth, k, settings, with_d, device, args.floor_cache)
         print(f"| {name} | real sub-volumes | - | "
-              + " / ".join(f"{floor[p]:.3f}" for p in ("xy", "xz", "yz"))
-              + f" | 1 | {floor_vf:.3f} | - | - |", flush=True)
+              + " / ".join(f"{floor['s2'][p]:.3f}" for p in ("xy", "xz", "yz")) + " | "
+              + " / ".join(f"{floor['lineal_path'][p]:.3f}" for p in ("xy", "xz", "yz"))
+              + " | - | "
+              + (", ".join(f"{ph}: " + "/".join(f"{d['mean']:.3f}+-{d['sd']:.3f}"
+                                                for d in axes.values())
+                           for ph, axes in floor["diffusivity"].items()) if with_d else "-")
+              + " | - | - | - |", flush=True)
         data = PlaneDataset(images, k)
         for minutes in ([None] if args.models else args.budgets):
             if minutes is None:
@@ -147,21 +180,17 @@ def main(argv=None) -> None:
                 ckpt = trainer.state()
                 steps, preset = trainer.step, trainer.model_config.preset
                 fid = trainer.fidelity[-1]
-            start = time.perf_counter()
-            vols = sample(ckpt, recipe, (args.size,) * 3, args.count, seed=0,
-                          device=device).numpy()
-            per = (time.perf_counter() - start) / args.count
-            s2, vf = errors(vols, truth, k)
-            ratio = ("-" if fid is None else "%.1f (worst plane)" % max(
-                fid["errors"][p] / fid["floor"][p] for p in fid["errors"]))
             label = f"{preset}, {steps}"
-            print(row(name, f"{minutes:.3g} min", label, s2, floor, vf, ratio, per), flush=True)
-            if args.uncorrected:
-                vols = sample(ckpt, recipe.replace(**UNCORRECTED), (args.size,) * 3,
-                              args.count, seed=0, device=device).numpy()
-                s2, vf = errors(vols, truth, k)
-                print(row(name, f"{minutes:.3g} min, paper equations", label, s2, floor, vf,
-                          "-", None), flush=True)
+            rows = [("", recipe)] + ([(", paper equations", recipe.replace(**UNCORRECTED))]
+                                     if args.uncorrected else [])
+            for suffix, rec in rows:
+                start = time.perf_counter()
+                vols = sample(ckpt, rec, (args.size,) * 3, args.count, seed=0,
+                              device=device).numpy()
+                per = (time.perf_counter() - start) / args.count
+                verdict = judge(vols, truth, k, floor, settings, device=device)
+                print(row(name, f"{minutes:.3g} min{suffix}", label, verdict,
+                          fidelity_text(fid) if not suffix else "-", per), flush=True)
 
 
 if __name__ == "__main__":

@@ -220,12 +220,16 @@ _RECIPE_FLAGS = {
                              "ones, or with --harmonize-late the last"),
     "--harmonize-late": ("harmonize_late", dict(action=argparse.BooleanOptionalAction),
                          "take --harmonize-fraction at the end (low noise) instead"),
+    "--consensus-steps": ("consensus_steps", dict(type=_non_negative, metavar="N"),
+                          "the last N steps step from the mean x0 estimate of all three "
+                          "planes (2 more network calls each)"),
     "--x0-projection": ("x0_projection", dict(choices=None),
                         "correction of each x0 estimate (none = the paper's)"),
     "--anchor": ("anchor_fractions", dict(action=argparse.BooleanOptionalAction),
                  "hold the volume fractions at the target (the micrographs' by default)"),
     "--decoded-anchor": ("anchor_decoded", dict(action=argparse.BooleanOptionalAction),
-                         "hold the decoded (sign / argmax) fractions at the target too"),
+                         "hold the decoded (sign / argmax) fractions at the target exactly "
+                         "(auto: for --fractions only)"),
     "--match-variance": ("match_variance", dict(action=argparse.BooleanOptionalAction),
                          "restore the variance of the Eq. 17 blend (--no-match-variance: "
                          "the paper's plain blend)"),
@@ -253,8 +257,10 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _recipe_value(recipe, name: str):
-    value = recipe.sampling_steps if name == "sampling_steps" else getattr(recipe.sampler, name)
-    return "T" if value is None else value
+    if name == "sampling_steps":
+        return recipe.sampling_steps or "T"
+    value = getattr(recipe.sampler, name)
+    return "auto" if value is None else value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--compile", action="store_true",
                     help="run the network through torch.compile: faster long runs after a "
                          "cold start of about half a minute")
+    sa.add_argument("--json", metavar="REPORT.json", default=None,
+                    help="also write the volumes' paths and the self-check as JSON")
+    sa.add_argument("--no-check", action="store_true",
+                    help="skip the self-check of the volumes against the micrographs the "
+                         "model keeps")
 
     ev = sub.add_parser("evaluate", help="S2, lineal path, volume fractions and properties "
                                          "of volumes -> a JSON / CSV report")
@@ -705,20 +716,34 @@ def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
         plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
                       args.count, branches=settings.calls_per_denoise(
                           uses_fraction_condition(ckpt, args.fractions)),
-                      max_batch=settings.max_batch, budget=budget, device=device)
+                      extra_copies=settings.extra_volume_copies, max_batch=settings.max_batch,
+                      budget=budget, device=device)
     except VolumeTooLarge as exc:
         raise InputError(f"--shape {' '.join(map(str, args.shape))}: {exc}") from None
+
+
+def _check_report_path(json_path: str | None, outputs: list[Path]) -> None:
+    """Refuse a --json path that cannot be written or that is one of the volumes'."""
+    if json_path is None:
+        return
+    check_output(json_path, "--json")
+    if any(Path(json_path).resolve() == p.resolve() for p in outputs):
+        raise InputError(f"--json {json_path}: is also a volume's --out path; give the "
+                         "report another name, e.g. report.json")
 
 
 def cmd_sample(args) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.diffusion.sampler import SamplingCancelled
-    from .core.recipe import sample
+    from .io.export import write_report
+    from .metrics.checked_sample import run_checked, sample_checked
+    from .metrics.selfcheck import self_check_lines
 
     write = _volume_writer(args.out, args.voxel_size, args.unit)
     paths = _output_paths(args.out, args.count)
     for path in paths:
         check_output(path, "--out")
+    _check_report_path(args.json, paths)
     recipe = sampling_recipe(args)
     ckpt = load_checkpoint(args.model)
     keep = _kept_sections(args.keep, int(ckpt["num_phases"]))
@@ -728,30 +753,43 @@ def cmd_sample(args) -> int:
     budget = _memory_budget(args.memory_budget)
     _check_shape_fits(ckpt, args, recipe.sampler, device, budget)
     bar, progress = _sampling_progress(recipe, ckpt, args.fractions)
+
+    def write_all(volumes) -> None:  # before the self-check: the volumes are saved first
+        bar.close()
+        for i, (vol, path) in enumerate(zip(volumes, paths)):
+            try:
+                write(vol, path)
+            except OutputError as exc:
+                def save_rest(rescued, rest=volumes[i:]):
+                    for v, rescued_path in zip(rest, rescued):
+                        write(v, rescued_path)
+
+                raise _rescue(save_rest, paths[i:], [Path(args.model).resolve().parent],
+                              exc) from None
+            counts = np.bincount(vol.ravel(), minlength=ckpt["num_phases"])
+            print(f"wrote {path} ({'x'.join(map(str, vol.shape))} [z, y, x], "
+                  f"phase fractions {np.round(counts / vol.size, 3).tolist()})", flush=True)
+        if not args.no_check:
+            print("self-check of the volumes...", file=sys.stderr, flush=True)
+
     with _stop_on_sigint() as stop_requested:
         try:
-            volumes = sample(ckpt, recipe, shape, args.count, callback=progress,
-                             fractions=args.fractions, keep=keep, periodic=args.periodic,
-                             seed=args.seed, device=device, should_stop=stop_requested,
-                             memory_budget=budget, compile_network=args.compile)
+            result = run_checked(sample_checked(
+                ckpt, recipe, shape, args.count, check=not args.no_check,
+                on_sampled=write_all, fractions=args.fractions, keep=keep,
+                periodic=args.periodic, seed=args.seed, device=device,
+                should_stop=stop_requested, memory_budget=budget,
+                compile_network=args.compile), progress)
         except SamplingCancelled:
             bar.close()
             print("sampling cancelled; nothing written", file=sys.stderr)
             return EXIT_INTERRUPTED
-    bar.close()
-    volumes = volumes.numpy()
-    for i, (vol, path) in enumerate(zip(volumes, paths)):
-        try:
-            write(vol, path)
-        except OutputError as exc:
-            def save_rest(rescued, rest=volumes[i:]):
-                for v, rescued_path in zip(rest, rescued):
-                    write(v, rescued_path)
-
-            raise _rescue(save_rest, paths[i:], [Path(args.model).resolve().parent],
-                          exc) from None
-        print(f"wrote {path} ({'x'.join(map(str, vol.shape))} [z, y, x], "
-              f"phase fractions {np.round(np.bincount(vol.ravel(), minlength=ckpt['num_phases']) / vol.size, 3).tolist()})")
+    if result.self_check is not None:
+        print("\n".join(self_check_lines(result.self_check)))
+    if args.json is not None:
+        write_report({"volumes": [str(p) for p in paths], "self_check": result.self_check},
+                     args.json)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -1020,6 +1058,10 @@ def cmd_info(args) -> int:
                      f"{json.dumps([round(f, 3) for f in d['volume_fractions']])}")
     if not info["data"]:
         lines.append("data: no summary stored")
+    kept = info["self_check_images"]
+    lines.append("self-check micrographs: " + (
+        ", ".join(f"{p} {n} images" for p, n in kept.items()) if kept
+        else "none (trained before the self-check)"))
     print("\n".join(lines))
     return 0
 

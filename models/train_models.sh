@@ -5,6 +5,8 @@
 # (models/<material>.log). Usage:
 #   bash models/train_models.sh [material ...]     (default: fibres separator electrode)
 # MICRO3D_MODEL_TIME overrides the training time (e.g. 2m); PYTHON the interpreter.
+# The models keep a subset of these micrographs for the self-check of sampled volumes;
+# models/add_reference.py added it to the ones trained before the self-check existed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"

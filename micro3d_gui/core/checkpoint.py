@@ -1,7 +1,9 @@
 """Model checkpoints: plain data that ``torch.load(path, weights_only=True)`` opens.
 
 A checkpoint holds everything needed to sample (model config and EMA weights, schedule,
-number of phases) and to resume training (raw weights, optimizer, step, RNG state).
+number of phases) and to resume training (raw weights, optimizer, step, RNG state), and,
+since the self-check, a bounded subset of the training micrographs (``reference``,
+:func:`reference_micrographs`) that sampled volumes are checked against.
 :func:`load_checkpoint` checks all of it (keys, the model config against the presets'
 ranges, every weight's shape against the network that config builds, on the meta device)
 before anything is allocated, so a damaged or foreign file gives one sentence, not a
@@ -14,6 +16,7 @@ import os
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..io.atomic import atomic_path
@@ -21,6 +24,7 @@ from ..errors import CheckpointError
 from .diffusion.schedule import PREDICTIONS, Schedule, ScheduleConfig
 from .diffusion.unet import PRESETS, UNet, UNetConfig
 from .encoding import num_channels
+from .planes import PLANES
 
 FORMAT = "micro3d-checkpoint"
 VERSION = 1
@@ -147,11 +151,45 @@ def _check_data_summary(summary, k: int, channels: int, where: str) -> None:
                     f"number(s) from 0 to {high:g}; the file is damaged or edited")
 
 
+def _check_reference(reference, k: int, where: str) -> None:
+    """The micrographs kept for the self-check (``reference``, optional): ``{plane: [2D
+    uint8 tensors of labels 0..K-1]}``."""
+    if reference is None:
+        return
+    damaged = f"{where}: its self-check micrographs ('reference') are damaged or edited"
+    if not isinstance(reference, dict) or set(reference) - set(PLANES):
+        raise CheckpointError(f"{damaged}: expected a table of the planes "
+                              f"{', '.join(PLANES)}")
+    for plane, images in reference.items():
+        if not isinstance(images, (list, tuple)) or not images:
+            raise CheckpointError(f"{damaged}: {plane} holds no list of images")
+        for i, im in enumerate(images):
+            if not (isinstance(im, torch.Tensor) and im.dtype == torch.uint8 and im.ndim == 2
+                    and im.numel() > 0):
+                got = (f"{im.dtype} {tuple(im.shape)}" if isinstance(im, torch.Tensor)
+                       else type(im).__name__)
+                raise CheckpointError(f"{damaged}: {plane} image {i} is {got}, not a 2D "
+                                      "uint8 label image")
+            if int(im.max()) >= k:
+                raise CheckpointError(f"{damaged}: {plane} image {i} holds label "
+                                      f"{int(im.max())}, but the model has {k} phases "
+                                      f"(0..{k - 1})")
+
+
+def reference_micrographs(ckpt: dict) -> dict[str, list[np.ndarray]] | None:
+    """The label images ``{plane: [[H, W] uint8]}`` a (validated) checkpoint keeps for the
+    self-check of its volumes; None for a model trained before the self-check."""
+    reference = ckpt.get("reference")
+    if not reference:
+        return None
+    return {p: [im.numpy() for im in reference[p]] for p in PLANES if p in reference}
+
+
 def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> None:
     """:class:`CheckpointError` naming ``path`` unless ``ckpt`` can sample: required keys,
-    phases, schedule, model config within the presets' ranges, and weights whose names and
-    shapes are those of the network that config builds (built on the meta device, so
-    nothing is allocated)."""
+    phases, schedule, model config within the presets' ranges, the optional data summary
+    and self-check micrographs, and weights whose names and shapes are those of the network
+    that config builds (built on the meta device, so nothing is allocated)."""
     where = str(path)
     missing = [k for k in SAMPLING_KEYS if k not in ckpt]
     if missing:
@@ -177,6 +215,7 @@ def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> No
         raise CheckpointError(f"{where}: the network has {cfg.in_channels} channels but "
                               f"{k} phases need {num_channels(k)}; the file is damaged")
     _check_data_summary(ckpt.get("data_summary"), k, cfg.in_channels, where)
+    _check_reference(ckpt.get("reference"), k, where)
     with torch.device("meta"):
         expected = {n: t.shape for n, t in UNet(cfg).state_dict().items()}
     for key in ("model", "ema"):
@@ -204,8 +243,9 @@ def require_training_state(ckpt: dict, path: str | os.PathLike) -> dict:
 
 def describe_checkpoint(ckpt: dict) -> dict:
     """Plain data about a (validated) checkpoint, for ``micro3d info``: preset, phases,
-    parameters, schedule, training (steps, seconds, crop, batch, lr, final loss) and the
-    stored summary of the training data per plane."""
+    parameters, schedule, training (steps, seconds, crop, batch, lr, final loss), the
+    stored summary of the training data per plane and the number of images per plane kept
+    for the self-check."""
     cfg = UNetConfig.from_dict({**UNetConfig().to_dict(), **ckpt["model_config"]})
     weights = ckpt.get("ema") or ckpt["model"]
     train = ckpt.get("train_config") or {}
@@ -234,6 +274,8 @@ def describe_checkpoint(ckpt: dict) -> dict:
             "final_loss": sum(tail) / len(tail) if tail else None,
         },
         "data": ckpt.get("data_summary") or {},
+        # images per plane kept for the self-check (none: trained before it)
+        "self_check_images": {p: len(ims) for p, ims in (ckpt.get("reference") or {}).items()},
     }
 
 

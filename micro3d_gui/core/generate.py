@@ -57,7 +57,8 @@ def generate_progressive(
     conditioned = uses_fraction_condition(ckpt, fractions)
     branches = settings.calls_per_denoise(conditioned)
     plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, count,
-                         branches=branches, max_batch=settings.max_batch,
+                         branches=branches, extra_copies=settings.extra_volume_copies,
+                         max_batch=settings.max_batch,
                          budget=memory_budget, device=device)
     settings = replace(settings, max_batch=plan.slices_per_call * branches)
     model = model_from_checkpoint(ckpt, device)

@@ -58,11 +58,13 @@ class MemoryEstimate:
     weights_bytes: int
     slice_bytes: int  # working set of one slice in one network call (factor included)
     slices_per_call: int
+    #: Full-size copies of the latent at the peak (VOLUME_COPIES + the sampler's extra).
+    copies: int = VOLUME_COPIES
 
     @property
     def fixed_bytes(self) -> int:
         """What any chunk size needs: the latent's copies, the weights, the runtime."""
-        return VOLUME_COPIES * self.latent_bytes + self.weights_bytes + RUNTIME_BYTES
+        return self.copies * self.latent_bytes + self.weights_bytes + RUNTIME_BYTES
 
     @property
     def minimum_bytes(self) -> int:
@@ -152,14 +154,15 @@ def padded(side: int, multiple: int) -> int:
 
 
 def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: int = 1,
-                      max_batch: int = 256, budget: int | None = None,
+                      extra_copies: int = 0, max_batch: int = 256, budget: int | None = None,
                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                       available: int | None = None) -> MemoryEstimate:
     """Memory of sampling ``count`` volumes of ``shape = (Z, Y, X)`` with a network of
     ``config``, and the slices per network call that fit ``budget`` bytes (default
     :func:`default_budget`), at most ``max_batch``; each call's batch is that times
     ``branches``, the network evaluations per denoising that guidance asks for
-    (``SamplerSettings.calls_per_denoise``).
+    (``SamplerSettings.calls_per_denoise``); ``extra_copies``: latent copies the sampler's
+    settings hold beyond :data:`VOLUME_COPIES` (``SamplerSettings.extra_volume_copies``).
 
     Only shapes are looked at; nothing of the box's size is allocated.
     """
@@ -174,7 +177,8 @@ def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: in
     per_slice = network_bytes_per_slice(config, padded(rows, m), padded(cols, m), dtype)
     per_slice = int(WORKING_SET_FACTOR * per_slice * branches)
     weights = sum(p.numel() for p in _meta_model(config).parameters()) * 4
-    est = MemoryEstimate(box, latent, weights, per_slice, 1)
+    copies = VOLUME_COPIES + int(extra_copies)
+    est = MemoryEstimate(box, latent, weights, per_slice, 1, copies)
     if budget is None:
         budget = default_budget(device, available)
         if device.type == "cpu":
@@ -182,7 +186,7 @@ def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: in
     most = max(num_slices(p, box) for p in PLANES) * count
     fit = (budget - est.fixed_bytes) // per_slice
     chunk = int(max(1, min(fit, max_batch // branches, most)))
-    return MemoryEstimate(box, latent, weights, per_slice, chunk)
+    return MemoryEstimate(box, latent, weights, per_slice, chunk, copies)
 
 
 @functools.lru_cache(maxsize=8)
@@ -208,12 +212,13 @@ def check_fits(estimate: MemoryEstimate, device: torch.device | str = "cpu",
 
 
 def plan_sampling(config: UNetConfig, shape, count: int = 1, *, branches: int = 1,
-                  max_batch: int = 256, budget: int | None = None,
+                  extra_copies: int = 0, max_batch: int = 256, budget: int | None = None,
                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
                   ) -> MemoryEstimate:
     """:func:`estimate_sampling` checked against the free memory (:func:`check_fits`)."""
     available = free_bytes(device)
-    est = estimate_sampling(config, shape, count, branches=branches, max_batch=max_batch,
+    est = estimate_sampling(config, shape, count, branches=branches,
+                            extra_copies=extra_copies, max_batch=max_batch,
                             budget=budget, device=device, dtype=dtype, available=available)
     check_fits(est, device, available)
     return est

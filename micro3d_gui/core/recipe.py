@@ -195,10 +195,21 @@ def sample_progressive(
 
     recipe.check(ckpt, shape, fractions, keep)
     return generate_progressive(
-        ckpt, tuple(int(s) for s in shape), count, recipe.sampling_steps, recipe.sampler,
+        ckpt, tuple(int(s) for s in shape), count, recipe.sampling_steps,
+        resolved_sampler(recipe, fractions),
         periodic=periodic, seed=seed, device=device, should_stop=should_stop,
         fractions=None if fractions is None else [float(f) for f in fractions], keep=keep,
         memory_budget=memory_budget, compile_network=compile_network)
+
+
+def resolved_sampler(recipe: Recipe, fractions: Sequence[float] | None) -> SamplerSettings:
+    """The recipe's sampler settings with "auto" decided: the decoded anchor (None) holds
+    the decoded fractions exactly for target ``fractions`` the user gave, and is off for
+    the micrographs' own (None)."""
+    s = recipe.sampler
+    if s.anchor_decoded is None:
+        s = replace(s, anchor_decoded=fractions is not None)
+    return s
 
 
 def sample(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int = 1, *,

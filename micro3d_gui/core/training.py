@@ -29,6 +29,7 @@ from .diffusion.schedule import Schedule, ScheduleConfig
 from .diffusion.unet import UNet, UNetConfig, preset_config
 from .encoding import encode, num_channels
 from .planes import NULL_LABEL, PLANE_LABELS, PLANES
+from .reference import reference_images
 
 
 #: Training time when neither steps nor a time is given: the product's promise of a
@@ -299,6 +300,9 @@ class Trainer:
         self.data = data
         # The data and crop are fixed for the run: summarized once, not at every checkpoint.
         self._data_summary = data.summary(config.crop)
+        # ... and so are the micrographs kept for the self-check of sampled volumes.
+        self._reference = {p: [torch.tensor(im) for im in ims]
+                           for p, ims in reference_images(data.images).items()}
         self.model_config = model_config
         self.config = config
         self.schedule_config = schedule_config
@@ -332,6 +336,7 @@ class Trainer:
             "plane_labels": dict(PLANE_LABELS, null=NULL_LABEL),
             "crop": self.config.crop,
             "data_summary": copy.deepcopy(self._data_summary),
+            "reference": {p: list(ims) for p, ims in self._reference.items()},
             "step": self.step,
             "train_seconds": float(self.elapsed_s),
             "losses": torch.tensor(self.losses, dtype=torch.float32),

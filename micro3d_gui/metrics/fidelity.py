@@ -2,12 +2,13 @@
 
 Every so often the trainer asks a :class:`FidelityMonitor` for a report: it samples a few
 slices per plane from the (EMA) network with a short respaced schedule, conditioned on
-that plane, and measures the S2 relative error of those slices against the plane's
-micrographs (mean over phases and both image axes, as :mod:`.compare`). Beside it stands the
-plane's **floor**: the same error for as many real crops of the same size, drawn from one
-half of the plane's images and compared with the other half. A model at its floor makes
-slices that differ from the micrographs no more than the micrographs differ among
-themselves; loss alone says little about that.
+that plane, and measures the S2 and the lineal-path relative errors of those slices against
+the plane's micrographs (mean over phases and both image axes, as :mod:`.compare`). Beside
+each stands the plane's **floor**: the same error for as many real crops of the same size,
+drawn from one half of the plane's images and compared with the other half
+(:mod:`.floor`, which the self-check of sampled volumes shares). A model at its floor on
+both makes slices that differ from the micrographs no more than the micrographs differ
+among themselves; loss alone says little about that.
 
 Slices are ``[H, W]`` in METHOD.md's orientation; sizes in pixels.
 """
@@ -24,7 +25,8 @@ from ..core.diffusion.respace import respace
 from ..core.diffusion.schedule import Schedule
 from ..core.encoding import decode, encode, encoded_mean
 from ..core.planes import PLANE_LABELS, PLANES
-from .correlation import default_max_r, relative_error, s2_images
+from .correlation import default_max_r
+from .floor import MEASURES, curve_error, halves, random_crops, reference_curves
 from .fractions import volume_fractions
 
 
@@ -36,43 +38,10 @@ class FidelitySettings:
     sampling_steps: int = 25
     #: Draws of real crops averaged into the floor (it is itself noisy).
     floor_draws: int = 4
-    #: A plane is at its floor when its error is at most ``floor * margin``.
+    #: A plane is at its floor when its S2 and lineal-path errors are each at most
+    #: ``floor * margin``.
     margin: float = 1.0
     seed: int = 0
-
-
-def _halves(images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Two disjoint halves of a plane's images: alternate images, or for a single image
-    its top and bottom halves."""
-    ims = [np.asarray(im) for im in images]
-    if len(ims) >= 2:
-        return ims[0::2], ims[1::2]
-    h = ims[0].shape[0] // 2
-    return [ims[0][:h]], [ims[0][h:]]
-
-
-def _random_crops(images: Sequence[np.ndarray], count: int, size: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    fits = [im for im in images if min(im.shape) >= size]
-    out = []
-    for _ in range(count):
-        im = fits[int(rng.integers(len(fits)))]
-        r = int(rng.integers(im.shape[0] - size + 1))
-        c = int(rng.integers(im.shape[1] - size + 1))
-        out.append(im[r:r + size, c:c + size])
-    return np.stack(out)
-
-
-def s2_error(images: np.ndarray, reference: Mapping[int, tuple[np.ndarray, np.ndarray]],
-             num_phases: int, max_r: int) -> float:
-    """S2 relative error of label images ``[N, H, W]`` against reference curves
-    ``{phase: (along_rows, along_cols)}``: mean over phases and both image axes."""
-    errors = []
-    for k in range(num_phases):
-        g = s2_images(images, k, max_r)
-        rows, cols = reference[k]
-        errors += [relative_error(g.along_rows, rows), relative_error(g.along_cols, cols)]
-    return float(np.mean(errors))
 
 
 class FidelityMonitor:
@@ -81,8 +50,10 @@ class FidelityMonitor:
     ``images``: ``{plane: [label images [H, W]]}`` (the training micrographs); ``size``: side
     of the sampled slices and of the floor's crops (the training crop); ``schedule``: the
     model's training schedule (respaced here). The report is plain data:
-    ``{"errors": {plane: float}, "floor": {plane: float}, "fractions": {plane: [K]},
-    "at_floor": bool}``.
+    ``{"errors": {plane: float}, "floor": {plane: float}, "lineal_path": {plane: float},
+    "lineal_path_floor": {plane: float}, "fractions": {plane: [K]}, "at_floor": bool}``
+    (``errors`` / ``floor``: S2; ``at_floor``: both measures within ``margin`` x their
+    floors on every plane).
     """
 
     def __init__(self, images: Mapping[str, Sequence[np.ndarray]], num_phases: int,
@@ -97,7 +68,10 @@ class FidelityMonitor:
         self.planes = [p for p in PLANES if len(images.get(p, ()))]
         self.max_r = default_max_r([(self.size, self.size)])
         rng = np.random.default_rng(settings.seed)
-        self.reference, self.floor = {}, {}
+        #: Per measure ("s2", "lineal_path"): the reference curves ``{plane: {phase: (rows,
+        #: cols)}}`` (half B of the plane's images) and the floor ``{plane: float}``.
+        self.curves = {m: {} for m in MEASURES}
+        self.floors = {m: {} for m in MEASURES}
         #: The fraction condition per plane (model space): the plane's micrographs' mean
         #: and the spread of its size-px crops' means (see ``slice_condition``).
         self.means = {p: torch.tensor(encoded_mean(volume_fractions(list(images[p]),
@@ -106,15 +80,17 @@ class FidelityMonitor:
         self.spread = {p: crop_mean_spread([encode(im, self.num_phases) for im in images[p]],
                                            self.size) for p in self.planes}
         for p in self.planes:
-            half_a, half_b = _halves(images[p])
-            self.reference[p] = {}
-            for k in range(self.num_phases):
-                c = s2_images(half_b, k, self.max_r)
-                self.reference[p][k] = (c.along_rows, c.along_cols)
-            self.floor[p] = float(np.mean([
-                s2_error(_random_crops(half_a, settings.slices, self.size, rng),
-                         self.reference[p], self.num_phases, self.max_r)
-                for _ in range(settings.floor_draws)]))
+            half_a, half_b = halves(images[p])
+            for m in MEASURES:
+                self.curves[m][p] = reference_curves(half_b, m, self.num_phases, self.max_r)
+            floors = {m: [] for m in MEASURES}
+            for _ in range(settings.floor_draws):
+                crops = random_crops(half_a, settings.slices, self.size, rng)  # both measures
+                for m in MEASURES:
+                    floors[m].append(curve_error(crops, self.curves[m][p], m,
+                                                 self.num_phases, self.max_r))
+            for m in MEASURES:
+                self.floors[m][p] = float(np.mean(floors[m]))
 
     @classmethod
     def for_trainer(cls, trainer, settings: FidelitySettings = FidelitySettings()
@@ -152,19 +128,28 @@ class FidelityMonitor:
         model.eval()
         slices = self.sample(model)
         model.train(was_training)
-        errors = {p: s2_error(slices[p], self.reference[p], self.num_phases, self.max_r)
-                  for p in self.planes}
+        errors = {m: {p: curve_error(slices[p], self.curves[m][p], m, self.num_phases,
+                                     self.max_r) for p in self.planes} for m in MEASURES}
         fractions = {p: volume_fractions(slices[p], self.num_phases).round(4).tolist()
                      for p in self.planes}
-        at_floor = all(errors[p] <= self.floor[p] * self.settings.margin for p in self.planes)
-        return {"errors": errors, "floor": dict(self.floor), "fractions": fractions,
-                "at_floor": bool(at_floor)}
+        at_floor = all(errors[m][p] <= self.floors[m][p] * self.settings.margin
+                       for m in MEASURES for p in self.planes)
+        return {"errors": errors["s2"], "floor": dict(self.floors["s2"]),
+                "lineal_path": errors["lineal_path"],
+                "lineal_path_floor": dict(self.floors["lineal_path"]),
+                "fractions": fractions, "at_floor": bool(at_floor)}
+
+
+def _ratios(errors: Mapping, floors: Mapping) -> str:
+    return ", ".join(f"{p} {e:.3f} (floor {floors[p]:.3f}, {e / max(floors[p], 1e-12):.1f}x)"
+                     for p, e in errors.items())
 
 
 def describe(report: Mapping) -> str:
-    """One line for a person: per plane the error, its floor and their ratio."""
-    parts = [f"{p} {e:.3f} (floor {report['floor'][p]:.3f}, "
-             f"{e / max(report['floor'][p], 1e-12):.1f}x)"
-             for p, e in report["errors"].items()]
-    verdict = "; at the floor" if report.get("at_floor") else ""
-    return "S2 error of 2D samples: " + ", ".join(parts) + verdict
+    """One line for a person: per plane and measure the error, its floor and their ratio
+    (a report from before the lineal path shows S2 alone)."""
+    text = "S2 error of 2D samples: " + _ratios(report["errors"], report["floor"])
+    if "lineal_path" in report:
+        text += "; lineal path: " + _ratios(report["lineal_path"],
+                                            report["lineal_path_floor"])
+    return text + ("; at the floor" if report.get("at_floor") else "")

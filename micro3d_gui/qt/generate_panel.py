@@ -6,12 +6,14 @@ overrides (:meth:`GenerateSettings.to_recipe`), and
 reverse step; the worker decodes volume 0's current x0 estimate to labels and hands it on.
 Only the latest estimate matters, so the panel forwards at most one every
 ``preview_interval_ms`` (250 ms: <= 4 viewport updates a second; 0: every one; superqt's
-``qthrottled``) and drops the rest.
+``qthrottled``) and drops the rest. The worker then self-checks the volumes against the
+micrographs (:func:`~micro3d_gui.metrics.checked_sample.sample_checked`, as ``micro3d
+sample`` does), so the panel hands on the volumes and their report together.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -119,28 +121,36 @@ def check_kept_sections(settings: GenerateSettings) -> None:
     settings.to_recipe().check(ckpt, settings.shape, settings.fractions, sections)
 
 
-def sample_job(settings: GenerateSettings, device, *, should_stop: Callable[[], bool]):
-    """Worker body (no Qt): yields a :class:`SamplePreview` per step, returns
-    ``(volumes [N, Z, Y, X] uint8, num_phases)``."""
+def sample_job(settings: GenerateSettings, device,
+               micrographs: Mapping[str, Sequence[np.ndarray]] | None = None,
+               micrograph_phases: int | None = None, *, should_stop: Callable[[], bool]):
+    """Worker body (no Qt): yields a :class:`SamplePreview` per step, then self-checks the
+    volumes against ``micrographs`` (labels per plane with ``micrograph_phases`` phases:
+    the project's, segmented as for training), else the micrographs the model keeps
+    (:func:`~micro3d_gui.metrics.checked_sample.sample_checked`, as ``micro3d sample``).
+    Returns ``(volumes [N, Z, Y, X] uint8, num_phases, self-check report)``."""
     from ..core.checkpoint import load_checkpoint
     from ..core.encoding import decode_preview
-    from ..core.recipe import sample_progressive
+    from ..metrics.checked_sample import sample_checked
 
     recipe = settings.to_recipe()
     ckpt = load_checkpoint(settings.model_path)
     k = int(ckpt["num_phases"])
-    last = None
-    for step in sample_progressive(ckpt, recipe, settings.shape, settings.count,
-                                   fractions=settings.fractions,
-                                   keep=kept_sections(settings, k),
-                                   periodic=settings.periodic, seed=settings.seed,
-                                   device=device, should_stop=should_stop):
-        last = step
+    steps = sample_checked(ckpt, recipe, settings.shape, settings.count,
+                           micrographs=micrographs, micrograph_phases=micrograph_phases,
+                           fractions=settings.fractions, keep=kept_sections(settings, k),
+                           periodic=settings.periodic, seed=settings.seed, device=device,
+                           should_stop=should_stop)
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            result = stop.value
+            return result.volumes, result.num_phases, result.self_check
         # Only volume 0 is shown while sampling, coarser for large boxes: decode just that.
         preview = decode_preview(step.x0, k).cpu().numpy()
         yield SamplePreview(step.step, step.total, step.plane, preview, k, step.calls,
                             step.total_calls)
-    return last.labels().cpu().numpy(), k
 
 
 def parse_fractions(text: str) -> tuple[float, ...] | None:
@@ -172,14 +182,22 @@ def parse_keep(text: str) -> tuple[tuple[str, int, str], ...]:
 
 class GeneratePanel(JobPanel):
     """Signals: ``preview(labels, num_phases)`` (throttled), ``volumes_ready(list, k)``,
-    ``analyse_requested(properties: bool)``, ``busy(bool)``."""
+    then ``self_checked(report)`` (the volumes' self-check, :mod:`~micro3d_gui.metrics.
+    selfcheck`), ``analyse_requested(properties: bool)``, ``busy(bool)``.
+
+    ``reference_source()`` (set by the main window) returns the project's segmented
+    micrographs (``labels``, ``num_phases``) or None: the self-check's reference when
+    there are some, else the model's own.
+    """
 
     preview = Signal(object, int)
     volumes_ready = Signal(list, int)
+    self_checked = Signal(object)
     analyse_requested = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.reference_source: Callable[[], object] | None = None
         #: Previews received from the worker / forwarded to the viewport (tests read them).
         self.previews_received = 0
         self.previews_shown = 0
@@ -433,11 +451,24 @@ class GeneratePanel(JobPanel):
         z, y, x = s.shape
         self.status_label.setText(f"Sampling {s.count} volume(s) of {z} x {y} x {x} on "
                                   f"{device}...")
+        seg = self._micrographs()
         # progress in network calls: a harmonized step costs n_h + 1 plain ones
-        job = Job(sample_job, s, device, name="Generation", unit="network call",
+        job = Job(sample_job, s, device, None if seg is None else seg.labels,
+                  None if seg is None else seg.num_phases, name="Generation",
+                  unit="network call",
                   progress_of=lambda p: (p.calls, p.total_calls), error_parent=self,
                   parent=self)
         return self._launch(job, self._on_preview)
+
+    def _micrographs(self):
+        """The project's segmented micrographs for the self-check, or None (none, or they
+        do not segment with the current settings: the model's own are used then)."""
+        if self.reference_source is None:
+            return None
+        try:
+            return self.reference_source()
+        except InputError:
+            return None
 
     def cancel(self) -> None:
         self._cancel("Cancelling...")
@@ -452,11 +483,12 @@ class GeneratePanel(JobPanel):
         self.preview.emit(item.labels, item.num_phases)
 
     def _on_done(self, result) -> None:
-        volumes, k = result
+        volumes, k, report = result
         self._show_preview.cancel()  # the final volumes replace any estimate not yet shown
         vols = [np.ascontiguousarray(v) for v in volumes]
         self.status_label.setText(f"Generated {len(vols)} volume{'' if len(vols) == 1 else 's'}")
         self.volumes_ready.emit(vols, k)
+        self.self_checked.emit(report)
 
     def _job_ended(self, status: str) -> None:
         self._show_preview.cancel()

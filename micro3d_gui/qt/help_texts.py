@@ -21,8 +21,10 @@ three planes and is kept as a reference volume.</li>
 <li><b>Train</b> (right): choose a preset and steps, where to save the model, Start; the
 loss curve, steps/s and ETA show; Cancel saves the model, Resume continues it.</li>
 <li><b>Generate</b> (right): box size, number of volumes, sampling steps; the 3D view and
-the xy / xz / yz panes show the estimate forming. Drop a micrograph on a pane, or on a
-face or slice of the 3D view, to keep it there in the next volumes.</li>
+the xy / xz / yz panes show the estimate forming. Then a line above the 3D view says how
+the volumes' sections compare with the micrographs (green: at the micrographs' own spread,
+amber: up to 3x it, red: beyond; hover it for the numbers). Drop a micrograph on a pane, or
+on a face or slice of the 3D view, to keep it there in the next volumes.</li>
 <li><b>Analysis</b> (bottom): S2 and lineal path per plane with relative errors against the
 micrographs and the reference volume, volume fractions, and with Properties diffusivity and
 elastic / thermal constants. Every plot saves as PNG and CSV.</li>

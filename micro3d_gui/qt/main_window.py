@@ -7,7 +7,9 @@ Wiring (the panels do not know each other; this window connects them):
 - Train panel ``model_saved(path)`` and File > Load model... -> :meth:`set_model` (reads the
   model in a worker, then hands it to the Train and Generate panels).
 - Generate panel ``preview(labels, k)`` (throttled) -> viewport; ``volumes_ready`` ->
-  :meth:`set_volumes` (the volume combo, the Analysis panel's volumes).
+  :meth:`set_volumes` (the volume combo, the Analysis panel's volumes); ``self_checked`` ->
+  the coloured verdict above the viewport (:class:`.self_check_label.SelfCheckLabel`); its
+  ``reference_source`` is the Data panel's segmentation, as the Train panel's data.
 - ``analyse_requested(properties)`` of the Generate panel *and* of the Analysis panel ->
   :meth:`analyse`: one comparison, whichever button, against the segmented micrographs
   and the reference volume when there is one (the demo's ``truth.tif``).
@@ -42,6 +44,7 @@ from .generate_panel import GeneratePanel
 from .jobs import Job
 from .project import (Project, add_recent_project, app_settings, load_project,
                       recent_projects, save_project)
+from .self_check_label import SelfCheckLabel
 from .train_panel import TrainPanel
 from .viewport import VIEW_MODES, Viewport
 
@@ -160,10 +163,14 @@ class MainWindow(QMainWindow):
             top.addWidget(widget)
         top.addWidget(self.unit_combo)
         top.addWidget(self.volume_info, 1)
+        #: The generated volumes' self-check, coloured; hidden until there is one.
+        self.check_label = SelfCheckLabel()
+        self.check_label.setContentsMargins(6, 0, 6, 0)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
+        layout.addWidget(self.check_label)
         layout.addWidget(self.viewport, 1)
         self.setCentralWidget(central)
 
@@ -190,6 +197,8 @@ class MainWindow(QMainWindow):
         self.train_panel.busy.connect(lambda b: self._job_message("Training", b))
         self.generate_panel.preview.connect(self.show_preview)
         self.generate_panel.volumes_ready.connect(self.set_volumes)
+        self.generate_panel.self_checked.connect(self.check_label.show_report)
+        self.generate_panel.reference_source = self.training_data
         self.generate_panel.analyse_requested.connect(self.analyse)
         self.generate_panel.busy.connect(self._generation_busy)
         self.viewport.section_dropped.connect(self._keep_section)
@@ -460,7 +469,9 @@ class MainWindow(QMainWindow):
                                          "shown, it was not kept")
 
     def set_volumes(self, volumes: list[np.ndarray], num_phases: int) -> None:
-        """Replace the generated volumes (uint8 ``[z, y, x]``) and show the first."""
+        """Replace the generated volumes (uint8 ``[z, y, x]``) and show the first; the
+        self-check of the volumes replaced goes (a new one follows ``volumes_ready``)."""
+        self.check_label.clear_report()
         self.volumes = [np.asarray(v, dtype=np.uint8) for v in volumes]
         self.num_phases = int(num_phases) if self.volumes else None
         self.volume_combo.blockSignals(True)

@@ -17,6 +17,9 @@ PHASE_HEX = ("#3b4a6b", "#f2b134", "#d94f4f", "#4fb36b", "#8e6cc9", "#46b5c9",
 DIRECTION_HEX = {"x": "#0072b2", "y": "#009e73", "z": "#d55e00"}
 #: Colour of each section plane (e.g. the Train panel's fidelity per plane).
 PLANE_HEX = {"xy": "#cc79a7", "xz": "#e69f00", "yz": "#56b4e9"}
+#: Colour of a self-check verdict by its level (metrics.selfcheck.level): at the floor
+#: green, near it (up to 3x) amber, beyond red, no check grey; dark enough to read as text.
+VERDICT_HEX = {"at_floor": "#1b7a3a", "near": "#a86400", "far": "#c0392b", "none": "#666666"}
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:

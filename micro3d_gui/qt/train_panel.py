@@ -17,7 +17,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import NullFormatter
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
@@ -27,9 +26,8 @@ from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
 from ..preprocess import dataset
 from . import dialogs
-from .jobs import Job, JobPanel, throttled
-from .palette import PLANE_HEX
-from .plot_widget import PlotWidget
+from .fidelity_plot import LossPlot, fidelity_text
+from .jobs import Job, JobPanel
 
 PRESETS = ("auto", "tiny", "small", "paper")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -137,73 +135,6 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
             "fidelity": trainer.fidelity[-1] if trainer.fidelity else None}
 
 
-class LossPlot(PlotWidget):
-    """Left: training loss per step (light) and its running mean. Right: the fidelity
-    reports, S2 error of 2D samples per plane (one colour each) with the plane's floor
-    dashed. Redrawn at most twice a second."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent, name="training_loss", figsize=(4.0, 2.4))
-        self.canvas.setMinimumHeight(140)
-        self.losses: list[float] = []
-        self.fidelity: list[dict] = []
-        self.draw_count = 0
-        self._schedule = throttled(self.redraw, 500, self)  # <= 2 redraws a second
-        self.redraw()
-
-    def set_history(self, losses: list[float], fidelity: list[dict] = ()) -> None:
-        self.losses = [float(v) for v in losses]
-        self.fidelity = list(fidelity)
-        self.redraw()
-
-    def set_losses(self, losses: list[float]) -> None:
-        self.set_history(losses, self.fidelity if losses else [])
-
-    def append(self, loss: float, fidelity: dict | None = None) -> None:
-        self.losses.append(float(loss))
-        if fidelity is not None:
-            self.fidelity.append(fidelity)
-        self._schedule()
-
-    def redraw(self) -> None:
-        self.figure.clear()
-        ax, fx = self.figure.subplots(1, 2)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        if self.losses:
-            y = np.asarray(self.losses)
-            x = np.arange(1, len(y) + 1)
-            ax.plot(x, y, color="#9bb7d4", lw=0.8, label="loss")
-            w = max(1, min(50, len(y) // 10))
-            mean = np.convolve(y, np.ones(w) / w, mode="valid")
-            ax.plot(x[w - 1:], mean, color="#1f4e8c", lw=1.5, label=f"mean of {w}")
-            if y.min() > 0:
-                ax.set_yscale("log")
-                # Minor labels (9 x 10^-1, 8 x 10^-1 ...) crowd a narrow dock: majors only.
-                ax.yaxis.set_minor_formatter(NullFormatter())
-            ax.legend(loc="best", fontsize="x-small", framealpha=0.7)
-        else:
-            ax.text(0.5, 0.5, "no training yet", ha="center", va="center",
-                    transform=ax.transAxes, color="grey")
-        fx.set_xlabel("step")
-        fx.set_ylabel("S2 error (dashed: floor)")
-        if self.fidelity:
-            steps = [r["step"] for r in self.fidelity]
-            for plane, colour in PLANE_HEX.items():
-                if plane not in self.fidelity[-1]["errors"]:
-                    continue
-                fx.plot(steps, [r["errors"][plane] for r in self.fidelity], "o-",
-                        color=colour, ms=3, lw=1.2, label=plane)
-                fx.axhline(self.fidelity[-1]["floor"][plane], color=colour, ls="--", lw=0.8)
-            fx.set_ylim(bottom=0)
-            fx.legend(loc="best", fontsize="x-small", framealpha=0.7)
-        else:
-            fx.text(0.5, 0.5, "fidelity: after the first minutes", ha="center",
-                    va="center", transform=fx.transAxes, color="grey")
-        self.draw()
-        self.draw_count += 1
-
-
 class TrainPanel(JobPanel):
     """Signals: ``model_saved(path)`` when a run ends with the model written, ``busy(bool)``.
 
@@ -296,9 +227,10 @@ class TrainPanel(JobPanel):
         self.status_label.setWordWrap(True)
         self.fidelity_label = QLabel("")
         self.fidelity_label.setWordWrap(True)
-        self.fidelity_label.setToolTip("S2 error of the model's 2D samples against the "
-                                       "micrographs per plane, next to the floor: the error "
-                                       "between two halves of the same plane's micrographs")
+        self.fidelity_label.setToolTip("S2 and lineal-path errors of the model's 2D samples "
+                                       "against the micrographs per plane, next to the floor: "
+                                       "the error between two halves of the same plane's "
+                                       "micrographs")
         self.loss_plot = LossPlot()
 
         layout = QVBoxLayout(self)
@@ -491,18 +423,6 @@ class TrainPanel(JobPanel):
             path = path.with_name(path.name + ".pt")
         self.model_edit.setText(str(path))
         return True
-
-
-def fidelity_text(report: dict) -> str:
-    """The fidelity report in words, for the panel."""
-    ratios = {p: e / max(report["floor"][p], 1e-12) for p, e in report["errors"].items()}
-    detail = ", ".join(f"{p} {r:.1f}x" for p, r in ratios.items())
-    if report.get("at_floor"):
-        return (f"At step {report['step']} the model's samples are at the micrographs' own "
-                f"floor on every plane ({detail} the floor): more training will not show.")
-    worst = max(ratios, key=ratios.get)
-    return (f"At step {report['step']}: S2 error of 2D samples {detail} the floor; "
-            f"{worst} is furthest from its micrographs.")
 
 
 def spin_box(lo: int, hi: int, tip: str) -> QSpinBox:

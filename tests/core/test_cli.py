@@ -1,4 +1,5 @@
 """The micro3d command, run as a user would (in-process for speed, one subprocess)."""
+import json
 import subprocess
 import sys
 
@@ -29,6 +30,50 @@ def test_train_then_sample_writes_label_volumes(lamella_dirs, tmp_path, capsys):
         vol = tifffile.imread(tmp_path / f"vol_{i:03d}.tif")
         assert vol.shape == (8, 12, 10) and vol.dtype == np.uint8 and vol.max() <= 1
     assert "phase fractions" in capsys.readouterr().out
+
+
+def test_sample_self_checks_its_volumes_and_writes_a_json_report(lamella_dirs, tmp_path,
+                                                                 capsys):
+    from micro3d_gui.core.checkpoint import load_checkpoint, reference_micrographs
+    from micro3d_gui.metrics.selfcheck import NO_REFERENCE, self_check
+
+    model = tmp_path / "m.pt"
+    assert main(train_args(lamella_dirs, model, "--steps", "3", "--no-fidelity")) == 0
+    capsys.readouterr()
+    out, report = tmp_path / "vol.tif", tmp_path / "out" / "report.json"
+    argv = ["sample", str(model), "--shape", "8", "12", "16", "--out", str(out), "--count",
+            "2", "--sampling-steps", "2", "--harmonize", "0", "--seed", "0", "--device", "cpu"]
+    assert main([*argv, "--json", str(report)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    written = json.loads(report.read_text())
+    paths = [tmp_path / f"vol_{i:03d}.tif" for i in range(2)]
+    assert written["volumes"] == [str(p) for p in paths]
+    check = written["self_check"]
+    assert check["reference"] == "the model's training micrographs"
+    # the numbers are those of the written volumes against the micrographs the model keeps
+    again = self_check(np.stack([tifffile.imread(p) for p in paths]),
+                       reference_micrographs(load_checkpoint(model)), 2)
+    for plane in ("xy", "xz", "yz"):
+        for key in ("s2", "s2_floor", "lineal_path", "lineal_path_floor"):
+            assert check["planes"][plane][key] == pytest.approx(again["planes"][plane][key])
+    assert check["verdict"] == again["verdict"] and check["at_floor"] == again["at_floor"]
+    # stdout: where each volume went, then the table and the one-line verdict
+    assert [line.split(" (")[0] for line in printed[:2]] == [f"wrote {p}" for p in paths]
+    assert printed[2].startswith("self-check against the model's training micrographs")
+    assert [line.split(":")[0].strip() for line in printed[3:6]] == ["xy", "xz", "yz"]
+    assert "lineal path" in printed[3] and "floor" in printed[3]
+    assert printed[6] == check["verdict"] and printed[7] == f"wrote {report}"
+
+    assert main([*argv, "--json", str(report), "--no-check"]) == 0
+    assert "self-check" not in capsys.readouterr().out.lower()
+    assert json.loads(report.read_text())["self_check"] is None
+
+    # a model from before the self-check samples as before, and says what is missing
+    old = torch.load(model, weights_only=True)
+    del old["reference"]
+    torch.save(old, tmp_path / "old.pt")
+    assert main(["sample", str(tmp_path / "old.pt"), *argv[2:]]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == NO_REFERENCE
 
 
 def test_resume_continues_to_more_steps(lamella_dirs, tmp_path):

@@ -74,6 +74,9 @@ def test_info_describes_the_bundled_model_as_text_and_json(capsys):
     assert "preset tiny" in text and f"crop {crop} px" in text and f"learning rate {lr:g}" in text
     for plane, d in ckpt["data_summary"].items():
         assert f"data {plane}: {d['images']} images" in text
+    assert info["self_check_images"] == {p: len(ims) for p, ims in ckpt["reference"].items()}
+    kept = ", ".join(f"{p} {len(ims)} images" for p, ims in ckpt["reference"].items())
+    assert f"self-check micrographs: {kept}" in text
 
 
 def test_info_reports_the_training_time_of_a_new_model(lamella_dirs, tmp_path, capsys):

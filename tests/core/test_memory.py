@@ -127,3 +127,14 @@ def test_live_preview_of_a_large_box_decodes_every_nth_voxel():
     np.testing.assert_array_equal(decode_preview(x, 3, max_voxels=100),
                                   decode_volume(x, 3)[0, ::2, ::2, ::2])
     assert preview_stride((256, 256, 256)) == 2 and preview_stride((512,) * 3) == 4
+
+
+def test_consensus_steps_count_their_extra_copies_of_the_latent():
+    cfg = preset_config("tiny", 1)
+    settings = SamplerSettings(consensus_steps=2)
+    plain = estimate_sampling(cfg, (32, 32, 32), budget=1 << 34)
+    more = estimate_sampling(cfg, (32, 32, 32), budget=1 << 34,
+                             extra_copies=settings.extra_volume_copies)
+    assert SamplerSettings().extra_volume_copies == 0
+    assert more.fixed_bytes - plain.fixed_bytes == \
+        settings.extra_volume_copies * plain.latent_bytes > 0

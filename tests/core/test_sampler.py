@@ -245,3 +245,33 @@ def test_harmonizing_only_a_fraction_of_the_steps_calls_the_network_there(late):
     # each step reports the calls made so far, as counted at the network
     assert [(s.calls, s.total_calls) for s in steps] == [
         (int(c), 22) for c in np.cumsum(per_step)]
+
+
+def test_consensus_steps_step_from_the_mean_of_the_three_planes_estimates():
+    """A network that answers a constant per plane (xy 1, xz 2, yz 3): with consensus at
+    the last 2 of 4 steps, those steps step as a network answering the mean 2 does (x0 is
+    linear in eps for one latent); every plane is asked there, and network_calls counts
+    it. The exact denoiser's volume stays the volume."""
+    seen = []
+
+    def model(x, t, c):
+        seen.append((int(t[0]), int(c[0])))
+        return (c.to(x.dtype) + 1)[:, None, None, None].expand_as(x).clone()
+
+    plain = dict(harmonize=0, x0_projection="none", anchor_fractions=False,
+                 anchor_decoded=False)
+    sched = respace(SCHED, 4)
+    settings = SamplerSettings(consensus_steps=2, **plain)
+    got = list(sample_progressive(model, sched, (3, 4, 5), 2, 1, 1, settings, seed=0))
+    assert len(seen) == settings.network_calls(4) == 1 + 1 + 3 + 3
+    assert sorted(c for t, c in seen if t == sched.timestep_map[0]) == [0, 1, 2]
+    # the first two steps as the plane network, the last two as a constant 2
+    calls = iter([1.0, 2.0, 2.0, 2.0])  # step 0 is xy (1), step 1 is xz (2)
+    ref = list(sample_progressive(lambda x, t, c: torch.full_like(x, next(calls)), sched,
+                                  (3, 4, 5), 2, 1, 1, SamplerSettings(**plain), seed=0))
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a.x0, b.x0)
+    v = np.random.default_rng(0).choice([-1.0, 1.0], size=(1, 3, 4, 5))
+    exact = run_to_end(sample_progressive(Oracle(v), respace(SCHED, 6), (3, 4, 5), 2, 1, 1,
+                                          SamplerSettings(consensus_steps=6), seed=1))
+    np.testing.assert_allclose(exact.x0[0].numpy(), v, atol=1e-3)

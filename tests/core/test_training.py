@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from micro3d_gui.core.checkpoint import (
-    load_checkpoint, model_from_checkpoint, save_checkpoint,
+    load_checkpoint, model_from_checkpoint, reference_micrographs, save_checkpoint,
 )
+from micro3d_gui.core.reference import reference_images
 from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS
 from micro3d_gui.core.planes import volume_plane_images
@@ -124,6 +125,43 @@ def test_checkpoint_write_is_atomic(tmp_path, data):
         save_checkpoint({"step": 2, "bad": Unpicklable()}, path)  # fails mid-write
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left
+
+
+def test_checkpoint_keeps_the_self_check_micrographs(data, tmp_path):
+    path = tmp_path / "m.pt"
+    make_trainer(data, 1).save(path)
+    raw = torch.load(path, weights_only=True)  # plain tensors in a table: loads safely
+    want = reference_images(data.images)
+    assert set(raw["reference"]) == set(want) == {"xy", "xz", "yz"}
+    for plane, images in want.items():
+        stored = raw["reference"][plane]
+        assert all(t.dtype == torch.uint8 and t.ndim == 2 for t in stored)
+        assert [t.numpy().tolist() for t in stored] == [im.tolist() for im in images]
+    kept = reference_micrographs(load_checkpoint(path))
+    for plane, images in want.items():
+        for a, b in zip(kept[plane], images):
+            np.testing.assert_array_equal(a, b)
+            assert a.dtype == np.uint8
+
+    # a model from before the self-check still loads, with no micrographs to check against
+    old = {k: v for k, v in raw.items() if k != "reference"}
+    save_checkpoint(old, tmp_path / "old.pt")
+    assert reference_micrographs(load_checkpoint(tmp_path / "old.pt")) is None
+
+    for name, change, message in (
+            ("label.pt", lambda r: r["xz"][0].fill_(2), "xz image 0 holds label 2, but the "
+             "model has 2 phases"),
+            ("float.pt", lambda r: r["xy"].__setitem__(1, torch.zeros(4, 4)), "xy image 1 is "
+             "torch.float32 (4, 4), not a 2D uint8 label image"),
+            ("plane.pt", lambda r: r.update(zx=[]), "expected a table of the planes"),
+            ("empty.pt", lambda r: r.update(yz=[]), "yz holds no list of images")):
+        bad = torch.load(path, weights_only=True)
+        change(bad["reference"])
+        save_checkpoint(bad, tmp_path / name)
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(tmp_path / name)
+        assert f"{name}: its self-check micrographs ('reference') are damaged" in str(err.value)
+        assert message in str(err.value)
 
 
 def test_bad_checkpoint_files_are_clear_errors(tmp_path):

@@ -13,7 +13,7 @@ from micro3d_gui.core.training import (PROBE_STEPS, REFIT_UNTIL, PlaneDataset, T
                                        Trainer, auto_preset, fitted_ema_decay,
                                        prepare_trainer)
 from micro3d_gui.core.encoding import encode
-from micro3d_gui.metrics.fidelity import FidelityMonitor, FidelitySettings
+from micro3d_gui.metrics.fidelity import FidelityMonitor, FidelitySettings, describe
 from micro3d_gui.preprocess.synthetic import lamellae
 
 
@@ -215,6 +215,13 @@ def test_fidelity_of_real_micrographs_is_at_the_floor_and_of_swapped_planes_is_n
     assert not bad["at_floor"]
     assert bad["errors"]["xy"] > 2 * report["errors"]["xy"]
     assert bad["errors"]["xz"] == pytest.approx(report["errors"]["xz"])
+    # the lineal path beside S2, measured the same way (at_floor above needs both)
+    assert set(report["lineal_path"]) == set(report["lineal_path_floor"]) == set(images)
+    assert bad["lineal_path"]["xy"] > 2 * report["lineal_path"]["xy"]
+    assert bad["lineal_path"]["xz"] == pytest.approx(report["lineal_path"]["xz"])
+    assert "; lineal path: xy" in describe(report) and describe(report).endswith("at the floor")
+    old = {k: report[k] for k in ("errors", "floor", "at_floor")}  # a report from before it
+    assert describe(old).startswith("S2 error of 2D samples: xy") and "lineal" not in describe(old)
 
 
 def test_trainer_reports_fidelity_within_its_share_and_keeps_it(data, tmp_path):

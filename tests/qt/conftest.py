@@ -73,6 +73,20 @@ def boxes(monkeypatch):
 
 
 @pytest.fixture
+def window(qtbot, settings, boxes):
+    """The main window, shown, on the test's settings; its jobs cancelled at the end."""
+    from micro3d_gui.qt.main_window import MainWindow
+
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.cancel_jobs()
+    win.close()
+
+
+@pytest.fixture
 def errors(boxes):
     """The (title, text) of every error box shown."""
     return boxes.errors

@@ -57,7 +57,7 @@ def test_fractions_and_kept_sections_round_trip_and_reach_the_sampler(qtbot, tmp
     assert panel.settings() == s
     assert GenerateSettings.from_dict({**s.__dict__, "keep": [list(s.keep[0])],
                                        "fractions": [0.55, 0.45]}) == s
-    volumes, k = run_job(s)
+    volumes, k, _ = run_job(s)
     np.testing.assert_array_equal(volumes[0][:, 5, :], section)
     np.testing.assert_allclose(volume_fractions(volumes[0], k), [0.55, 0.45], atol=0.01)
     panel.fractions_edit.setText("0.5 x")
@@ -70,7 +70,7 @@ def test_panel_and_cli_give_the_same_volume(tmp_path):
     s = replace(GenerateSettings(), model_path=model, shape=(8, 10, 12), sampling_steps=5,
                 seed=3, device="cpu")
     previews = []
-    volumes, _ = run_job(s, previews)
+    volumes, _, _ = run_job(s, previews)
     # the progress counts network calls: 5 steps, the last 3 of them with n_h = 8
     assert [(p.step, p.calls, p.total_calls) for p in previews] == [
         (1, 1, 29), (2, 2, 29), (3, 11, 29), (4, 20, 29), (5, 29, 29)]

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import pytest
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.qt import main_window as mw
@@ -21,17 +20,6 @@ from micro3d_gui.qt.main_window import MainWindow
 from micro3d_gui.qt.train_panel import TrainSettings
 
 TINY = dict(preset="tiny", batch=2, crop=16, device="cpu", seed=0, checkpoint_every=1000)
-
-
-@pytest.fixture
-def window(qtbot, settings, boxes):
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.cancel_jobs()
-    win.close()
 
 
 def load_micrographs(win, dirs):
@@ -384,6 +372,10 @@ def test_train_panel_shows_the_model_defaults_to_time_and_plots_fidelity(
     assert f"trained {ckpt['step']} steps" in panel.status_label.text()
     # training never writes into the bundled model
     assert not Path(s.model_path).resolve().is_relative_to(paths.models_dir().resolve())
+    # its reports are from before the lineal path: S2 plotted, the lineal path left empty
+    assert ckpt["fidelity"] and "lineal_path" not in ckpt["fidelity"][-1]
+    assert panel.loss_plot.figure.axes[1].get_lines()
+    assert not panel.loss_plot.figure.axes[2].get_lines()
 
     window.data_panel.set_state({})
     load_micrographs(window, micrograph_dirs)
@@ -397,6 +389,12 @@ def test_train_panel_shows_the_model_defaults_to_time_and_plots_fidelity(
     assert "floor" in panel.fidelity_label.text()
     fidelity_axes = panel.loss_plot.figure.axes[1]
     assert [line.get_label() for line in fidelity_axes.get_lines()][::2] == ["xy", "xz", "yz"]
+    # the lineal path beside S2, per plane with its floor
+    assert set(reports[-1]["lineal_path"]) == set(reports[-1]["lineal_path_floor"]) == {
+        "xy", "xz", "yz"}
+    lineal_axes = panel.loss_plot.figure.axes[2]
+    assert [line.get_label() for line in lineal_axes.get_lines()][::2] == ["xy", "xz", "yz"]
+    assert "lineal path" in panel.fidelity_label.text()
 
 
 def drop_files(widget, paths):

@@ -91,7 +91,10 @@ class SamplerSettings:
     anchor_fractions: bool = True
     #: Also hold the DECODED phase fractions (sign / argmax of x0) at the target, by one
     #: offset per volume and channel (see :func:`_anchor_decoded`); needs target fractions.
-    anchor_decoded: bool = True
+    #: None (auto): only for target fractions the user gave (the pipeline decides, see
+    #: ``core.recipe.sample_progressive``): forcing a box to the micrographs' exact mean
+    #: speckles materials whose boxes hold few features (docs/benchmarks.md).
+    anchor_decoded: bool | None = None
     #: Reverse step: one of :data:`SOLVERS`.
     solver: str = "ancestral"
     #: DDIM's noise scale (solver "ddim" only).
@@ -102,6 +105,11 @@ class SamplerSettings:
     #: Take that fraction at the end of the reverse steps (the low-noise part, where the
     #: planes' fine structure is reconciled) instead of at the start.
     harmonize_late: bool = False
+    #: The last ``consensus_steps`` reverse steps estimate x0 in all three planes from the
+    #: same latent and step from their mean (2 more denoisings each): a single plane's last
+    #: word decides each voxel slice by slice, with nothing to keep neighbouring slices'
+    #: fine structure together across them.
+    consensus_steps: int = 0
 
     def __post_init__(self):
         if self.harmonize < 0:
@@ -120,6 +128,8 @@ class SamplerSettings:
             raise ValueError("eta must be between 0 and 1")
         if not 0.0 <= self.harmonize_fraction <= 1.0:
             raise ValueError("harmonize_fraction must be between 0 and 1")
+        if self.consensus_steps < 0:
+            raise ValueError("consensus steps must be >= 0")
 
     def calls_per_denoise(self, fraction_condition: bool = True) -> int:
         """Network evaluations per denoising of a slice batch: guidance w != 1 adds the
@@ -142,16 +152,27 @@ class SamplerSettings:
         n = self.harmonized_steps(steps)
         return k >= steps - n if self.harmonize_late else k < n
 
+    @property
+    def extra_volume_copies(self) -> int:
+        """Full-size latent copies a step holds beyond the memory plan's usual ones: a
+        consensus step keeps the volume, the running mean and one other plane's slices
+        and estimate."""
+        return 4 if self.consensus_steps else 0
+
+    def consensus(self, k: int, steps: int) -> bool:
+        """Whether reverse step ``k`` of ``steps`` steps from all three planes' x0."""
+        return k >= steps - self.consensus_steps
+
     def step_calls(self, k: int, steps: int, fraction_condition: bool = True) -> int:
         """Network evaluations per slice batch in reverse step ``k`` of ``steps``."""
         return self.calls_per_denoise(fraction_condition) * (
-            1 + (self.harmonize if self.harmonizes(k, steps) else 0))
+            1 + (self.harmonize if self.harmonizes(k, steps) else 0)
+            + 2 * self.consensus(k, steps))
 
     def network_calls(self, steps: int, fraction_condition: bool = True) -> int:
         """Network evaluations per slice batch for a whole run of ``steps`` reverse steps
         (``fraction_condition``: whether the network has one, see ``fraction_guidance``)."""
-        return self.calls_per_denoise(fraction_condition) * (
-            steps + self.harmonize * self.harmonized_steps(steps))
+        return sum(self.step_calls(k, steps, fraction_condition) for k in range(steps))
 
 
 @dataclass(frozen=True)
@@ -299,7 +320,7 @@ def sample_progressive(
     anchor = (torch.as_tensor(target_mean, dtype=torch.float32, device=device)
               if target_mean is not None and settings.anchor_fractions else None)
     decoded = (torch.as_tensor(target_fractions, dtype=torch.float32, device=device)
-               if target_fractions is not None and settings.anchor_decoded else None)
+               if target_fractions is not None and settings.anchor_decoded is True else None)
     if fraction_spread is not None and target_mean is None:
         raise ValueError("a fraction condition needs target fractions (or a target mean)")
     told = (None if fraction_spread is None
@@ -318,18 +339,31 @@ def sample_progressive(
     for k, i in enumerate(range(total - 1, -1, -1)):
         plane = PLANES[k % 3]
         t_model = int(schedule.timestep_map[i])
-        label = PLANE_LABELS[plane]
         plain = volume_to_slices(x, plane)  # no_x'_t
         x_t_kept = _kept_slices(x, kept)
         before = None if x0_before is None else volume_to_slices(x0_before, plane)
 
-        def denoise(xs):  # one reverse step of the slices: (x0 estimate, x_{t-1})
+        def estimate(xs, q):  # the corrected x0 estimate of plane q's slices xs
             means = (None if told is None else slice_condition(
-                xs, float(schedule.alphas_cumprod[i]), told, fraction_spread[plane], count))
-            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, label, means))
+                xs, float(schedule.alphas_cumprod[i]), told, fraction_spread[q], count))
+            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, PLANE_LABELS[q], means))
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
-            x0 = project_x0(x0, mode)
+            return project_x0(x0, mode)
+
+        def consensus(xs, x0):  # the mean of all three planes' estimates, as plane slices
+            v = slices_to_volume(xs, plane, count, box)
+            total = slices_to_volume(x0, plane, count, box)
+            for q in PLANES:
+                if q != plane:
+                    total += slices_to_volume(estimate(volume_to_slices(v, q), q), q, count,
+                                              box)
+            return volume_to_slices(total / len(PLANES), plane)
+
+        def denoise(xs, all_planes=False):  # one reverse step: (x0 estimate, x_{t-1})
+            x0 = estimate(xs, plane)
+            if all_planes:
+                x0 = consensus(xs, x0)
             if decoded is not None:
                 x0, offsets["last"] = _anchor_decoded(x0, decoded, count, num_phases,
                                                       offsets["last"])
@@ -349,7 +383,7 @@ def sample_progressive(
                 xs = volume_to_slices(v, plane)
         if nh:
             xs = _blend(xs, plain, settings.gamma, settings.match_variance)
-        x0, x_prev = denoise(xs)
+        x0, x_prev = denoise(xs, settings.consensus(k, total))
         x = slices_to_volume(x_prev, plane, count, box)
         x0_vol = slices_to_volume(x0, plane, count, box)
         _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)

@@ -1,0 +1,106 @@
+"""Sample, then self-check: what ``micro3d sample`` and the app's Generate panel both run.
+
+:func:`sample_checked` samples volumes with a recipe (:mod:`micro3d_gui.core.recipe`),
+yielding each reverse step for progress and previews, hands the finished volumes to
+``on_sampled`` (the CLI writes them there, so they are saved whatever the check does), and
+then checks them (:mod:`.selfcheck`) against the project's micrographs when given (the
+app's Data panel, segmented as for training), else the micrographs the model keeps
+(:func:`~micro3d_gui.core.checkpoint.reference_micrographs`). A model from before the
+self-check, with no micrographs given, gets a report that says so. Volumes are
+``[N, Z, Y, X]`` uint8 phase labels.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.checkpoint import reference_micrographs
+from ..core.diffusion.sampler import SampleStep, SamplingCancelled
+from ..core.recipe import Recipe, sample_progressive
+from ..core.reference import reference_images
+from .selfcheck import SelfCheckSettings, no_reference_report, self_check
+
+#: Where the self-check's reference came from, as the report's ``reference`` says it.
+PROJECT_MICROGRAPHS = "the project's micrographs"
+MODEL_MICROGRAPHS = "the model's training micrographs"
+
+
+@dataclass
+class CheckedSample:
+    """Sampled volumes ``[N, Z, Y, X]`` uint8 and their self-check report (None when the
+    check was not asked for)."""
+
+    volumes: np.ndarray
+    num_phases: int
+    self_check: dict | None
+
+
+def check_sampled(volumes: np.ndarray | Sequence[np.ndarray], ckpt: dict,
+                  micrographs: Mapping[str, Sequence[np.ndarray]] | None = None,
+                  micrograph_phases: int | None = None,
+                  settings: SelfCheckSettings = SelfCheckSettings()) -> dict:
+    """The self-check report of volumes sampled from ``ckpt``.
+
+    Against ``micrographs`` (``{plane: [label images [H, W]]}`` with ``micrograph_phases``
+    phases: the project's, segmented as for training) when given and of the model's phase
+    count, bounded as a checkpoint keeps them (:func:`~micro3d_gui.core.reference.
+    reference_images`); else against the checkpoint's own micrographs; else a report with
+    no planes saying that there is no reference. The report's ``reference`` names the
+    source; its ``notes`` say why given micrographs were passed over.
+    """
+    k = int(ckpt["num_phases"])
+    notes = []
+    reference, source = None, None
+    if micrographs and any(len(ims) for ims in micrographs.values()):
+        phases = k if micrograph_phases is None else int(micrograph_phases)
+        if phases == k:
+            reference, source = reference_images(micrographs), PROJECT_MICROGRAPHS
+        else:
+            notes.append(f"the project's micrographs have {phases} phases but the model "
+                         f"{k}; checked against {MODEL_MICROGRAPHS} instead")
+    if reference is None:
+        reference, source = reference_micrographs(ckpt), MODEL_MICROGRAPHS
+    if reference is None:
+        report, source = no_reference_report(settings), None
+    else:
+        report = self_check(volumes, reference, k, settings)
+    report["reference"] = source
+    report["notes"] = notes + report["notes"]
+    return report
+
+
+def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int = 1, *,
+                   check: bool = True,
+                   micrographs: Mapping[str, Sequence[np.ndarray]] | None = None,
+                   micrograph_phases: int | None = None,
+                   on_sampled: Callable[[np.ndarray], object] | None = None,
+                   settings: SelfCheckSettings = SelfCheckSettings(),
+                   **sample_kwargs) -> Generator[SampleStep, None, CheckedSample]:
+    """Yield a :class:`SampleStep` per reverse step of
+    :func:`~micro3d_gui.core.recipe.sample_progressive` (``sample_kwargs``: its keyword
+    arguments), then call ``on_sampled(volumes)`` and, with ``check``, run
+    :func:`check_sampled`; returns a :class:`CheckedSample`."""
+    last = None
+    for last in sample_progressive(ckpt, recipe, shape, count, **sample_kwargs):
+        yield last
+    volumes = last.labels().cpu().numpy()
+    if on_sampled is not None:
+        on_sampled(volumes)
+    report = (check_sampled(volumes, ckpt, micrographs, micrograph_phases, settings)
+              if check else None)
+    return CheckedSample(volumes, int(ckpt["num_phases"]), report)
+
+
+def run_checked(steps: Iterator[SampleStep],
+                callback: Callable[[SampleStep], object] | None = None) -> CheckedSample:
+    """Consume :func:`sample_checked` to its result; ``callback(step)`` after every step,
+    a truthy return cancels (:class:`SamplingCancelled`), as ``run_to_end``."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None and callback(step):
+            raise SamplingCancelled()
