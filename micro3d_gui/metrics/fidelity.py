@@ -26,7 +26,7 @@ from ..core.diffusion.schedule import Schedule
 from ..core.encoding import decode, encode, encoded_mean
 from ..core.planes import PLANE_LABELS, PLANES
 from .correlation import default_max_r
-from .floor import MEASURES, curve_error, halves, random_crops, reference_curves
+from .floor import MEASURES, curve_error, plane_floor
 from .fractions import volume_fractions
 
 
@@ -80,17 +80,11 @@ class FidelityMonitor:
         self.spread = {p: crop_mean_spread([encode(im, self.num_phases) for im in images[p]],
                                            self.size) for p in self.planes}
         for p in self.planes:
-            half_a, half_b = halves(images[p])
+            curves, floors = plane_floor(images[p], self.size, settings.slices,
+                                         settings.floor_draws, self.num_phases, self.max_r,
+                                         rng)
             for m in MEASURES:
-                self.curves[m][p] = reference_curves(half_b, m, self.num_phases, self.max_r)
-            floors = {m: [] for m in MEASURES}
-            for _ in range(settings.floor_draws):
-                crops = random_crops(half_a, settings.slices, self.size, rng)  # both measures
-                for m in MEASURES:
-                    floors[m].append(curve_error(crops, self.curves[m][p], m,
-                                                 self.num_phases, self.max_r))
-            for m in MEASURES:
-                self.floors[m][p] = float(np.mean(floors[m]))
+                self.curves[m][p], self.floors[m][p] = curves[m], floors[m]
 
     @classmethod
     def for_trainer(cls, trainer, settings: FidelitySettings = FidelitySettings()

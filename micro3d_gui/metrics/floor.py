@@ -67,6 +67,23 @@ def reference_curves(images: Sequence[np.ndarray], measure: str, num_phases: int
     return out
 
 
+def plane_floor(images: Sequence[np.ndarray], shape: int | tuple[int, int], count: int,
+                draws: int, num_phases: int, max_r: int, rng: np.random.Generator
+                ) -> tuple[dict[str, ReferenceCurves], dict[str, float]]:
+    """A plane's reference curves and floor, per measure: the images split into
+    :func:`halves`, half B's curves (:func:`reference_curves`), and the mean over ``draws``
+    of the error of ``count`` random crops of ``shape`` from half A against them (the same
+    crops for both measures) -> ``({measure: curves}, {measure: floor})``."""
+    half_a, half_b = halves(images)
+    curves = {m: reference_curves(half_b, m, num_phases, max_r) for m in MEASURES}
+    floors = {m: [] for m in MEASURES}
+    for _ in range(draws):
+        crops = random_crops(half_a, count, shape, rng)
+        for m in MEASURES:
+            floors[m].append(curve_error(crops, curves[m], m, num_phases, max_r))
+    return curves, {m: float(np.mean(f)) for m, f in floors.items()}
+
+
 def curve_error(images: np.ndarray | Sequence[np.ndarray], reference: ReferenceCurves,
                 measure: str, num_phases: int, max_r: int) -> float:
     """Relative error of ``measure`` of label images (pooled) against ``reference`` curves:

@@ -27,8 +27,7 @@ from ..core.planes import PLANES, check_plane, fixed_axis, image_axes, label_vol
 # the images a checkpoint keeps for this check (defined in core, where training stores them)
 from ..core.reference import MAX_REFERENCE_PIXELS, reference_images  # noqa: F401
 from .correlation import default_max_r, s2_images
-from .floor import (MEASURES, compare_curves, curve_error, fits, halves, random_crops,
-                    reference_curves)
+from .floor import MEASURES, compare_curves, fits, halves, plane_floor
 
 
 @dataclass(frozen=True)
@@ -225,17 +224,12 @@ def _check_plane(slices: np.ndarray, volumes: int,
     per_volume = slices.shape[0] // volumes
     length = correlation_length(reference, plane, per_volume, num_phases)
     count = floor_crop_count(per_volume, volumes, settings.max_crops, length)
-    curves = {m: reference_curves(half_b, m, num_phases, max_r) for m in MEASURES}
-    floors = {m: [] for m in MEASURES}
-    for _ in range(settings.floor_draws):
-        crops = random_crops(half_a, count, compared, rng)  # the same crops for both
-        for m in MEASURES:
-            floors[m].append(curve_error(crops, curves[m], m, num_phases, max_r))
+    curves, floors = plane_floor(reference[plane], compared, count, settings.floor_draws,
+                                 num_phases, max_r, rng)
     entry = {}
     for m in MEASURES:
         error, shift = compare_curves(slices, curves[m], m, num_phases, max_r)
-        entry.update({m: error, f"{m}_floor": float(np.mean(floors[m])),
-                      f"{m}_shift": shift})
+        entry.update({m: error, f"{m}_floor": floors[m], f"{m}_shift": shift})
     entry.update({"slice_shape": list(shape), "compared_shape": list(compared),
                   "max_r": int(max_r), "correlation_length": round(length, 3),
                   "crops": int(count)})

@@ -21,10 +21,8 @@ from typing import Any
 import numpy as np
 
 from .compare import random_sub_volumes
+from .floor import MEASURES
 from .report import evaluate_volumes
-
-MEASURES = ("s2", "lineal_path")
-AXES = ("z", "y", "x")
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,9 @@ def _diffusivity_spread(per_volume: Sequence[Mapping]) -> dict[str, dict[str, di
     """``{phase: {axis: {"mean", "sd", "values"}}}`` of per-volume relative diffusivities
     (mean and sd over the converged ones; NaN when none converged)."""
     out: dict[str, dict[str, dict]] = {}
-    for k in per_volume[0]:
+    for k, axes in per_volume[0].items():
         out[k] = {}
-        for a in AXES:
+        for a in axes:  # z, y, x as the solver names them
             v = np.array([pv[k][a] for pv in per_volume], dtype=float)
             ok = v[np.isfinite(v)]
             out[k][a] = {"mean": float(ok.mean()) if ok.size else math.nan,
