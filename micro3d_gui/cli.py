@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch", type=_positive, default=None,
                     help="batch size (default: the preset's recipe)")
     tr.add_argument("--crop", type=_positive, default=None,
-                    help="crop size in px (default: the preset's recipe)")
+                    help="crop size in px (default: the preset's recipe, or the largest "
+                         "the micrographs hold)")
     tr.add_argument("--lr", type=_positive_float, default=None,
                     help="peak Adam learning rate (default: the preset's recipe)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
@@ -585,7 +586,8 @@ def cmd_train(args) -> int:
                {field: getattr(args, name) for name, field in TRAIN_OPTIONS.items()})
     try:
         trainer, _ = prepare_trainer(data, args.preset, device, ckpt,
-                                     check_crop=image_set.check_crop, dist=dist, **options)
+                                     check_crop=image_set.check_crop, dist=dist,
+                                     origins=image_set.origins, **options)
     except ValueError as exc:
         raise InputError(f"{args.resume or 'micro3d train'}: {exc}") from None
     cfg = trainer.config
@@ -598,6 +600,8 @@ def cmd_train(args) -> int:
     say(fractions)
     for warning in image_set.warnings:
         _warn(warning)
+    for note in trainer.notes if dist.is_main else ():
+        print(f"note: {note}", file=sys.stderr)
     monitor = (None if args.no_fidelity or not dist.is_main else
                FidelityMonitor.for_trainer(trainer))
     bar = _Progress(cfg.steps or 0, trainer.step, quiet=not dist.is_main)

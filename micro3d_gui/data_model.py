@@ -103,6 +103,8 @@ class DataModel:
 
     def __init__(self) -> None:
         self.sources: dict[str, list[ImageSource]] = {p: [] for p in PLANES}
+        #: Per plane, the files of its folders skipped as not images (said, never an error).
+        self.skipped: dict[str, set[Path]] = {p: set() for p in PLANES}
         self.options: dict[str, PlaneOptions] = {p: PlaneOptions() for p in PLANES}
         self.volume: np.ndarray | None = None
         self.volume_path: Path | None = None
@@ -117,13 +119,17 @@ class DataModel:
         self._seg_valid = False
 
     # -- images ---------------------------------------------------------------------------
-    def expand(self, paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+    def expand(self, paths: Iterable[str | os.PathLike], plane: str | None = None
+               ) -> tuple[list[Path], list[str]]:
         """Files of the given files and folders (natural order) and the messages of those
-        that are not images."""
+        that are not images; the folders' other files join ``plane``'s :attr:`skipped`."""
         files, errors = [], []
         for src in paths:
             try:
-                files.extend(list_images(src))
+                skipped: list[Path] = []
+                files.extend(list_images(src, skipped))
+                if plane is not None:
+                    self.skipped[check_plane(plane)].update(skipped)
             except InputError as exc:
                 errors.append(str(exc))
         return files, errors
@@ -169,6 +175,7 @@ class DataModel:
 
     def clear(self, plane: str) -> None:
         self.sources[check_plane(plane)] = []
+        self.skipped[plane] = set()
         self.invalidate()
 
     def clear_volume(self) -> None:
@@ -322,6 +329,7 @@ class DataModel:
         returns ``(paths per plane, volume entry or None)`` for the caller to read."""
         for p in PLANES:
             self.sources[p] = []
+            self.skipped[p] = set()
         self.volume = self.volume_path = None
         self.volume_cut = False
         planes = state.get("planes", {})

@@ -1,6 +1,7 @@
 """Training the plane-conditional denoiser on 2D micrographs (METHOD.md Sec. 1-2).
 
-Each batch item: a plane chosen uniformly among those with images, an image of that plane,
+Each batch item: a plane chosen uniformly among those with images, an image of that plane
+(in proportion to the crops it holds: one large micrograph counts as many small ones),
 a random ``crop x crop`` window, random horizontal/vertical flips (never rotations or
 transposes: they would mix the planes' anisotropy), the plane label replaced by null with
 probability ``cond_drop``. Loss: mean |target - net(x_t, t, c)|^2, the target eps (the
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from .checkpoint import save_checkpoint
+from .crop import CLI_CROP_ADVICE, image_shapes, training_crop
 from .device import enable_fast_matmul, to_device
 from .distributed import SINGLE, Distributed
 from .diffusion.fraction_condition import crop_mean_spread
@@ -218,6 +220,7 @@ class PlaneDataset:
         # Pre-encoded once: crops are then plain tensor slices.
         self._encoded = {p: [encode(im, self.num_phases) for im in self.images[p]]
                          for p in self.planes}
+        self._windows: dict[tuple[str, int], torch.Tensor | None] = {}  # see _draw_image
 
     @property
     def channels(self) -> int:
@@ -250,6 +253,21 @@ class PlaneDataset:
                 out[p]["crop_mean_spread"] = crop_mean_spread(self._encoded[p], crop)
         return out
 
+    def _draw_image(self, plane: str, crop: int, gen: torch.Generator) -> int:
+        """Index of one of ``plane``'s images, drawn in proportion to the ``crop`` px windows
+        it holds, so that every window of the plane is equally likely: one large micrograph
+        gives as many crops as small ones of its area. Images all of one size: a uniform
+        draw, the random stream of the runs made before sizes were weighed."""
+        ims = self._encoded[plane]
+        if (plane, crop) not in self._windows:
+            counts = torch.tensor([float((im.shape[-2] - crop + 1) * (im.shape[-1] - crop + 1))
+                                   for im in ims], dtype=torch.float64)
+            self._windows[plane, crop] = None if bool((counts == counts[0]).all()) else counts
+        windows = self._windows[plane, crop]
+        if windows is None:
+            return int(torch.randint(len(ims), (1,), generator=gen))
+        return int(torch.multinomial(windows, 1, generator=gen))
+
     def batch(self, size: int, crop: int, cond_drop: float, gen: torch.Generator):
         """A batch ``x0 [B, C, crop, crop]`` and labels ``[B]``, all draws from ``gen``."""
         def randint(high: int) -> int:
@@ -258,7 +276,7 @@ class PlaneDataset:
         xs, labels = [], []
         for _ in range(size):
             plane = self.planes[randint(len(self.planes))]
-            im = self._encoded[plane][randint(len(self._encoded[plane]))]
+            im = self._encoded[plane][self._draw_image(plane, crop, gen)]
             h, w = im.shape[-2:]
             r, c = randint(h - crop + 1), randint(w - crop + 1)
             x = im[:, r:r + crop, c:c + crop]
@@ -323,6 +341,8 @@ class Trainer:
         self.fidelity: list[dict] = []
         #: Wall seconds spent training so far (all runs of this model, resumes included).
         self.elapsed_s = 0.0
+        #: What the user should know about how the run was set up (e.g. why its crop).
+        self.notes: list[str] = []
         #: The time source of the budget (seconds); a test may drive it.
         self.clock: Callable[[], float] = time.perf_counter
 
@@ -512,7 +532,9 @@ class Trainer:
 def prepare_trainer(data: PlaneDataset, preset: str = "auto",
                     device: torch.device | str = "cpu", resume: dict | None = None,
                     check_crop: Callable[[int], None] | None = None,
-                    dist: Distributed = SINGLE, **overrides) -> tuple[Trainer, list[str]]:
+                    dist: Distributed = SINGLE, origins: Mapping[str, Sequence] | None = None,
+                    crop_advice: str = CLI_CROP_ADVICE,
+                    **overrides) -> tuple[Trainer, list[str]]:
     """The trainer ``micro3d train`` and the app's Train panel both run.
 
     A new run: the network ``preset`` (``auto``: :func:`auto_preset` of ``device``) and
@@ -523,6 +545,11 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
     before anything is built (e.g. a check whose message names the too-small image file);
     by default a crop larger than an image is a ValueError. ``dist``: this process's place
     in a torchrun run (core/distributed.py). Raises ValueError with a readable message.
+
+    A new run without a ``crop`` trains with :func:`~micro3d_gui.core.crop.training_crop`'s
+    (the recipe's, or the largest the micrographs hold); why, when it is not the recipe's,
+    is in the trainer's :attr:`~Trainer.notes`. ``origins`` (the file of each image) and
+    ``crop_advice`` word its messages (a DatasetError when the images are too small).
     """
     if check_crop is None:
         check_crop = data.check_crop
@@ -537,10 +564,16 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
         return Trainer.resume(resume, data, steps=steps, device=device, dist=dist), ignored
     if preset == "auto":
         preset = auto_preset(device)
-    config = TrainConfig.for_preset(preset, **given)
     model_config = preset_config(preset, data.channels)
-    if config.crop % model_config.size_multiple:
-        raise ValueError(f"the crop ({config.crop} px) must be a multiple of "
-                         f"{model_config.size_multiple} for the {preset} preset")
-    check_crop(config.crop)
-    return Trainer(data, model_config, config, device=device, dist=dist), []
+    multiple = model_config.size_multiple
+    if given.get("crop", 0) % multiple:
+        raise ValueError(f"the crop ({given['crop']} px) must be a multiple of "
+                         f"{multiple} for the {preset} preset")
+    if "crop" in given:  # the caller's check first: its message names its own option
+        check_crop(given["crop"])
+    choice = training_crop(image_shapes(data.images), TrainConfig.for_preset(preset).crop,
+                           multiple, given.get("crop"), origins, crop_advice)
+    config = TrainConfig.for_preset(preset, **{**given, "crop": choice.crop})
+    trainer = Trainer(data, model_config, config, device=device, dist=dist)
+    trainer.notes = [choice.note] if choice.note else []
+    return trainer, []

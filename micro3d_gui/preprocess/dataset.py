@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .segment import Segmentation, SegmentationConfig, segment_planes
+from ..core.crop import CLI_CROP_ADVICE, check_image_sides, image_shapes
 from ..errors import DatasetError, InputError
-from ..io.images import read_sources
+from ..io.images import read_sources, skipped_text
 from .labels import MAX_LABEL_LEVELS
 from .planeset import PlaneOptions, apply_options
 from ..io.volume import read_volume
@@ -32,19 +33,18 @@ class PlaneImageSet:
     grey_levels: list[float] = field(default_factory=list)
     #: How the labels were made (method, thresholds, per-plane fractions, warnings).
     segmentation: Segmentation | None = None
+    #: Per plane, the files of its folders that were skipped as not images.
+    skipped: dict[str, list[Path]] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[str]:
-        return list(self.segmentation.warnings) if self.segmentation else []
+        skipped = [f"{plane}: skipped {skipped_text(files)}"
+                   for plane, files in self.skipped.items() if files]
+        return skipped + (list(self.segmentation.warnings) if self.segmentation else [])
 
     def check_crop(self, crop: int) -> None:
         """:class:`DatasetError` naming the smallest image when ``crop`` does not fit."""
         check_crop(self.images, self.origins, crop)
-
-
-#: What the crop message tells the user to do (``{fit}``: the largest crop that fits); the
-#: app words it for its Crop field.
-CLI_CROP_ADVICE = "use --crop {fit} or larger images"
 
 
 def check_crop(images: Mapping[str, Sequence[np.ndarray]],
@@ -52,17 +52,8 @@ def check_crop(images: Mapping[str, Sequence[np.ndarray]],
                advice: str = CLI_CROP_ADVICE, multiple: int = 8) -> None:
     """:class:`DatasetError` naming the first image smaller than ``crop`` px on a side (its
     file when ``origins`` has it, else "xy image 3"), with ``advice`` formatted with the
-    largest multiple of ``multiple`` that fits."""
-    for plane, ims in images.items():
-        names = list((origins or {}).get(plane, ()))
-        for i, im in enumerate(ims):
-            if min(im.shape) < crop:
-                name = str(names[i]) if i < len(names) else f"{plane} image {i + 1}"
-                fit = max(multiple, (min(im.shape) // multiple) * multiple)
-                raise DatasetError(
-                    f"{name}: image is {im.shape[0]}x{im.shape[1]} px, smaller than "
-                    f"the {crop} px training crop; " + advice.format(fit=fit)
-                )
+    largest multiple of ``multiple`` that fits (:func:`~micro3d_gui.core.crop.check_image_sides`)."""
+    check_image_sides(image_shapes(images), origins, crop, advice, multiple)
 
 
 def _count_levels(images: Mapping[str, Sequence[np.ndarray]]) -> int:
@@ -92,17 +83,18 @@ def load_labelled_planes(folders: Mapping[str, Source | Sequence[Source] | None]
     ``segmentation`` is used as given (with ``phases``, when given, checked against it).
     ``tolerance``: planes' phase fractions further apart than this give a warning.
     """
-    images, origins = {}, {}
+    images, origins, skipped = {}, {}, {}
     for plane, source in folders.items():
         if source is None or (not isinstance(source, (str, os.PathLike)) and not len(source)):
             continue
-        images[plane], origins[plane] = read_sources(source)
+        skipped[plane] = []
+        images[plane], origins[plane] = read_sources(source, skipped[plane])
     if not images:
         raise DatasetError("no plane folders given; pass at least one of --xy, --xz, --yz")
     images = apply_options(images, options)
     result = _segment(images, origins, phases, segmentation, tolerance)
     levels = result.thresholds if result.method == "labelled" else []
-    return PlaneImageSet(result.labels, origins, result.num_phases, levels, result)
+    return PlaneImageSet(result.labels, origins, result.num_phases, levels, result, skipped)
 
 
 def _segment(images: Mapping[str, Sequence[np.ndarray]], origins: Mapping[str, Sequence],

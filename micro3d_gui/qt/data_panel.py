@@ -22,6 +22,7 @@ from micro3d_gui.core.planes import PLANES, check_plane
 from micro3d_gui.preprocess.segment import Segmentation, SegmentationConfig
 from micro3d_gui.data_model import DataModel, read_files, segment_job
 from micro3d_gui.errors import InputError
+from micro3d_gui.io.images import skipped_text
 from micro3d_gui.preprocess.planeset import PlaneOptions
 
 from . import dialogs
@@ -98,7 +99,7 @@ class DataPanel(QWidget):
         images added.
         """
         plane = check_plane(plane)
-        files, errors = self.model.expand(paths)
+        files, errors = self.model.expand(paths, plane)
         added = 0
         with _busy():
             for f in files:
@@ -127,7 +128,7 @@ class DataPanel(QWidget):
         :class:`~micro3d_gui.qt.jobs.Job` (a 3D stack, which asks a question, on the spot).
         Returns the job (None when there was nothing to read in the background)."""
         plane = check_plane(plane)
-        files, errors = self.model.expand(paths)
+        files, errors = self.model.expand(paths, plane)
         new = [f for f in files if not self.model.has_file(plane, f)]
         stacks = [f for f in new if self.model.is_new_stack(f)]
         if stacks:
@@ -236,6 +237,9 @@ class DataPanel(QWidget):
         for p in planes:
             self.targets[p].show_images(self.images(p, MAX_THUMBNAILS), self.model.count(p),
                                         len(paths[p]))
+            if self.model.skipped[p]:
+                label = self.targets[p].count_label
+                label.setText(f"{label.text()}; skipped {skipped_text(self.model.skipped[p])}")
         self._invalidate()
 
     def _show_volume(self) -> None:

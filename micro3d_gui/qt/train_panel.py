@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from ..core.crop import APP_CROP_ADVICE, CropChoice, image_shapes, training_crop
 from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
 from ..preprocess import dataset
@@ -52,13 +53,15 @@ class TrainSettings:
     on a CPU, trained for the default time, as ``micro3d train`` with no options.
 
     ``steps`` 0 trains for ``minutes``; a positive ``steps`` trains exactly that many.
+    ``crop`` 0 (auto): the recipe's, or the largest the micrographs hold
+    (:func:`~micro3d_gui.core.crop.training_crop`).
     """
 
     preset: str = "auto"
     minutes: float = DEFAULT_TIME_BUDGET_S / 60
     steps: int = 0
     batch: int = recipe_for("auto", "cpu").batch_size
-    crop: int = recipe_for("auto", "cpu").crop
+    crop: int = 0
     device: str = "auto"
     seed: int = TrainConfig.seed
     checkpoint_every: int = TrainConfig.checkpoint_every
@@ -74,7 +77,7 @@ class TrainSettings:
         """The recipe options these fields give (the same names as ``micro3d train``'s)."""
         return {"steps": self.steps or None,
                 "time_budget_s": None if self.steps else 60.0 * self.minutes,
-                "batch_size": self.batch, "crop": self.crop, "seed": self.seed,
+                "batch_size": self.batch, "crop": self.crop or None, "seed": self.seed,
                 "checkpoint_every": self.checkpoint_every,
                 "stop_at_floor": self.stop_at_floor}
 
@@ -91,8 +94,24 @@ def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
                origins: Mapping[str, Sequence] | None = None) -> None:
     """InputError naming the first image (its file when ``origins`` has it) smaller than
     ``crop`` px on its short side: every training image must hold a crop."""
-    dataset.check_crop(labels, origins, crop, "set Crop to {fit} or less, or use larger "
-                       "images", multiple=CROP_STEP)
+    dataset.check_crop(labels, origins, crop, APP_CROP_ADVICE, multiple=CROP_STEP)
+
+
+def crop_choice(labels: Mapping[str, Sequence[np.ndarray]], settings: TrainSettings, device,
+                origins: Mapping[str, Sequence] | None = None) -> CropChoice:
+    """The crop a new run of ``settings`` trains with on ``labels`` (the core's rule, as
+    ``micro3d train``); InputError when the images cannot hold it."""
+    from ..core.diffusion.unet import preset_config
+
+    preset = auto_preset(device) if settings.preset == "auto" else settings.preset
+    multiple = preset_config(preset, 1).size_multiple
+    if settings.crop % multiple:
+        raise InputError(f"crop {settings.crop} px: must be a multiple of {multiple} for "
+                         f"the {preset} preset")
+    if settings.crop:
+        check_crop(labels, settings.crop, origins)
+    return training_crop(image_shapes(labels), TrainConfig.for_preset(preset).crop, multiple,
+                         settings.crop or None, origins, APP_CROP_ADVICE)
 
 
 def train_job(segmentation, settings: TrainSettings, device, resume: bool,
@@ -118,7 +137,8 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
     try:
         trainer, _ = prepare_trainer(
             data, settings.preset, device, ckpt,
-            check_crop=lambda crop: check_crop(segmentation.labels, crop, origins), **options)
+            check_crop=lambda crop: check_crop(segmentation.labels, crop, origins),
+            origins=origins, crop_advice=APP_CROP_ADVICE, **options)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}" if resume else str(exc)) from None
     if resume:
@@ -171,9 +191,14 @@ class TrainPanel(JobPanel):
         self.steps_spin.valueChanged.connect(
             lambda v: self.minutes_spin.setEnabled(v == 0 and not self.is_running()))
         self.batch_spin = spin_box(1, 4096, "Crops per training step")
-        self.crop_spin = spin_box(CROP_STEP, 4096, "Side of the square training crops in pixels "
-                               f"(a multiple of {CROP_STEP})")
+        self.crop_spin = spin_box(0, 4096, "Side of the square training crops in pixels "
+                               f"(a multiple of {CROP_STEP}); auto: the recipe's, or the "
+                               "largest the micrographs hold")
         self.crop_spin.setSingleStep(CROP_STEP)
+        self.crop_spin.setSpecialValueText("auto")
+        #: The crop a run will train with, and why (or why the images cannot train).
+        self.crop_note = QLabel("")
+        self.crop_note.setWordWrap(True)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto: a CUDA or Apple MPS GPU when present, else the CPU")
@@ -199,6 +224,7 @@ class TrainPanel(JobPanel):
         form.addRow("Steps", self.steps_spin)
         form.addRow("Batch", self.batch_spin)
         form.addRow("Crop (px)", self.crop_spin)
+        form.addRow("", self.crop_note)
         form.addRow("Device", self.device_combo)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Save every", self.checkpoint_spin)
@@ -242,6 +268,7 @@ class TrainPanel(JobPanel):
         layout.addWidget(self.loss_plot, 1)
         self.set_settings(TrainSettings())
         self._sync()
+        self.crop_spin.valueChanged.connect(self.show_crop)
 
     # -- settings -------------------------------------------------------------------------
     def settings(self) -> TrainSettings:
@@ -271,10 +298,12 @@ class TrainPanel(JobPanel):
         self.model_edit.setText(s.model_path)
 
     def _show_recipe(self, preset: str) -> None:
-        """A preset brings its recipe's batch and crop (the user can still change them)."""
+        """A preset brings its recipe's batch, and the crop goes back to auto (the user can
+        still change them)."""
         recipe = recipe_for(preset, self.device_combo.currentText())
         self.batch_spin.setValue(recipe.batch_size)
-        self.crop_spin.setValue(recipe.crop)
+        self.crop_spin.setValue(0)
+        self.show_crop()
 
     def set_model_path(self, path: str | os.PathLike) -> None:
         self.model_edit.setText(str(path))
@@ -344,8 +373,6 @@ class TrainPanel(JobPanel):
 
     def _prepare(self, resume: bool):
         from ..core.device import resolve_device
-        from ..core.diffusion.unet import preset_config
-        from ..core.training import auto_preset
 
         s = self.settings()
         if not s.model_path:
@@ -368,13 +395,30 @@ class TrainPanel(JobPanel):
                    if self.origins_source is not None else None)
         device = resolve_device(s.device)
         if not resume:  # (a resumed run's crop is the model's: checked in the worker)
-            preset = auto_preset(device) if s.preset == "auto" else s.preset
-            multiple = preset_config(preset, 1).size_multiple
-            if s.crop % multiple:
-                raise InputError(f"crop {s.crop} px: must be a multiple of {multiple} for "
-                                 f"the {preset} preset")
-            check_crop(seg.labels, s.crop, origins)
+            self._show_crop_choice(crop_choice(seg.labels, s, device, origins))
         return seg, s, device, origins
+
+    def show_crop(self) -> None:
+        """Say in :attr:`crop_note` which crop Start would train with and why, or why the
+        Data panel's images cannot train with it (nothing without images)."""
+        try:
+            seg = self.data_source() if self.data_source is not None else None
+            if seg is None:
+                self.crop_note.setText("")
+                return
+            origins = ({p: self.origins_source(p) for p in seg.labels}
+                       if self.origins_source is not None else None)
+            from ..core.device import resolve_device
+
+            self._show_crop_choice(crop_choice(seg.labels, self.settings(),
+                                               resolve_device(self.settings().device), origins))
+        except (InputError, ValueError) as exc:
+            self.crop_note.setText(dialogs.error_text(exc))
+
+    def _show_crop_choice(self, choice: CropChoice) -> None:
+        auto = self.crop_spin.value() == 0
+        self.crop_note.setText(("" if not auto else choice.note or
+                                f"crop {choice.crop} px: the recipe's"))
 
     def _on_report(self, item) -> None:
         if isinstance(item, TrainHistory):

@@ -109,6 +109,35 @@ def three_levels_in_xz(d):
         Image.fromarray(im).save(f)
 
 
+def transparent_xy(d):
+    rgba = np.full((16, 32, 4), 255, np.uint8)
+    rgba[:2, :2, 3] = 0  # a transparent corner
+    Image.fromarray(rgba).save(d / "xy" / "xy_0.png")
+
+
+def equally_bright_colours(d):
+    im = np.zeros((16, 32, 3), np.uint8)
+    im[:8], im[8:] = (0, 0, 123), (35, 2, 0)  # luminance 8.87 of 255 both
+    Image.fromarray(im).save(d / "xz" / "xz_paint.png")
+
+
+def nan_tiff(d):
+    im = np.zeros((16, 32), np.float32)
+    im[5, 7] = np.nan
+    tifffile.imwrite(d / "yz" / "yz_nan.tif", im)
+
+
+def one_small_yz(d):
+    (d / "small_yz").mkdir()
+    Image.fromarray(np.eye(16, 20, dtype=np.uint8) * 255).save(d / "small_yz" / "only.png")
+
+
+def train_auto_crop(d):
+    """``train`` with no --crop: the crop is fitted to the micrographs."""
+    return ["train", *planes(d), "--out", str(d / "old.pt"), "--preset", "tiny", "--batch",
+            "2", "--steps", "2", "--device", "cpu"]
+
+
 def write_grey_npy(d):
     np.save(d / "grey.npy", np.random.default_rng(0).random((8, 8, 8)))
 
@@ -261,6 +290,20 @@ CASES = [
         str(d / "xy" / "inner.png")] + train(d)[3:], ["inner.png"]),
     ("crop-larger-than-images", no_op, lambda d: train(d, "--crop", "24"),
      ["smaller than the 24 px training crop", "--crop 16"]),
+    ("micrograph-transparent", transparent_xy, lambda d: train(d),
+     ["xy_0.png: 4 of 512 pixels are (partly) transparent", "flatten the image"]),
+    ("micrograph-colours-equally-bright", equally_bright_colours, lambda d: train(d),
+     ["xz_paint.png: the colours (0, 0, 123) and (35, 2, 0) are equally bright",
+      "recolour one"]),
+    ("micrograph-nan", nan_tiff, lambda d: train(d),
+     ["yz_nan.tif: holds 1 NaN or infinite grey values (the first at row 5, column 7)",
+      "replace them"]),
+    ("plane-area-too-small-for-crop", one_small_yz,
+     lambda d: train(d, "--yz", str(d / "small_yz")),
+     ["yz: its 1 micrograph covers 320 px², room for only 1.2 crops of 16 px",
+      "at least 4 crops' area", "add yz micrographs", "--crop 8"]),
+    ("micrographs-below-the-smallest-auto-crop", no_op, train_auto_crop,
+     ["xy_0.png: image is 16x32 px", "at least 32 px on a side", "16 px fits these"]),
     ("flip-without-plane", no_op,
      lambda d: ["train", "--xy", str(d / "xy"), "--out", str(d / "old.pt"),
                 "--flip-rows", "yz"], ["--flip-rows yz: no yz images given"]),

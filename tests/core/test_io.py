@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tifffile
@@ -145,6 +147,48 @@ def test_more_image_kinds_become_grey(tmp_path):
                                                                        quality=95)
     j = read_images(tmp_path / "j.jpg")[0]
     assert j.shape == (48, 40) and j.dtype == np.uint8
+
+
+def test_colour_odd_and_stray_inputs_are_read_as_a_scientist_expects(tmp_path):
+    lab = np.repeat(np.arange(3), 4)[None].repeat(10, 0)  # 10 x 12, phases in columns
+    colours = np.array([[255, 0, 0], [0, 0, 255], [0, 255, 0]], np.uint8)  # lum 54, 18, 182
+    d = tmp_path / "xy"
+    d.mkdir()
+    Image.fromarray(colours[lab]).save(d / "a_rgb.png")
+    pal = Image.fromarray(lab.astype(np.uint8), "P")
+    pal.putpalette(colours.ravel().tolist())
+    pal.save(d / "b_palette.png")  # the same colours through a palette
+    Image.fromarray(np.dstack([colours[lab], np.full(lab.shape, 255, np.uint8)])).save(
+        d / "c_rgba.png")  # fully opaque alpha: read as the RGB
+    for name in ("notes.txt", ".DS_Store", "Thumbs.db", "._a_rgb.png"):
+        (d / name).write_bytes(b"\0\1")
+    s = load_labelled_planes({"xy": d})
+    assert s.num_phases == 3 and [Path(o).name for o in s.origins["xy"]] == [
+        "a_rgb.png", "b_palette.png", "c_rgba.png"]
+    for labels in s.images["xy"]:  # darkest first: blue 0, red 1, green 2
+        np.testing.assert_array_equal(labels, np.array([1, 0, 2])[lab])
+    assert s.warnings[0] == ("xy: skipped 4 files that are not images (._a_rgb.png, "
+                             ".DS_Store, notes.txt, Thumbs.db)")
+    # grey-looking RGB (a JPEG's tint of 1-3 levels) is grey in its own levels
+    grey = np.where(lab == 1, 200, 20).astype(np.uint8)
+    tinted = np.dstack([grey, grey + 2, grey - 1])
+    Image.fromarray(tinted).save(tmp_path / "tinted.png")
+    got = read_images(tmp_path / "tinted.png")[0]
+    assert got.dtype == np.uint8 and np.abs(got.astype(int) - grey).max() <= 2
+    # 16-bit and float TIFFs keep their values
+    tifffile.imwrite(tmp_path / "deep.tif", lab.astype(np.uint16) * 30000)
+    tifffile.imwrite(tmp_path / "f.tif", lab.astype(np.float32) / 2)
+    np.testing.assert_array_equal(read_images(tmp_path / "deep.tif")[0], lab * 30000)
+    assert read_images(tmp_path / "f.tif")[0].dtype == np.float32
+    # a JPEG stored sideways with EXIF orientation 6 (rotate 90° clockwise) reads upright
+    upright = np.zeros((48, 32), np.uint8)
+    upright[:16] = 255  # the top third white
+    im = Image.fromarray(np.rot90(upright))  # as a camera stores it: 32 x 48
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    got = read_images(tmp_path / "phone.jpg")[0]
+    assert got.shape == (48, 32) and got[:16].mean() > 200 and got[16:].mean() < 50
 
 
 def test_plane_options_transpose_then_flip():
@@ -328,6 +372,28 @@ def case_nan(tmp):
     return lambda: load_labelled_planes({"xy": tmp / "xy"})
 
 
+def case_transparent(tmp):
+    rgba = np.full((16, 16, 4), 255, np.uint8)
+    rgba[:4, :4, 3] = 0  # a transparent corner: its phase is unknown
+    _png(tmp / "xy" / "cut_out.png", rgba)
+    return lambda: load_labelled_planes({"xy": tmp / "xy"})
+
+
+def case_equally_bright_colours(tmp):
+    im = np.zeros((16, 16, 3), np.uint8)
+    im[:8] = (0, 0, 123)  # the same luminance (8.87 of 255) as the colour below
+    im[8:] = (35, 2, 0)
+    _png(tmp / "xy" / "paint.png", im)
+    return lambda: load_labelled_planes({"xy": tmp / "xy"})
+
+
+def case_only_stray_files(tmp):
+    (tmp / "xy").mkdir()
+    (tmp / "xy" / "notes.txt").write_text("no images here")
+    (tmp / "xy" / "Thumbs.db").write_bytes(b"\0")
+    return lambda: load_labelled_planes({"xy": tmp / "xy"})
+
+
 def case_grey_without_phases(tmp):
     rng = np.random.default_rng(0)
     _png(tmp / "xy" / "raw.png", rng.integers(0, 255, (16, 16)))
@@ -369,7 +435,14 @@ BAD_INPUTS = [
     (case_one_pixel, ImageReadError, "dot.png: image is only 1x1 pixels", "at least as large"),
     (case_smaller_than_crop, DatasetError, "small.png: image is 12x20 px, smaller than the 16",
      "use --crop"),
-    (case_nan, ImageReadError, "nan.tif: holds NaN", "replace them"),
+    (case_nan, ImageReadError, "nan.tif: holds 1 NaN or infinite grey values (the first at "
+     "row 2, column 3)", "replace them"),
+    (case_transparent, ImageReadError, "cut_out.png: 16 of 256 pixels are (partly) transparent",
+     "flatten the image"),
+    (case_equally_bright_colours, ImageReadError,
+     "paint.png: the colours (0, 0, 123) and (35, 2, 0) are equally bright", "recolour one"),
+    (case_only_stray_files, ImageReadError, "xy: no images found (only 2 files that are not "
+     "images (notes.txt, Thumbs.db))", "put PNG"),
     (case_grey_without_phases, DatasetError, "raw.png: has", "pass --phases K"),
     (case_uniform_images, DatasetError, "blank.png: this and every other image use the single",
      "check that the right files"),
