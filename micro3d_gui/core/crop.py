@@ -133,14 +133,16 @@ def training_crop(shapes: Shapes, recipe_crop: int, multiple: int, crop: int | N
     if chosen < floor:
         if by_side < floor:
             why = (f"{_name(names, plane, i)}: image is {h}x{w} px; micrographs must be at "
-                   f"least {floor} px on a side (the smallest automatic training crop)")
+                   f"least {floor} px on a side (the smallest automatic training crop); use "
+                   "larger micrographs")
         else:
             area = sum(a * b for a, b in shapes[narrow])
-            why = (f"{narrow}: its micrographs cover {area:,} px², less than "
-                   f"{MIN_PLANE_CROPS} crops of {floor} px (the smallest automatic "
-                   f"training crop) need ({MIN_PLANE_CROPS * floor * floor:,} px²)")
+            why = (f"{narrow}: its micrographs cover {area:,} px², less than the "
+                   f"{MIN_PLANE_CROPS * floor * floor:,} px² that {MIN_PLANE_CROPS} crops of "
+                   f"{floor} px (the smallest automatic training crop) need; add {narrow} "
+                   "micrographs")
         yours = min(by_side, by_area)
-        fix = "; use larger micrographs" + (
+        fix = (
             f" (or set a smaller crop yourself: {yours} px fits these)" if yours >= multiple
             else "")
         raise DatasetError(why + fix)

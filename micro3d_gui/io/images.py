@@ -113,11 +113,14 @@ def _colours(rgb: np.ndarray) -> np.ndarray:
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
     """0.2125 R + 0.7154 G + 0.0721 B (scikit-image's weights) in the image's own units
-    (0..255 for 8 bits), so colour and grey micrographs of one set share a scale."""
+    (0..255 for 8 bits), so colour and grey micrographs of one set share a scale; for
+    integer images rounded to a thousandth of a level (readable levels, and colours that
+    close count as equally bright)."""
     from skimage.color import rgb2gray
 
-    scale = np.iinfo(rgb.dtype).max if rgb.dtype.kind in "ui" else 1.0
-    return rgb2gray(rgb) * scale
+    if rgb.dtype.kind not in "ui":
+        return rgb2gray(rgb)
+    return np.round(rgb2gray(rgb) * np.iinfo(rgb.dtype).max, 3)
 
 
 def to_grey(image: np.ndarray, path: Path) -> np.ndarray:
@@ -154,7 +157,7 @@ def _check_distinct_brightness(colours: np.ndarray, path: Path) -> None:
     they would become one phase."""
     lum = _luminance(colours[:, None, :])[:, 0]
     order = np.argsort(lum, kind="stable")
-    same = np.flatnonzero(np.diff(lum[order]) <= 1e-9 * max(1.0, float(lum.max())))
+    same = np.flatnonzero(np.diff(lum[order]) == 0)
     if len(same):
         a, b = (tuple(int(v) for v in colours[order[i]]) for i in (same[0], same[0] + 1))
         raise ImageReadError(

@@ -52,7 +52,7 @@ def check_crop(images: Mapping[str, Sequence[np.ndarray]],
                advice: str = CLI_CROP_ADVICE, multiple: int = 8) -> None:
     """:class:`DatasetError` naming the first image smaller than ``crop`` px on a side (its
     file when ``origins`` has it, else "xy image 3"), with ``advice`` formatted with the
-    largest multiple of ``multiple`` that fits (:func:`~micro3d_gui.core.crop.check_image_sides`)."""
+    largest multiple of ``multiple`` that fits (:func:`..core.crop.check_image_sides`)."""
     check_image_sides(image_shapes(images), origins, crop, advice, multiple)
 
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from micro3d_gui.core.crop import (MIN_AUTO_CROP, MIN_PLANE_CROPS, image_shapes,
-                                   training_crop)
+from micro3d_gui.core.crop import MIN_AUTO_CROP, MIN_PLANE_CROPS, training_crop
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
 from micro3d_gui.errors import DatasetError
 
@@ -42,6 +41,15 @@ def test_micrographs_below_the_minimum_are_refused_naming_it():
     msg = str(err.value)
     assert msg.startswith("/data/tiny.png: image is 30x40 px")
     assert f"at least {MIN_AUTO_CROP} px on a side" in msg and "24 px fits" in msg
+
+
+def test_a_plane_too_small_even_for_the_smallest_crop_is_refused_with_its_area():
+    with pytest.raises(DatasetError) as err:
+        training_crop(shapes(xy=[(512, 512)], yz=[(40, 60)]), 64, 8)
+    assert str(err.value) == (
+        "yz: its micrographs cover 2,400 px², less than the 4,096 px² that 4 crops of 32 px "
+        "(the smallest automatic training crop) need; add yz micrographs (or set a smaller "
+        "crop yourself: 24 px fits these)")
 
 
 def test_a_given_crop_is_checked_against_each_image_and_each_planes_area():
