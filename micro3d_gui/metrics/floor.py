@@ -25,12 +25,15 @@ ReferenceCurves = Mapping[int, tuple[np.ndarray, np.ndarray]]
 
 def halves(images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Two disjoint halves (A, B) of a plane's images: alternate images, or for a single
-    image its top and bottom halves."""
+    image its two halves across its longer side (top and bottom, or left and right for an
+    image wider than tall), so that each half holds a training crop (core.crop)."""
     ims = [np.asarray(im) for im in images]
     if len(ims) >= 2:
         return ims[0::2], ims[1::2]
-    h = ims[0].shape[0] // 2
-    return [ims[0][:h]], [ims[0][h:]]
+    h, w = ims[0].shape[:2]
+    if w > h:
+        return [ims[0][:, :w // 2]], [ims[0][:, w // 2:]]
+    return [ims[0][:h // 2]], [ims[0][h // 2:]]
 
 
 def fits(images: Sequence[np.ndarray], shape: tuple[int, int]) -> bool:

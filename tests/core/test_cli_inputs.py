@@ -38,6 +38,20 @@ def test_one_large_micrograph_per_plane_trains_and_samples(tmp_path, capsys):
     assert tifffile.imread(vol).shape == (16, 16, 16)
 
 
+def test_one_wide_micrograph_per_plane_trains_with_its_fidelity_floor(tmp_path, capsys):
+    # 100 x 1024 px: the floor's halves of a single image are its left and right halves
+    # (top and bottom ones, 50 px high, would not hold a 64 px crop)
+    for i, plane in enumerate(PLANES):
+        (tmp_path / plane).mkdir()
+        Image.fromarray(blobs((100, 1024), i)).save(tmp_path / plane / "strip.png")
+    model = tmp_path / "m.pt"
+    assert main(["train", *planes_args(tmp_path), "--out", str(model), "--preset", "tiny",
+                 "--steps", "2", "--batch", "2", "--device", "cpu"]) == 0
+    ckpt = torch.load(model, weights_only=True)
+    assert ckpt["crop"] == 64 and ckpt["fidelity"][-1]["step"] == 2
+    assert "floor" in capsys.readouterr().out
+
+
 def test_62_px_micrographs_train_with_no_option_and_a_note(tmp_path, capsys):
     for i, plane in enumerate(PLANES):
         (tmp_path / plane).mkdir()
