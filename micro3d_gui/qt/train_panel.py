@@ -199,6 +199,7 @@ class TrainPanel(JobPanel):
         #: The crop a run will train with, and why (or why the images cannot train).
         self.crop_note = QLabel("")
         self.crop_note.setWordWrap(True)
+        self._crop_data = None  # the micrographs the note is about (see show_crop)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto: a CUDA or Apple MPS GPU when present, else the CPU")
@@ -268,7 +269,7 @@ class TrainPanel(JobPanel):
         layout.addWidget(self.loss_plot, 1)
         self.set_settings(TrainSettings())
         self._sync()
-        self.crop_spin.valueChanged.connect(self.show_crop)
+        self.crop_spin.valueChanged.connect(self._update_crop_note)
 
     # -- settings -------------------------------------------------------------------------
     def settings(self) -> TrainSettings:
@@ -303,7 +304,7 @@ class TrainPanel(JobPanel):
         recipe = recipe_for(preset, self.device_combo.currentText())
         self.batch_spin.setValue(recipe.batch_size)
         self.crop_spin.setValue(0)
-        self.show_crop()
+        self._update_crop_note()
 
     def set_model_path(self, path: str | os.PathLike) -> None:
         self.model_edit.setText(str(path))
@@ -399,19 +400,29 @@ class TrainPanel(JobPanel):
         return seg, s, device, origins
 
     def show_crop(self) -> None:
-        """Say in :attr:`crop_note` which crop Start would train with and why, or why the
-        Data panel's images cannot train with it (nothing without images)."""
+        """Take the Data panel's micrographs (call it when the Data panel has segmented them:
+        they are then at hand, not computed here) and say in :attr:`crop_note` which crop
+        Start would train with and why, or why they cannot train with it."""
         try:
-            seg = self.data_source() if self.data_source is not None else None
-            if seg is None:
-                self.crop_note.setText("")
-                return
-            origins = ({p: self.origins_source(p) for p in seg.labels}
-                       if self.origins_source is not None else None)
-            from ..core.device import resolve_device
+            self._crop_data = self.data_source() if self.data_source is not None else None
+        except InputError:  # (the Data panel shows why)
+            self._crop_data = None
+        self._update_crop_note()
 
-            self._show_crop_choice(crop_choice(seg.labels, self.settings(),
-                                               resolve_device(self.settings().device), origins))
+    def _update_crop_note(self) -> None:
+        """:attr:`crop_note` for the micrographs :meth:`show_crop` took and the fields now."""
+        from ..core.device import resolve_device
+
+        seg = self._crop_data
+        if seg is None:
+            self.crop_note.setText("")
+            return
+        origins = ({p: self.origins_source(p) for p in seg.labels}
+                   if self.origins_source is not None else None)
+        try:
+            s = self.settings()
+            self._show_crop_choice(crop_choice(seg.labels, s, resolve_device(s.device),
+                                               origins))
         except (InputError, ValueError) as exc:
             self.crop_note.setText(dialogs.error_text(exc))
 
