@@ -4,7 +4,7 @@ Supported: PNG, JPEG, BMP (Pillow), TIFF (tifffile: 8/16-bit, float, multipage =
 images; an ImageJ stack is several images). 1-bit images become 0/255. Colour (RGB(A),
 palette) images become grey: grey-looking ones (channels within :data:`GREY_TOLERANCE`)
 keep their grey levels; the others become their luminance (0.2125 R + 0.7154 G + 0.0721 B,
-in the file's units), so that a label image of at most :data:`MAX_LABEL_COLOURS` colours
+in the file's units), so that a label image of at most :data:`MAX_LABEL_LEVELS` colours
 gives one level per colour, darkest first (two equally bright colours are refused).
 Transparent pixels, NaN and infinite values are refused; a JPEG's EXIF orientation is
 applied (the image reads as viewers show it). Files of a folder are taken in natural order
@@ -33,9 +33,9 @@ MAX_IMAGE_PIXELS = 2 * 89_478_485
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
-#: A colour image with at most this many colours may be a label image (one phase per colour):
-#: the same bound as labelled grey levels (preprocess.labels.MAX_LABEL_LEVELS).
-MAX_LABEL_COLOURS = 16
+#: Most phases a labelled image may hold: more distinct grey levels (or colours) than this
+#: means a raw micrograph (preprocess.labels uses it for grey levels).
+MAX_LABEL_LEVELS = 16
 
 #: Largest difference between an integer image's channels (in grey levels of its type, per
 #: 255) for which it still counts as grey: JPEG compression tints grey micrographs by 1-3.
@@ -129,7 +129,7 @@ def to_grey(image: np.ndarray, path: Path) -> np.ndarray:
     Grey stored as colour keeps its levels (its type; near-grey within
     :data:`GREY_TOLERANCE` is rounded to it); other colour images become their luminance
     (float64, the file's units), after a check that no two of a label image's colours
-    (at most :data:`MAX_LABEL_COLOURS`) are equally bright."""
+    (at most :data:`MAX_LABEL_LEVELS`) are equally bright."""
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         if image.shape[-1] == 4:
             _check_opaque(image[..., 3], path)
@@ -142,7 +142,7 @@ def to_grey(image: np.ndarray, path: Path) -> np.ndarray:
             if spread.max() <= tolerance:  # grey-looking (e.g. a JPEG's tint)
                 return np.round(_luminance(rgb)).astype(rgb.dtype)
         colours = _colours(rgb)
-        if len(colours) <= MAX_LABEL_COLOURS:
+        if len(colours) <= MAX_LABEL_LEVELS:
             _check_distinct_brightness(colours, path)
         return _luminance(rgb)
     if image.ndim != 2:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-
-#: More distinct levels than this in a "labelled" set means raw grey micrographs.
-MAX_LABEL_LEVELS = 16
+# More distinct levels than MAX_LABEL_LEVELS in a "labelled" set means raw grey micrographs
+# (one bound for grey levels and colours, defined where colour images are read).
+from ..io.images import MAX_LABEL_LEVELS
 
 
 def grey_levels(images_by_plane: Mapping[str, Sequence[np.ndarray]],
