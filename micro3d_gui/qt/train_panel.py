@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from ..core.symmetry import APP_WORDS, Symmetry
 from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
 from ..preprocess import dataset
@@ -96,13 +97,14 @@ def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
 
 
 def train_job(segmentation, settings: TrainSettings, device, resume: bool,
-              origins: Mapping[str, Sequence] | None = None, *,
-              report: Callable[[object], None], should_stop: Callable[[], bool]) -> dict:
+              origins: Mapping[str, Sequence] | None = None, symmetry: Symmetry = Symmetry(),
+              *, report: Callable[[object], None], should_stop: Callable[[], bool]) -> dict:
     """Worker body (no Qt): build the dataset and trainer as ``micro3d train`` does, train,
     return a summary.
 
     ``segmentation`` has ``labels`` (plane -> label images) and ``num_phases``; ``origins``
-    the file of each image (for messages). ``report`` gets a :class:`TrainHistory` first
+    the file of each image (for messages); ``symmetry`` the declared one (the Data
+    panel's, :mod:`~micro3d_gui.core.symmetry`). ``report`` gets a :class:`TrainHistory` first
     when resuming, then every ``TrainProgress``.
     """
     from ..core.checkpoint import load_checkpoint
@@ -110,7 +112,8 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
     from ..metrics.fidelity import FidelityMonitor
 
     path = settings.model_path
-    data = PlaneDataset(segmentation.labels, segmentation.num_phases)
+    data = PlaneDataset.declared(segmentation.labels, segmentation.num_phases, symmetry,
+                                 APP_WORDS)
     ckpt = load_checkpoint(path) if resume else None
     options = settings.overrides()
     if resume:
@@ -151,6 +154,8 @@ class TrainPanel(JobPanel):
         self.data_source = data_source
         #: Per plane, the file each image came from (for messages naming a too-small image).
         self.origins_source: Callable[[str], list[Path]] | None = None
+        #: The material's declared symmetry (the Data panel's; none declared without it).
+        self.symmetry_source: Callable[[], Symmetry] | None = None
         #: Folder proposed for a new model file (the project's, when one is open).
         self.default_dir: Path | None = None
 
@@ -330,11 +335,12 @@ class TrainPanel(JobPanel):
             return False
         if job_args is None:
             return False
-        segmentation, settings, device, origins = job_args
+        segmentation, settings, device, origins, symmetry = job_args
         self.loss_plot.set_losses([])
         self.progress_bar.setValue(0)
         self.status_label.setText(f"{'Resuming' if resume else 'Starting'} on {device}...")
-        job = Job(train_job, segmentation, settings, device, resume, origins, name="Training",
+        job = Job(train_job, segmentation, settings, device, resume, origins, symmetry,
+                  name="Training",
                   progress_of=lambda p: (p.step, p.total) if hasattr(p, "step") else None,
                   error_parent=self, parent=self)
         return self._launch(job, self._on_report)
@@ -364,6 +370,9 @@ class TrainPanel(JobPanel):
         if seg is None:
             raise InputError("no training images: add labelled or segmented micrographs of "
                              "at least one plane in the Data panel")
+        # a plane with neither micrographs nor a declared stand-in: refused before a start
+        declared = self.symmetry_source() if self.symmetry_source is not None else Symmetry()
+        symmetry = declared.resolve(seg.labels, APP_WORDS)
         origins = ({p: self.origins_source(p) for p in seg.labels}
                    if self.origins_source is not None else None)
         device = resolve_device(s.device)
@@ -374,7 +383,7 @@ class TrainPanel(JobPanel):
                 raise InputError(f"crop {s.crop} px: must be a multiple of {multiple} for "
                                  f"the {preset} preset")
             check_crop(seg.labels, s.crop, origins)
-        return seg, s, device, origins
+        return seg, s, device, origins, symmetry
 
     def _on_report(self, item) -> None:
         if isinstance(item, TrainHistory):
