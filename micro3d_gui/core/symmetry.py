@@ -23,9 +23,10 @@ the fidelity monitor and the self-check):
   images' rows (z) and its columns (y) their columns (x). For ``xz`` like ``xy``, z plays y.
 - Isotropic: the source plane's training crops are also transposed (with the flips, all
   8 symmetries of the square), since in an isotropic material rows and columns are
-  alike. Without it, the one condition serves rows of one plane as z and of another as y,
-  so any difference between the micrographs' rows and columns would be built into the
-  volume inconsistently. ``--like`` alone never transposes: its planes keep an axis apart.
+  alike. Without it (from xy micrographs), y would have to look like the micrographs'
+  rows in xy sections and like their columns in yz sections, so any difference between
+  their rows and columns would be built into the volume inconsistently. ``--like`` never
+  transposes: its planes keep an axis apart.
 
 Plain data, no torch: :meth:`Symmetry.to_dict` is what a checkpoint keeps (``symmetry``);
 a checkpoint without it was trained before declarations and maps every plane to itself.

@@ -212,3 +212,40 @@ def test_an_old_one_plane_model_still_samples_with_a_warning(tmp_path, capsys):
                  *SAMPLE, "--no-check"]) == 0
     err = capsys.readouterr().err
     assert "trained without xz or yz micrographs" in err and "--isotropic" in err
+
+
+def test_a_damaged_declaration_in_a_model_file_is_refused(lamella_dirs, tmp_path):
+    from micro3d_gui.errors import CheckpointError
+
+    model = tmp_path / "m.pt"
+    assert main(["train", "--xy", str(lamella_dirs["xy"]), "--isotropic", "--out", str(model),
+                 *TINY, "--steps", "1", "--no-fidelity"]) == 0
+    ckpt = torch.load(model, weights_only=True)
+    ckpt["symmetry"] = {"like": {"xz": "zz"}, "isotropic": True}
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="bad.pt: its plane symmetry"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_the_projects_micrographs_stand_in_as_the_model_declares(lamella_dirs, tmp_path):
+    from micro3d_gui.metrics.checked_sample import PROJECT_MICROGRAPHS, check_sampled
+    from micro3d_gui.preprocess.dataset import load_labelled_planes
+    from micro3d_gui.preprocess.synthetic import lamellae
+
+    model = tmp_path / "m.pt"
+    assert main(["train", "--xy", str(lamella_dirs["xy"]), "--xz", str(lamella_dirs["xz"]),
+                 "--like", "yz=xz", "--out", str(model), *TINY, "--steps", "1",
+                 "--no-fidelity"]) == 0
+    ckpt = load_checkpoint(model)
+    planes = load_labelled_planes({p: lamella_dirs[p] for p in ("xy", "xz")})
+    vols = lamellae((16, 16, 32), axis=2, seed=1)[None]
+    report = check_sampled(vols, ckpt, planes.images, planes.num_phases)
+    assert report["reference"] == PROJECT_MICROGRAPHS
+    assert set(report["planes"]) == {"xy", "xz", "yz"}
+    # yz is judged against the xz micrographs: the same numbers as a reference giving them
+    from micro3d_gui.core.reference import reference_images
+    from micro3d_gui.metrics.selfcheck import self_check
+
+    ref = reference_images(planes.images)
+    direct = self_check(vols, {**ref, "yz": ref["xz"]}, 2)
+    assert report["planes"]["yz"] == direct["planes"]["yz"]
