@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.planes import PLANES, check_plane, volume_plane_images
-from .core.symmetry import APP_WORDS, Symmetry
+from .core.symmetry import Symmetry
 from .errors import InputError, SegmentationError
 from .io.images import list_images, read_images
 from .io.volume import read_volume
@@ -209,12 +209,9 @@ class DataModel:
 
     # -- symmetry -------------------------------------------------------------------------
     def set_symmetry(self, symmetry: Symmetry) -> None:
+        """The declaration as the user made it; resolved (an absent plane refused in the
+        panel's words, ``core.symmetry.APP_WORDS``) when training starts."""
         self.symmetry = symmetry
-
-    def training_symmetry(self, planes) -> Symmetry:
-        """The declaration resolved for micrographs of ``planes``; a DatasetError in the
-        Data panel's words when a plane has neither micrographs nor a stand-in."""
-        return self.symmetry.resolve(planes, APP_WORDS)
 
     # -- segmentation ---------------------------------------------------------------------
     def set_controls(self, method: str, phases: int, thresholds_text: str) -> None:

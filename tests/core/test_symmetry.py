@@ -78,6 +78,8 @@ def test_isotropic_training_also_transposes_crops_and_anisotropic_does_not():
         return int((~rows_constant).sum())
 
     assert transposed(PlaneDataset(images, 2)) == 0
+    like = PlaneDataset.declared({**images, "xz": [stripes]}, 2, Symmetry({"yz": "xz"}))
+    assert transposed(like) == 0  # --like keeps an axis apart: never transposed
     iso = PlaneDataset.declared(images, 2, Symmetry(isotropic=True))
     assert 16 < transposed(iso) < 48  # about half
 
@@ -249,3 +251,20 @@ def test_the_projects_micrographs_stand_in_as_the_model_declares(lamella_dirs, t
     ref = reference_images(planes.images)
     direct = self_check(vols, {**ref, "yz": ref["xz"]}, 2)
     assert report["planes"]["yz"] == direct["planes"]["yz"]
+
+
+def test_the_benchmark_declares_through_the_same_core_path():
+    """benchmarks/time_to_quality.py --planes xy refuses as micro3d train does, before any
+    training (the declared runs themselves are benchmarks, run by hand)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    res = subprocess.run([sys.executable, str(root / "benchmarks" / "time_to_quality.py"),
+                          "--materials", "fibres", "--planes", "xy", "--budgets", "0.01"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "fibres: no xz or yz micrographs" in res.stderr and "--isotropic" in res.stderr
