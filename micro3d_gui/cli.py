@@ -566,7 +566,7 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
 
 def cmd_train(args) -> int:
     from .core.distributed import from_environment, torchrun_command
-    from .core.checkpoint import checkpoint_symmetry
+    from .core.checkpoint import resumed_symmetry
     from .core.symmetry import Symmetry, parse_like
     from .core.training import PlaneDataset, prepare_trainer
     from .metrics.fidelity import FidelityMonitor, describe
@@ -589,9 +589,7 @@ def cmd_train(args) -> int:
         except InputError as exc:
             raise InputError(f"{exc} (--resume {args.resume}: the model trains on {crop} px "
                              "crops, so its images must be at least that large)") from None
-    symmetry = Symmetry(parse_like(args.like), args.isotropic)
-    if ckpt is not None and not symmetry.declared:  # a resumed run keeps its declaration
-        symmetry = checkpoint_symmetry(ckpt)
+    symmetry = resumed_symmetry(Symmetry(parse_like(args.like), args.isotropic), ckpt)
     data = PlaneDataset.declared(image_set.images, image_set.num_phases, symmetry)
     # A resumed run keeps its own recipe (the options it replaces were named above).
     options = ({"steps": args.steps} if ckpt is not None else

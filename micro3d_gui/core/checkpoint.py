@@ -194,6 +194,13 @@ def checkpoint_symmetry(ckpt: dict) -> Symmetry:
     return Symmetry.from_dict(ckpt.get("symmetry"))
 
 
+def resumed_symmetry(declared: Symmetry, ckpt: dict | None) -> Symmetry:
+    """The declaration a run trains with: ``declared``, or for a resumed run (``ckpt``)
+    with none declared, the checkpoint's own (a differing one is refused on resuming)."""
+    return checkpoint_symmetry(ckpt) if ckpt is not None and not declared.declared \
+        else declared
+
+
 def untrained_planes(ckpt: dict) -> list[str]:
     """Planes whose sections a checkpoint samples with a label it never trained: those
     whose stand-in has no training data (only a model from before absent planes were

@@ -104,17 +104,18 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
 
     ``segmentation`` has ``labels`` (plane -> label images) and ``num_phases``; ``origins``
     the file of each image (for messages); ``symmetry`` the declared one (the Data
-    panel's, :mod:`~micro3d_gui.core.symmetry`). ``report`` gets a :class:`TrainHistory` first
+    panel's, :mod:`~micro3d_gui.core.symmetry`; resuming with none declared keeps the
+    model's). ``report`` gets a :class:`TrainHistory` first
     when resuming, then every ``TrainProgress``.
     """
-    from ..core.checkpoint import load_checkpoint
+    from ..core.checkpoint import load_checkpoint, resumed_symmetry
     from ..core.training import PlaneDataset, prepare_trainer
     from ..metrics.fidelity import FidelityMonitor
 
     path = settings.model_path
-    data = PlaneDataset.declared(segmentation.labels, segmentation.num_phases, symmetry,
-                                 APP_WORDS)
     ckpt = load_checkpoint(path) if resume else None
+    data = PlaneDataset.declared(segmentation.labels, segmentation.num_phases,
+                                 resumed_symmetry(symmetry, ckpt), APP_WORDS)
     options = settings.overrides()
     if resume:
         options = {"steps": settings.steps or None}
@@ -361,18 +362,19 @@ class TrainPanel(JobPanel):
         path = Path(s.model_path)
         if resume and not path.is_file():
             raise InputError(f"{path}: no such model file to resume; train one with Start")
+        seg = self.data_source() if self.data_source is not None else None
+        if seg is None:
+            raise InputError("no training images: add labelled or segmented micrographs of "
+                             "at least one plane in the Data panel")
+        symmetry = self.symmetry_source() if self.symmetry_source is not None else Symmetry()
+        if not resume:  # (a resumed run may keep the model's own: checked in the worker)
+            # a plane with neither micrographs nor a declared stand-in: refused before a start
+            symmetry.resolve(seg.labels, APP_WORDS)
         if not resume and path.exists():
             if not dialogs.ask(self, "Replace model?",
                                f"{path} exists. Train a new model and replace it?\n"
                                "(Resume continues its training instead.)"):
                 return None
-        seg = self.data_source() if self.data_source is not None else None
-        if seg is None:
-            raise InputError("no training images: add labelled or segmented micrographs of "
-                             "at least one plane in the Data panel")
-        # a plane with neither micrographs nor a declared stand-in: refused before a start
-        declared = self.symmetry_source() if self.symmetry_source is not None else Symmetry()
-        symmetry = declared.resolve(seg.labels, APP_WORDS)
         origins = ({p: self.origins_source(p) for p in seg.labels}
                    if self.origins_source is not None else None)
         device = resolve_device(s.device)

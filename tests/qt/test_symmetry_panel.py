@@ -33,7 +33,9 @@ def test_start_with_one_plane_and_no_declaration_says_why_and_starts_nothing(
         qtbot, window, boxes, micrograph_dirs, tmp_path):
     load(window, micrograph_dirs, ["xy"])
     model = tmp_path / "m.pt"
+    model.write_bytes(b"an earlier model")
     press_start(qtbot, window, model)
+    assert boxes.questions == []  # refused before "Replace model?" is asked
     assert len(boxes.errors) == 1
     title, text = boxes.errors[0]
     assert title == "Cannot train"
@@ -41,7 +43,8 @@ def test_start_with_one_plane_and_no_declaration_says_why_and_starts_nothing(
     assert "drop xz micrographs on the xz target" in text
     assert "set the yz target to 'same as xy'" in text and "tick 'Isotropic material'" in text
     assert not window.train_panel.is_running() and window.train_panel.job is None
-    assert not model.exists() and window.train_panel.loss_plot.losses == []
+    assert model.read_bytes() == b"an earlier model"
+    assert window.train_panel.loss_plot.losses == []
 
 
 def test_isotropic_switch_trains_a_model_that_keeps_the_declaration(
@@ -56,6 +59,17 @@ def test_isotropic_switch_trains_a_model_that_keeps_the_declaration(
     assert boxes.errors == []
     assert checkpoint_symmetry(load_checkpoint(model)) == Symmetry(
         {"xy": "xz", "yz": "xz"}, True)
+    # Resume with the switch off: the model keeps its own declaration
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton, pos=QPoint(8, check.height() // 2))
+    assert window.data_panel.symmetry() == Symmetry()
+    panel = window.train_panel
+    panel.steps_spin.setValue(4)
+    with qtbot.waitSignal(panel.model_saved, timeout=180_000):
+        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=10_000)
+    resumed = load_checkpoint(model)
+    assert resumed["step"] == 4 and boxes.errors == []
+    assert checkpoint_symmetry(resumed) == Symmetry({"xy": "xz", "yz": "xz"}, True)
 
 
 def test_same_as_on_a_plane_target_trains_and_the_project_keeps_it(
