@@ -76,10 +76,10 @@ def generate_progressive(
     amp = fastest_autocast(model, probe)
     net = maybe_compile(model, compile_network)
     # A stand-in plane is denoised with its source's label and told its source's spread.
-    sources = checkpoint_symmetry(ckpt).sources()
+    symmetry = checkpoint_symmetry(ckpt)
     # A network with the fraction condition is told each slice's fraction around the target.
     spread = plane_spreads(ckpt.get("data_summary"), PLANES, channels) if conditioned else None
-    spread = None if spread is None else {p: spread[s] for p, s in sources.items()}
+    spread = None if spread is None else {p: spread[s] for p, s in symmetry.sources().items()}
 
     def network(x, t, c, means=None):
         with autocast(device, amp):
@@ -91,7 +91,7 @@ def generate_progressive(
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
             target_fractions=fractions,
             keep=keep, fraction_spread=spread,
-            plane_labels=checkpoint_symmetry(ckpt).labels(),
+            plane_labels=symmetry.labels(),
         )
 
 
