@@ -6,6 +6,7 @@
         [--recipe blend] [--set gamma=1 harmonize=6]    # sampling recipe, and fields over it
         [--seed 1]    # the training seed (micro3d train --seed)
         [--no-diffusivity] [--floor-cache FLOORS.json]    # reuse the truths' floors
+        [--planes xy [xz]] [--isotropic | --like PLANE=PLANE ...]    # a declared symmetry
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
@@ -19,8 +20,12 @@ report of training (2D samples against the micrographs, as a ratio to its own fl
 Materials: the bundled demos (``resources/demo/<m>``: 32 micrographs per plane cut from a
 128^3 truth) and the third-party volumes of ``../shared/devdata`` (``tf500``: every slice
 of the anisotropic 160^3 volume; ``electrode3``: every second slice of the three-phase 256^3
-volume), cut into planes as a user's micrographs would be. Prints a Markdown table for
-docs/benchmarks.md.
+volume), cut into planes as a user's micrographs would be; ``electrode_iso`` is the
+demo electrode made isotropic (round particles), a 128^3 truth cut every 4th slice as the
+demos are. ``--planes`` keeps only those planes' micrographs and ``--isotropic`` /
+``--like`` declares what stands for the others, through ``PlaneDataset.declared`` as
+``micro3d train --isotropic / --like`` does (e.g. ``--planes xy --isotropic``). Prints a
+Markdown table for docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -34,7 +39,10 @@ from machine import describe
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.device import resolve_device
 from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, sample
+from micro3d_gui.core.symmetry import Symmetry, parse_like
 from micro3d_gui.core.training import PlaneDataset, prepare_trainer
+from micro3d_gui.errors import InputError
+from micro3d_gui.preprocess.synthetic import electrode
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
@@ -54,8 +62,17 @@ UNCORRECTED = dict(x0_projection="none", anchor_fractions=False, anchor_decoded=
                    match_variance=False)
 
 
+#: Materials made here: name -> (128^3 truth, every n-th slice per plane), as the demos.
+SYNTHETIC = {"electrode_iso": (lambda: electrode((128, 128, 128), elongation=(1.0, 1.0, 1.0),
+                                                 seed=0), 4)}
+
+
 def material(name: str, devdata: Path):
     """(images per plane, number of phases, truth volume) of a demo or devdata material."""
+    if name in SYNTHETIC:
+        make, step = SYNTHETIC[name]
+        truth = make()
+        return volume_plane_images(truth, step), int(truth.max()) + 1, truth
     if name in DEV_VOLUMES:
         file, step = DEV_VOLUMES[name]
         truth = read_volume(devdata / file)
@@ -138,7 +155,19 @@ def main(argv=None) -> None:
                     help="judge S2, lineal path and fractions only (no TauFactor)")
     ap.add_argument("--floor-cache", type=Path, default=None, metavar="FLOORS.json",
                     help="keep the truths' floors in this file and reuse them")
+    ap.add_argument("--planes", nargs="+", choices=("xy", "xz", "yz"),
+                    default=["xy", "xz", "yz"],
+                    help="train on these planes' micrographs only (declare the others' "
+                         "stand-ins with --isotropic or --like)")
+    ap.add_argument("--isotropic", action="store_true",
+                    help="declare the material isotropic (micro3d train --isotropic)")
+    ap.add_argument("--like", nargs="+", default=[], metavar="PLANE=PLANE",
+                    help="declare a plane like another (micro3d train --like), e.g. xz=xy")
     args = ap.parse_args(argv)
+    try:
+        declared = Symmetry(parse_like(args.like), args.isotropic)
+    except InputError as exc:
+        ap.error(str(exc))
     device = resolve_device(args.device)
     recipe = get_recipe(args.recipe).replace(**dict(args.set))
     print(f"sampling: the {args.recipe} recipe",
@@ -153,6 +182,12 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.materials:
         images, k, truth = material(name, args.devdata)
+        try:  # the one path of micro3d train: an absent plane needs a declaration
+            data = PlaneDataset.declared({p: images[p] for p in args.planes}, k, declared)
+        except InputError as exc:
+            ap.error(f"{name}: {exc}")
+        planes = (f" ({'+'.join(data.planes)}, {data.symmetry.describe()})"
+                  if data.symmetry.declared and not args.models else "")
         floor = floor_of(name, truth, k, settings, with_d, device, args.floor_cache)
         print(f"| {name} | real sub-volumes | - | "
               + " / ".join(f"{floor['s2'][p]:.3f}" for p in ("xy", "xz", "yz")) + " | "
@@ -162,7 +197,6 @@ def main(argv=None) -> None:
                                                 for d in axes.values())
                            for ph, axes in floor["diffusivity"].items()) if with_d else "-")
               + " | - | - | - |", flush=True)
-        data = PlaneDataset(images, k)
         for minutes in ([None] if args.models else args.budgets):
             if minutes is None:
                 ckpt = load_checkpoint(args.models / f"{name}.pt")
@@ -176,11 +210,12 @@ def main(argv=None) -> None:
                 if args.save:
                     args.save.mkdir(parents=True, exist_ok=True)
                     seed = "" if args.seed is None else f"_seed{args.seed}"
-                    trainer.save(args.save / f"{name}_{minutes:g}min{seed}.pt")
+                    tag = f"_{'+'.join(data.planes)}" if data.symmetry.declared else ""
+                    trainer.save(args.save / f"{name}_{minutes:g}min{seed}{tag}.pt")
                 ckpt = trainer.state()
                 steps, preset = trainer.step, trainer.model_config.preset
                 fid = trainer.fidelity[-1]
-            label = f"{preset}, {steps}"
+            label = f"{preset}, {steps}{planes}"
             rows = [("", recipe)] + ([(", paper equations", recipe.replace(**UNCORRECTED))]
                                      if args.uncorrected else [])
             for suffix, rec in rows:

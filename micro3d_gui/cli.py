@@ -273,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train a plane-conditional diffusion model")
     _add_micrograph_options(tr)
+    tr.add_argument("--isotropic", action="store_true",
+                    help="the material looks the same in every direction: one plane's "
+                         "micrographs (e.g. --xy alone) serve all three planes")
+    tr.add_argument("--like", action="append", default=[], metavar="PLANE=PLANE",
+                    help="a plane without micrographs looks like another, row for row "
+                         "(repeatable): --like yz=xz for a material alike along x and y "
+                         "(transversely isotropic about z). Without --like or --isotropic "
+                         "every plane needs its micrographs")
     tr.add_argument("--out", required=True, metavar="MODEL.pt", help="model file to write")
     tr.add_argument("--preset", choices=("auto", "tiny", "small", "paper"), default="auto",
                     help="network size (default auto: tiny on a CPU, small on a GPU)")
@@ -374,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "paths are in the JSON only)")
 
     inf = sub.add_parser("info", help="what a model file holds: preset, phases, training "
-                                      "steps and time, crop, learning rate, data")
+                                      "steps and time, crop, learning rate, data, symmetry")
     inf.add_argument("model", metavar="MODEL.pt")
     inf.add_argument("--json", action="store_true", help="print it as JSON")
 
@@ -559,6 +567,8 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
 
 def cmd_train(args) -> int:
     from .core.distributed import from_environment, torchrun_command
+    from .core.checkpoint import resumed_symmetry
+    from .core.symmetry import Symmetry, parse_like
     from .core.training import PlaneDataset, prepare_trainer
     from .metrics.fidelity import FidelityMonitor, describe
 
@@ -580,7 +590,8 @@ def cmd_train(args) -> int:
         except InputError as exc:
             raise InputError(f"{exc} (--resume {args.resume}: the model trains on {crop} px "
                              "crops, so its images must be at least that large)") from None
-    data = PlaneDataset(image_set.images, image_set.num_phases)
+    symmetry = resumed_symmetry(Symmetry(parse_like(args.like), args.isotropic), ckpt)
+    data = PlaneDataset.declared(image_set.images, image_set.num_phases, symmetry)
     # A resumed run keeps its own recipe (the options it replaces were named above).
     options = ({"steps": args.steps} if ckpt is not None else
                {field: getattr(args, name) for name, field in TRAIN_OPTIONS.items()})
@@ -598,6 +609,8 @@ def cmd_train(args) -> int:
     say(f"{described}; device {device}{ranks}; preset {trainer.model_config.preset}; "
         f"{length}, batch {cfg.batch_size}, crop {cfg.crop}, lr {cfg.lr:g}")
     say(fractions)
+    if data.symmetry.declared:
+        say(f"symmetry: {data.symmetry.describe()}")
     for warning in image_set.warnings:
         _warn(warning)
     for note in trainer.notes if dist.is_main else ():
@@ -736,6 +749,17 @@ def _check_report_path(json_path: str | None, outputs: list[Path]) -> None:
                          "report another name, e.g. report.json")
 
 
+def _warn_untrained(ckpt: dict, path: str) -> None:
+    """A model from before absent planes were refused may sample planes it never saw."""
+    from .core.checkpoint import untrained_planes
+
+    planes = untrained_planes(ckpt)
+    if planes:
+        _warn(f"{path} was trained without {' or '.join(planes)} micrographs, so its "
+              f"{' and '.join(planes)} sections come from a condition the network never "
+              "learned; retrain with those micrographs, or with --like / --isotropic")
+
+
 def cmd_sample(args) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.diffusion.sampler import SamplingCancelled
@@ -750,6 +774,7 @@ def cmd_sample(args) -> int:
     _check_report_path(args.json, paths)
     recipe = sampling_recipe(args)
     ckpt = load_checkpoint(args.model)
+    _warn_untrained(ckpt, args.model)
     keep = _kept_sections(args.keep, int(ckpt["num_phases"]))
     shape = tuple(args.shape)
     recipe.check(ckpt, shape, args.fractions, keep)
@@ -1032,6 +1057,7 @@ def cmd_info(args) -> int:
     import json
 
     from .core.checkpoint import describe_checkpoint, load_checkpoint
+    from .core.symmetry import Symmetry
     from .io.export import report_json
 
     info = describe_checkpoint(load_checkpoint(args.model))
@@ -1062,6 +1088,11 @@ def cmd_info(args) -> int:
                      f"{json.dumps([round(f, 3) for f in d['volume_fractions']])}")
     if not info["data"]:
         lines.append("data: no summary stored")
+    lines.append("symmetry: " + Symmetry.from_dict(info["symmetry"]).describe())
+    if info["untrained_planes"]:
+        lines.append(f"untrained planes: {', '.join(info['untrained_planes'])} (trained "
+                     "without their micrographs or a declared symmetry: their sections are "
+                     "not learned)")
     kept = info["self_check_images"]
     lines.append("self-check micrographs: " + (
         ", ".join(f"{p} {n} images" for p, n in kept.items()) if kept

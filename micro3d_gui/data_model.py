@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.planes import PLANES, check_plane, volume_plane_images
+from .core.symmetry import Symmetry
 from .errors import InputError, SegmentationError
 from .io.images import list_images, read_images
 from .io.volume import read_volume
@@ -113,6 +114,8 @@ class DataModel:
         self.method = "labelled"
         self.phases = 2
         self.thresholds_text = ""
+        #: The material's symmetry as declared (core.symmetry), resolved when training.
+        self.symmetry = Symmetry()
         self.generation = 0
         self._segmentation: Segmentation | None = None
         self._seg_error: str | None = None
@@ -210,6 +213,12 @@ class DataModel:
     def set_options(self, plane: str, options: PlaneOptions) -> None:
         self.options[check_plane(plane)] = options
         self.invalidate()
+
+    # -- symmetry -------------------------------------------------------------------------
+    def set_symmetry(self, symmetry: Symmetry) -> None:
+        """The declaration as the user made it; resolved (an absent plane refused in the
+        panel's words, ``core.symmetry.APP_WORDS``) when training starts."""
+        self.symmetry = symmetry
 
     # -- segmentation ---------------------------------------------------------------------
     def set_controls(self, method: str, phases: int, thresholds_text: str) -> None:
@@ -312,7 +321,8 @@ class DataModel:
 
     # -- projects -------------------------------------------------------------------------
     def state(self) -> dict:
-        """Plain JSON-able data: files per plane, options, reference volume, segmentation."""
+        """Plain JSON-able data: files per plane, options, reference volume, segmentation,
+        declared symmetry."""
         return {
             "planes": {p: {"paths": [str(path) for path in _unique(
                            s.path for s in self.sources[p] if not s.from_volume)],
@@ -322,6 +332,7 @@ class DataModel:
             "segmentation": {"method": self.method, "phases": self.phases,
                              "thresholds_text": self.thresholds_text,
                              "thresholds": list(self.thresholds())},
+            "symmetry": self.symmetry.to_dict(),
         }
 
     def reset(self, state: dict) -> tuple[dict, dict | None]:
@@ -340,6 +351,10 @@ class DataModel:
         if text is None:
             text = ", ".join(f"{t:g}" for t in seg.get("thresholds", []))
         self.set_controls(seg.get("method", "labelled"), seg.get("phases", 2), text)
+        try:  # absent in projects saved before declarations: none declared
+            self.symmetry = Symmetry.from_dict(state.get("symmetry"))
+        except ValueError:  # edited by hand: none declared, so training refuses absent planes
+            self.symmetry = Symmetry()
         return {p: planes.get(p, {}).get("paths", []) for p in PLANES}, state.get("volume")
 
 

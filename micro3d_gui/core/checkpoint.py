@@ -25,6 +25,7 @@ from .diffusion.schedule import PREDICTIONS, Schedule, ScheduleConfig
 from .diffusion.unet import PRESETS, UNet, UNetConfig
 from .encoding import num_channels
 from .planes import PLANES
+from .symmetry import Symmetry, fill_stand_ins
 
 FORMAT = "micro3d-checkpoint"
 VERSION = 1
@@ -178,11 +179,36 @@ def _check_reference(reference, k: int, where: str) -> None:
 
 def reference_micrographs(ckpt: dict) -> dict[str, list[np.ndarray]] | None:
     """The label images ``{plane: [[H, W] uint8]}`` a (validated) checkpoint keeps for the
-    self-check of its volumes; None for a model trained before the self-check."""
+    self-check of its volumes, a plane declared like another given that plane's
+    (:func:`checkpoint_symmetry`); None for a model trained before the self-check."""
     reference = ckpt.get("reference")
     if not reference:
         return None
-    return {p: [im.numpy() for im in reference[p]] for p in PLANES if p in reference}
+    return fill_stand_ins({p: [im.numpy() for im in reference[p]] for p in PLANES
+                           if p in reference}, checkpoint_symmetry(ckpt))
+
+
+def checkpoint_symmetry(ckpt: dict) -> Symmetry:
+    """The symmetry a (validated) checkpoint was trained with (:mod:`.symmetry`); none
+    declared for a model from before declarations: every plane its own label."""
+    return Symmetry.from_dict(ckpt.get("symmetry"))
+
+
+def resumed_symmetry(declared: Symmetry, ckpt: dict | None) -> Symmetry:
+    """The declaration a run trains with: ``declared``, or for a resumed run (``ckpt``)
+    with none declared, the checkpoint's own (a differing one is refused on resuming)."""
+    return checkpoint_symmetry(ckpt) if ckpt is not None and not declared.declared \
+        else declared
+
+
+def untrained_planes(ckpt: dict) -> list[str]:
+    """Planes whose sections a checkpoint samples with a label it never trained: those
+    whose stand-in has no training data (only a model from before absent planes were
+    refused); empty when the checkpoint has no data summary to tell."""
+    summary = ckpt.get("data_summary")
+    if not summary:
+        return []
+    return [p for p, s in checkpoint_symmetry(ckpt).sources().items() if s not in summary]
 
 
 def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> None:
@@ -216,6 +242,11 @@ def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> No
                               f"{k} phases need {num_channels(k)}; the file is damaged")
     _check_data_summary(ckpt.get("data_summary"), k, cfg.in_channels, where)
     _check_reference(ckpt.get("reference"), k, where)
+    try:
+        Symmetry.from_dict(ckpt.get("symmetry"))
+    except ValueError:
+        raise CheckpointError(f"{where}: its plane symmetry {ckpt.get('symmetry')!r} is "
+                              "damaged or edited") from None
     with torch.device("meta"):
         expected = {n: t.shape for n, t in UNet(cfg).state_dict().items()}
     for key in ("model", "ema"):
@@ -244,8 +275,9 @@ def require_training_state(ckpt: dict, path: str | os.PathLike) -> dict:
 def describe_checkpoint(ckpt: dict) -> dict:
     """Plain data about a (validated) checkpoint, for ``micro3d info``: preset, phases,
     parameters, schedule, training (steps, seconds, crop, batch, lr, final loss), the
-    stored summary of the training data per plane and the number of images per plane kept
-    for the self-check."""
+    stored summary of the training data per plane, the declared symmetry, the planes
+    sampled with an untrained label and the number of images per plane kept for the
+    self-check."""
     cfg = UNetConfig.from_dict({**UNetConfig().to_dict(), **ckpt["model_config"]})
     weights = ckpt.get("ema") or ckpt["model"]
     train = ckpt.get("train_config") or {}
@@ -274,6 +306,9 @@ def describe_checkpoint(ckpt: dict) -> dict:
             "final_loss": sum(tail) / len(tail) if tail else None,
         },
         "data": ckpt.get("data_summary") or {},
+        "symmetry": checkpoint_symmetry(ckpt).to_dict(),
+        # planes sampled with a label never trained (a model from before the refusal)
+        "untrained_planes": untrained_planes(ckpt),
         # images per plane kept for the self-check (none: trained before it)
         "self_check_images": {p: len(ims) for p, ims in (ckpt.get("reference") or {}).items()},
     }

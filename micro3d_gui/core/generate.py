@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import torch
 
-from .checkpoint import model_from_checkpoint, schedule_from_checkpoint
+from .checkpoint import checkpoint_symmetry, model_from_checkpoint, schedule_from_checkpoint
 from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_memory_format,
                      maybe_compile)
 from .diffusion.fraction_condition import plane_spreads
@@ -75,9 +75,11 @@ def generate_progressive(
     fmt = fastest_memory_format(model, probe)
     amp = fastest_autocast(model, probe)
     net = maybe_compile(model, compile_network)
+    # A stand-in plane is denoised with its source's label and told its source's spread.
+    symmetry = checkpoint_symmetry(ckpt)
     # A network with the fraction condition is told each slice's fraction around the target.
-    spread = (plane_spreads(ckpt.get("data_summary"), PLANES, channels)
-              if conditioned else None)
+    spread = plane_spreads(ckpt.get("data_summary"), PLANES, channels) if conditioned else None
+    spread = None if spread is None else {p: spread[s] for p, s in symmetry.sources().items()}
 
     def network(x, t, c, means=None):
         with autocast(device, amp):
@@ -89,6 +91,7 @@ def generate_progressive(
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
             target_fractions=fractions,
             keep=keep, fraction_spread=spread,
+            plane_labels=symmetry.labels(),
         )
 
 

@@ -3,7 +3,8 @@
 Each batch item: a plane chosen uniformly among those with images, an image of that plane
 (in proportion to the crops it holds: one large micrograph counts as many small ones),
 a random ``crop x crop`` window, random horizontal/vertical flips (never rotations or
-transposes: they would mix the planes' anisotropy), the plane label replaced by null with
+transposes: they would mix the planes' anisotropy; only a material declared isotropic is
+also transposed, :mod:`.symmetry`), the plane label replaced by null with
 probability ``cond_drop``. Loss: mean |target - net(x_t, t, c)|^2, the target eps (the
 paper's) or v, as the schedule's ``prediction`` says (:data:`DEFAULT_SCHEDULE`).
 
@@ -32,6 +33,7 @@ from .diffusion.unet import UNet, UNetConfig, preset_config
 from .encoding import encode, num_channels
 from .planes import NULL_LABEL, PLANE_LABELS, PLANES
 from .reference import reference_images
+from .symmetry import CLI_WORDS, Symmetry
 
 
 #: Training time when neither steps nor a time is given: the product's promise of a
@@ -209,18 +211,36 @@ Monitor = Callable[[torch.nn.Module], dict]
 
 class PlaneDataset:
     """Labelled 2D images per plane: ``images[plane]`` is a list of ``[H, W]`` int arrays
-    with phases ``0 .. num_phases-1``. Sizes may differ between images."""
+    with phases ``0 .. num_phases-1``. Sizes may differ between images.
 
-    def __init__(self, images: Mapping[str, Sequence[np.ndarray]], num_phases: int):
+    ``symmetry``: the material's resolved declaration (:mod:`.symmetry`; default none),
+    kept in the checkpoint; an isotropic one also transposes crops. This constructor
+    takes any planes; :meth:`declared` (what the CLI, the app and the benchmarks call)
+    refuses a plane with neither micrographs nor a declared stand-in.
+    """
+
+    def __init__(self, images: Mapping[str, Sequence[np.ndarray]], num_phases: int,
+                 symmetry: Symmetry = Symmetry()):
         self.num_phases = int(num_phases)
         self.planes = [p for p in PLANES if len(images.get(p, ()))]
         if not self.planes:
             raise ValueError("no training images in any plane")
+        self.symmetry = symmetry
         self.images = {p: [np.asarray(im) for im in images[p]] for p in self.planes}
         # Pre-encoded once: crops are then plain tensor slices.
         self._encoded = {p: [encode(im, self.num_phases) for im in self.images[p]]
                          for p in self.planes}
         self._windows: dict[tuple[str, int], torch.Tensor | None] = {}  # see _draw_image
+
+    @classmethod
+    def declared(cls, images: Mapping[str, Sequence[np.ndarray]], num_phases: int,
+                 symmetry: Symmetry = Symmetry(), words: Mapping[str, str] = CLI_WORDS
+                 ) -> "PlaneDataset":
+        """The training set of ``images`` under the declared ``symmetry``, resolved for
+        the planes that have images (:meth:`.Symmetry.resolve`: a DatasetError naming an
+        absent plane and the ways on, in ``words``)."""
+        given = [p for p in PLANES if len(images.get(p, ()))]
+        return cls(images, num_phases, symmetry.resolve(given, words))
 
     @property
     def channels(self) -> int:
@@ -282,7 +302,11 @@ class PlaneDataset:
             x = im[:, r:r + crop, c:c + crop]
             flips = torch.rand(2, generator=gen)
             dims = [d for d, f in zip((-1, -2), flips) if f < 0.5]
-            xs.append(torch.flip(x, dims) if dims else x)
+            x = torch.flip(x, dims) if dims else x
+            # isotropic: rows and columns alike (no draw otherwise: the stream stays as it was)
+            if self.symmetry.isotropic and float(torch.rand(1, generator=gen)) < 0.5:
+                x = x.transpose(-1, -2)
+            xs.append(x)
             labels.append(PLANE_LABELS[plane])
         labels = torch.tensor(labels)
         drop = torch.rand(size, generator=gen) < cond_drop
@@ -354,6 +378,7 @@ class Trainer:
             "train_config": asdict(self.config),
             "num_phases": self.data.num_phases,
             "plane_labels": dict(PLANE_LABELS, null=NULL_LABEL),
+            "symmetry": self.data.symmetry.to_dict(),
             "crop": self.config.crop,
             "data_summary": copy.deepcopy(self._data_summary),
             "reference": {p: list(ims) for p, ims in self._reference.items()},
@@ -385,6 +410,12 @@ class Trainer:
                 f"the model was trained with {ckpt['num_phases']} phases, "
                 f"these images have {data.num_phases}"
             )
+        if "symmetry" in ckpt and Symmetry.from_dict(ckpt["symmetry"]) != data.symmetry:
+            raise ValueError(
+                f"the model was trained with the symmetry "
+                f"'{Symmetry.from_dict(ckpt['symmetry']).describe()}', these images are "
+                f"declared '{data.symmetry.describe()}'; give the planes and declaration "
+                "it was trained with")
         tr = cls(data, UNetConfig.from_dict(ckpt["model_config"]), cfg,
                  ScheduleConfig(**ckpt["schedule_config"]), device, dist)
         tr.model.load_state_dict(ckpt["model"])

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.checkpoint import reference_micrographs
+from ..core.checkpoint import checkpoint_symmetry, reference_micrographs
 from ..core.diffusion.sampler import SampleStep, SamplingCancelled
 from ..core.recipe import Recipe, sample_progressive
 from ..core.reference import reference_images
+from ..core.symmetry import fill_stand_ins
 from .selfcheck import SelfCheckSettings, no_reference_report, self_check
 
 #: Where the self-check's reference came from, as the report's ``reference`` says it.
@@ -47,7 +48,9 @@ def check_sampled(volumes: np.ndarray | Sequence[np.ndarray], ckpt: dict,
     phases: the project's, segmented as for training) when given and of the model's phase
     count, bounded as a checkpoint keeps them (:func:`~micro3d_gui.core.reference.
     reference_images`); else against the checkpoint's own micrographs; else a report with
-    no planes saying that there is no reference. The report's ``reference`` names the
+    no planes saying that there is no reference. A plane the model declares like another
+    (:mod:`~micro3d_gui.core.symmetry`) and without micrographs of its own is checked
+    against that plane's. The report's ``reference`` names the
     source; its ``notes`` say why given micrographs were passed over.
     """
     k = int(ckpt["num_phases"])
@@ -56,7 +59,10 @@ def check_sampled(volumes: np.ndarray | Sequence[np.ndarray], ckpt: dict,
     if micrographs and any(len(ims) for ims in micrographs.values()):
         phases = k if micrograph_phases is None else int(micrograph_phases)
         if phases == k:
-            reference, source = reference_images(micrographs), PROJECT_MICROGRAPHS
+            # a plane declared like another (the model's symmetry) is checked against it
+            reference = fill_stand_ins(reference_images(micrographs),
+                                       checkpoint_symmetry(ckpt))
+            source = PROJECT_MICROGRAPHS
         else:
             notes.append(f"the project's micrographs have {phases} phases but the model "
                          f"{k}; checked against {MODEL_MICROGRAPHS} instead")

@@ -10,6 +10,10 @@ drawn from one half of the plane's images and compared with the other half
 both makes slices that differ from the micrographs no more than the micrographs differ
 among themselves; loss alone says little about that.
 
+A plane declared like another (:mod:`micro3d_gui.core.symmetry`) has no label and no
+micrographs of its own: its 2D samples would be those of the plane that stands for it, so
+the report covers the trained planes only.
+
 Slices are ``[H, W]`` in METHOD.md's orientation; sizes in pixels.
 """
 from __future__ import annotations

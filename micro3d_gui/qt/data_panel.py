@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QHBoxLayout, QLabel, QPushButton,
+                               QVBoxLayout, QWidget)
 from superqt.utils import qdebounced
 
 from micro3d_gui.core.planes import PLANES, check_plane
+from micro3d_gui.core.symmetry import Symmetry
 from micro3d_gui.preprocess.segment import Segmentation, SegmentationConfig
 from micro3d_gui.data_model import DataModel, read_files, segment_job
 from micro3d_gui.errors import InputError
@@ -57,8 +58,16 @@ class DataPanel(QWidget):
             target.clear_requested.connect(lambda p=plane: self.clear(p))
             target.options_changed.connect(
                 lambda p=plane: self.set_plane_options(p, self.targets[p].options()))
+            target.same_as_changed.connect(self._symmetry_changed)
             self.targets[plane] = target
             planes_box.addWidget(target)
+
+        self.isotropic_check = QCheckBox("Isotropic material")
+        self.isotropic_check.setToolTip("The material looks the same in every direction: "
+                                        "one plane's micrographs serve all three planes "
+                                        "(they also train transposed)")
+        self.isotropic_check.toggled.connect(self._symmetry_changed)
+        planes_box.addWidget(self.isotropic_check)
 
         self.volume_label = QLabel()
         self.volume_label.setWordWrap(True)
@@ -232,6 +241,30 @@ class DataPanel(QWidget):
         self.model.set_options(plane, options)
         self._images_changed([plane])
 
+    def symmetry(self) -> Symmetry:
+        """The material's symmetry as declared here (resolved when training starts)."""
+        return self.model.symmetry
+
+    def _symmetry_changed(self, *_) -> None:
+        iso = self.isotropic_check.isChecked()
+        like = {} if iso else {p: t.same_as_plane() for p, t in self.targets.items()
+                               if t.same_as_plane()}
+        for t in self.targets.values():  # isotropic decides every plane's stand-in
+            t.same_as.setEnabled(not iso)
+        self.model.set_symmetry(Symmetry(like, iso))
+        if not self._quiet:
+            self.changed.emit()
+
+    def _show_symmetry(self) -> None:
+        """The widgets set from the model's declaration (a project opened)."""
+        sym = self.model.symmetry
+        self.isotropic_check.blockSignals(True)
+        self.isotropic_check.setChecked(sym.isotropic)
+        self.isotropic_check.blockSignals(False)
+        for p, t in self.targets.items():
+            t.set_same_as(None if sym.isotropic else sym.like.get(p))
+            t.same_as.setEnabled(not sym.isotropic)
+
     def _images_changed(self, planes: Sequence[str]) -> None:
         paths = self.model.plane_paths()
         for p in planes:
@@ -374,6 +407,7 @@ class DataPanel(QWidget):
             paths, volume = self.model.reset(state)
             for p in PLANES:
                 self.targets[p].set_options(self.model.options[p])
+            self._show_symmetry()
             self.segmentation_box.set_controls(self.model.method, self.model.phases,
                                self.model.thresholds_text)
             if volume:

@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         self.analysis_panel = AnalysisPanel()
         self.train_panel.origins_source = self.data_panel.image_origins
         self.data_panel.segmentation_updated.connect(self.train_panel.show_crop)
+        self.train_panel.symmetry_source = self.data_panel.symmetry
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Generate", self.generate_panel, Qt.DockWidgetArea.RightDockWidgetArea)

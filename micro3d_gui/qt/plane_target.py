@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroupBox,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGroupBox,
                                QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
                                QPushButton, QVBoxLayout, QWidget)
 
+from micro3d_gui.core.planes import PLANES
 from micro3d_gui.io.images import IMAGE_SUFFIXES
 from micro3d_gui.preprocess.planeset import PlaneOptions
 
@@ -30,6 +31,7 @@ class PlaneTarget(QGroupBox):
     paths_dropped = Signal(list)  # list[Path], from a drop or the Add... dialogs
     clear_requested = Signal()
     options_changed = Signal()
+    same_as_changed = Signal()
 
     def __init__(self, plane: str, parent: QWidget | None = None) -> None:
         super().__init__(f"{plane}  ({PLANE_AXES[plane]})", parent)
@@ -63,6 +65,16 @@ class PlaneTarget(QGroupBox):
         self.transpose.setToolTip("Swap rows and columns (applied before the flips)")
         for box in (self.transpose, self.flip_rows, self.flip_cols):
             box.toggled.connect(self.options_changed)
+        # A plane without micrographs of its own may be declared like another (core.symmetry).
+        self.same_as = QComboBox()
+        self.same_as.addItem("own micrographs", None)
+        for other in PLANES:
+            if other != plane:
+                self.same_as.addItem(f"same as {other}", other)
+        self.same_as.setToolTip(f"'same as xz': {plane} sections look like those of that "
+                                "plane (row for row), whose micrographs stand for them; "
+                                f"then leave {plane} empty")
+        self.same_as.currentIndexChanged.connect(self.same_as_changed)
         self.add_button.clicked.connect(self._ask_files)
         self.add_folder_button.clicked.connect(self._ask_folder)
         self.clear_button.clicked.connect(self.clear_requested)
@@ -81,6 +93,11 @@ class PlaneTarget(QGroupBox):
         layout.addWidget(self.count_label)
         layout.addLayout(buttons)
         layout.addLayout(options)
+        stand_in = QHBoxLayout()
+        stand_in.addWidget(QLabel("Sections:"))
+        stand_in.addWidget(self.same_as)
+        stand_in.addStretch(1)
+        layout.addLayout(stand_in)
         self.show_images([], 0, 0)
 
     # -- drag and drop -------------------------------------------------------------------
@@ -128,6 +145,16 @@ class PlaneTarget(QGroupBox):
             box.blockSignals(True)
             box.setChecked(bool(value))
             box.blockSignals(False)
+
+    def same_as_plane(self) -> str | None:
+        """The plane declared to stand for this one (None: its own micrographs)."""
+        return self.same_as.currentData()
+
+    def set_same_as(self, plane: str | None) -> None:
+        """Set the declaration without emitting ``same_as_changed``."""
+        self.same_as.blockSignals(True)
+        self.same_as.setCurrentIndex(max(0, self.same_as.findData(plane)))
+        self.same_as.blockSignals(False)
 
     def show_images(self, first: Sequence[np.ndarray], count: int, files: int) -> None:
         """Thumbnails of the ``first`` images (at most MAX_THUMBNAILS are drawn) and the

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core.crop import APP_CROP_ADVICE, CropChoice, image_shapes, training_crop
+from ..core.symmetry import APP_WORDS, Symmetry
 from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
 from ..preprocess import dataset
@@ -115,22 +116,25 @@ def crop_choice(labels: Mapping[str, Sequence[np.ndarray]], settings: TrainSetti
 
 
 def train_job(segmentation, settings: TrainSettings, device, resume: bool,
-              origins: Mapping[str, Sequence] | None = None, *,
-              report: Callable[[object], None], should_stop: Callable[[], bool]) -> dict:
+              origins: Mapping[str, Sequence] | None = None, symmetry: Symmetry = Symmetry(),
+              *, report: Callable[[object], None], should_stop: Callable[[], bool]) -> dict:
     """Worker body (no Qt): build the dataset and trainer as ``micro3d train`` does, train,
     return a summary.
 
     ``segmentation`` has ``labels`` (plane -> label images) and ``num_phases``; ``origins``
-    the file of each image (for messages). ``report`` gets a :class:`TrainHistory` first
+    the file of each image (for messages); ``symmetry`` the declared one (the Data
+    panel's, :mod:`~micro3d_gui.core.symmetry`; resuming with none declared keeps the
+    model's). ``report`` gets a :class:`TrainHistory` first
     when resuming, then every ``TrainProgress``.
     """
-    from ..core.checkpoint import load_checkpoint
+    from ..core.checkpoint import load_checkpoint, resumed_symmetry
     from ..core.training import PlaneDataset, prepare_trainer
     from ..metrics.fidelity import FidelityMonitor
 
     path = settings.model_path
-    data = PlaneDataset(segmentation.labels, segmentation.num_phases)
     ckpt = load_checkpoint(path) if resume else None
+    data = PlaneDataset.declared(segmentation.labels, segmentation.num_phases,
+                                 resumed_symmetry(symmetry, ckpt), APP_WORDS)
     options = settings.overrides()
     if resume:
         options = {"steps": settings.steps or None}
@@ -171,6 +175,8 @@ class TrainPanel(JobPanel):
         self.data_source = data_source
         #: Per plane, the file each image came from (for messages naming a too-small image).
         self.origins_source: Callable[[str], list[Path]] | None = None
+        #: The material's declared symmetry (the Data panel's; none declared without it).
+        self.symmetry_source: Callable[[], Symmetry] | None = None
         #: Folder proposed for a new model file (the project's, when one is open).
         self.default_dir: Path | None = None
 
@@ -360,11 +366,12 @@ class TrainPanel(JobPanel):
             return False
         if job_args is None:
             return False
-        segmentation, settings, device, origins = job_args
+        segmentation, settings, device, origins, symmetry = job_args
         self.loss_plot.set_losses([])
         self.progress_bar.setValue(0)
         self.status_label.setText(f"{'Resuming' if resume else 'Starting'} on {device}...")
-        job = Job(train_job, segmentation, settings, device, resume, origins, name="Training",
+        job = Job(train_job, segmentation, settings, device, resume, origins, symmetry,
+                  name="Training",
                   progress_of=lambda p: (p.step, p.total) if hasattr(p, "step") else None,
                   error_parent=self, parent=self)
         return self._launch(job, self._on_report)
@@ -383,21 +390,25 @@ class TrainPanel(JobPanel):
         path = Path(s.model_path)
         if resume and not path.is_file():
             raise InputError(f"{path}: no such model file to resume; train one with Start")
+        seg = self.data_source() if self.data_source is not None else None
+        if seg is None:
+            raise InputError("no training images: add labelled or segmented micrographs of "
+                             "at least one plane in the Data panel")
+        symmetry = self.symmetry_source() if self.symmetry_source is not None else Symmetry()
+        if not resume:  # (a resumed run may keep the model's own: checked in the worker)
+            # a plane with neither micrographs nor a declared stand-in: refused before a start
+            symmetry.resolve(seg.labels, APP_WORDS)
         if not resume and path.exists():
             if not dialogs.ask(self, "Replace model?",
                                f"{path} exists. Train a new model and replace it?\n"
                                "(Resume continues its training instead.)"):
                 return None
-        seg = self.data_source() if self.data_source is not None else None
-        if seg is None:
-            raise InputError("no training images: add labelled or segmented micrographs of "
-                             "at least one plane in the Data panel")
         origins = ({p: self.origins_source(p) for p in seg.labels}
                    if self.origins_source is not None else None)
         device = resolve_device(s.device)
         if not resume:  # (a resumed run's crop is the model's: checked in the worker)
             self._show_crop_choice(crop_choice(seg.labels, s, device, origins))
-        return seg, s, device, origins
+        return seg, s, device, origins, symmetry
 
     def show_crop(self) -> None:
         """Take the Data panel's micrographs (call it when the Data panel has segmented them:

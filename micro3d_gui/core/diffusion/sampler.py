@@ -291,6 +291,7 @@ def sample_progressive(
     target_fractions: Sequence[float] | None = None,
     keep: Sequence[KeptSection] = (),
     fraction_spread: Mapping[str, Sequence[float]] | None = None,
+    plane_labels: Mapping[str, int] | None = None,
 ) -> Iterator[SampleStep]:
     """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
 
@@ -305,9 +306,12 @@ def sample_progressive(
     them. ``fraction_spread`` ``{plane: [C]}`` (for a network with the fraction condition;
     needs a target): each slice is told its fraction, as
     :func:`~.fraction_condition.slice_condition` estimates it from the slice and the
-    target, with the plane's spread. The last :class:`SampleStep`'s ``x0`` is the final
-    sample.
+    target, with the plane's spread. ``plane_labels`` ``{plane: condition}`` (default
+    ``PLANE_LABELS``): the label each plane's slices are denoised with (a declared
+    symmetry's, :meth:`~..symmetry.Symmetry.labels`). The last :class:`SampleStep`'s
+    ``x0`` is the final sample.
     """
+    labels = PLANE_LABELS if plane_labels is None else plane_labels
     device = torch.device(device)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) if seed is not None else torch.seed())
@@ -346,7 +350,7 @@ def sample_progressive(
         def estimate(xs, q):  # the corrected x0 estimate of plane q's slices xs
             means = (None if told is None else slice_condition(
                 xs, float(schedule.alphas_cumprod[i]), told, fraction_spread[q], count))
-            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, PLANE_LABELS[q], means))
+            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, labels[q], means))
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
             return project_x0(x0, mode)
