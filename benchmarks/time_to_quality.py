@@ -40,7 +40,8 @@ from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.device import resolve_device
 from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, sample
 from micro3d_gui.core.symmetry import Symmetry, parse_like
-from micro3d_gui.core.training import PlaneDataset, prepare_trainer
+from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.training import prepare_trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.preprocess.synthetic import electrode
 from micro3d_gui.preprocess.dataset import load_labelled_planes

@@ -20,7 +20,8 @@ from machine import describe
 
 from micro3d_gui.core.device import resolve_device
 from micro3d_gui.core.diffusion.unet import count_parameters, flops_per_slice
-from micro3d_gui.core.training import PlaneDataset, prepare_trainer
+from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.training import prepare_trainer
 
 PARTS = ("batch", "forward", "backward", "optimizer", "ema")
 

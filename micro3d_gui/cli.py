@@ -569,7 +569,8 @@ def cmd_train(args) -> int:
     from .core.distributed import from_environment, torchrun_command
     from .core.checkpoint import resumed_symmetry
     from .core.symmetry import Symmetry, parse_like
-    from .core.training import PlaneDataset, prepare_trainer
+    from .core.plane_dataset import PlaneDataset
+    from .core.training import prepare_trainer
     from .metrics.fidelity import FidelityMonitor, describe
 
     check_output(args.out, "--out")

@@ -141,10 +141,9 @@ def diffusivity_all(volume: np.ndarray, num_phases: int, device: str | torch.dev
     vol = _check_volume(volume)
     out = {}
     for k in range(num_phases):
-        sub = None
-        if progress is not None:
-            def sub(frac, k=k):
-                return progress((k + frac) / num_phases)
+        def sub(frac, k=k):
+            return progress((k + frac) / num_phases)
         out[k] = diffusivity(vol, k, device, iter_limit=iter_limit, strict=strict,
-                             should_stop=should_stop, progress=sub)
+                             should_stop=should_stop,
+                             progress=None if progress is None else sub)
     return out

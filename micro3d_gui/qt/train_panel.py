@@ -128,7 +128,8 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
     when resuming, then every ``TrainProgress``.
     """
     from ..core.checkpoint import load_checkpoint, resumed_symmetry
-    from ..core.training import PlaneDataset, prepare_trainer
+    from ..core.plane_dataset import PlaneDataset
+    from ..core.training import prepare_trainer
     from ..metrics.fidelity import FidelityMonitor
 
     path = settings.model_path

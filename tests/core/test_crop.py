@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from micro3d_gui.core.crop import MIN_AUTO_CROP, MIN_PLANE_CROPS, training_crop
-from micro3d_gui.core.training import PlaneDataset, prepare_trainer
+from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.training import prepare_trainer
 from micro3d_gui.errors import DatasetError
 
 

@@ -19,7 +19,8 @@ from micro3d_gui.core.recipe import (DEFAULT_RECIPE, FAST, PAPER, RECIPES, Recip
                                      resolved_sampler, sample)
 from micro3d_gui.core.recipe import sample_progressive as recipe_progressive
 from micro3d_gui.core.diffusion.unet import preset_config
-from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.training import TrainConfig, Trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.compare import random_sub_volumes, slice_s2_errors
@@ -222,7 +223,6 @@ def test_a_kept_section_is_in_the_volume_and_its_neighbours_continue_it(tmp_path
     """Every volume holds the section voxel for voxel; the slices within 3 voxels of it
     score within 1.5x the volumes' own mean S2 error. Pooled over four volumes: one
     24 x 24 slice's S2 is noisy (single volumes of the bundled model: 0.81-1.56x)."""
-    ckpt = load_checkpoint(demo_model("separator"))
     truth = read_volume(demo_dir("separator") / "truth.tif")
     box, index, count = (24, 24, 24), 12, 4
     section = truth[40:64, 50, 30:54]  # an xz section: rows z, columns x

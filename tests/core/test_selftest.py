@@ -12,7 +12,8 @@ from micro3d_gui import paths, selftest
 from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.preprocess.synthetic import lamellae
-from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.training import TrainConfig, Trainer
 
 def make_data_root(root, with_model=True):
     """``root/resources/demo/<demo material>/{xy,xz,yz}/*.png`` and ``root/models/<..>.pt``."""

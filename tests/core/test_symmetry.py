@@ -12,7 +12,7 @@ from micro3d_gui.core.checkpoint import (checkpoint_symmetry, load_checkpoint,
 from micro3d_gui.core.generate import generate, generate_progressive
 from micro3d_gui.core.diffusion.sampler import SamplerSettings
 from micro3d_gui.core.symmetry import APP_WORDS, Symmetry, parse_like
-from micro3d_gui.core.training import PlaneDataset
+from micro3d_gui.core.plane_dataset import PlaneDataset
 from micro3d_gui.errors import DatasetError
 
 TINY = ["--preset", "tiny", "--crop", "16", "--batch", "4"]

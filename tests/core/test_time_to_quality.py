@@ -11,7 +11,8 @@ instead of 1.5x the floor of real sub-volumes, fractions within 5 points.
 import pytest
 
 from micro3d_gui.core.recipe import get_recipe, sample
-from micro3d_gui.core.training import PlaneDataset, prepare_trainer
+from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.training import prepare_trainer
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.yardstick import YardstickSettings, judge, truth_floor

@@ -106,7 +106,8 @@ def test_first_window_leads_to_generate(qtbot, make_window, size):
 
 def untrained_model(path):
     from micro3d_gui.core.diffusion.unet import preset_config
-    from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+    from micro3d_gui.core.plane_dataset import PlaneDataset
+    from micro3d_gui.core.training import TrainConfig, Trainer
 
     data = PlaneDataset({"xy": [np.eye(16, dtype=np.uint8)]}, 2)
     Trainer(data, preset_config("tiny", 1), TrainConfig(steps=1, crop=16)).save(path)

@@ -187,7 +187,8 @@ def test_open_demo_loads_bundled_planes_and_model(qtbot, window, micrograph_dirs
     models = tmp_path / "models"
     models.mkdir()
     from micro3d_gui.core.diffusion.unet import preset_config
-    from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+    from micro3d_gui.core.plane_dataset import PlaneDataset
+    from micro3d_gui.core.training import TrainConfig, Trainer
 
     seg = window.data_panel.segmentation()
     if seg is not None:  # a bundled demo was loaded: start from a clean window
@@ -235,7 +236,8 @@ def test_entry_points():
 def untrained_model(path):
     """A real model file from the core's Trainer (not trained: sampling cost is the same)."""
     from micro3d_gui.core.diffusion.unet import preset_config
-    from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+    from micro3d_gui.core.plane_dataset import PlaneDataset
+    from micro3d_gui.core.training import TrainConfig, Trainer
 
     data = PlaneDataset({"xy": [np.eye(16, dtype=np.uint8)]}, 2)
     Trainer(data, preset_config("tiny", 1), TrainConfig(steps=1, crop=16)).save(path)

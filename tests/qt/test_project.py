@@ -8,7 +8,8 @@ import pytest
 
 from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.preprocess.synthetic import lamellae
-from micro3d_gui.core.training import PlaneDataset, TrainConfig, Trainer
+from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.training import TrainConfig, Trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.preprocess.planeset import PlaneOptions
 from micro3d_gui.qt.main_window import MainWindow

@@ -9,7 +9,7 @@ layer (self- and cross-attention in one, as in the paper and GLIDE).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
