@@ -148,12 +148,19 @@ BLEND = Recipe(25, SamplerSettings(harmonize=3, harmonize_fraction=0.6, harmoniz
 #: S2 errors measured on the near-isotropic separator and electrodes (0.2-0.3x the floor),
 #: above ``blend`` on the fibres and the anisotropic devdata volume (docs/benchmarks.md).
 FINE = Recipe(50, SamplerSettings(harmonize=1))
+#: 100 network calls: 20 steps, n_h = 4 at EVERY step, no blend. Eight rounds in one plane
+#: at low noise (``fast``) rebuild that plane's slices each on its own and cut what runs
+#: across them; spread over every step, no plane is alone that long. It mends the fibres'
+#: lineal path and the matrix's diffusivity across the fibres and the devdata electrode's
+#: minority phase, but costs the separator's pores along y (docs/benchmarks.md): what the
+#: self-check suggests for phases more broken up than the micrographs', not the default.
+CONNECTED = Recipe(20, SamplerSettings(harmonize=4, gamma=1.0))
 #: 50 network calls: 25 steps, n_h = 1 at every step; at the real-sub-volume floor or below
 #: on all five measured materials but the fibres (1.2x); for previews and large boxes
 #: (docs/benchmarks.md, Pareto table).
 QUICK = Recipe(25, SamplerSettings(harmonize=1))
 RECIPES: dict[str, Recipe] = {"fast": FAST, "blend": BLEND, "quick": QUICK, "fine": FINE,
-                              "paper": PAPER}
+                              "connected": CONNECTED, "paper": PAPER}
 DEFAULT_RECIPE = "fast"
 
 

@@ -48,6 +48,11 @@ FAR_RATIO = 3.0
 #: What to try when a volume is off its floor: the one place this advice is worded.
 ADVICE = ("try training longer (resume the model with more --steps) or sampling with the "
           "fine recipe (--recipe fine)")
+#: What to try for phases more broken up than the micrographs' (lineal path short): the
+#: recipe that harmonizes at every step kept the fibres' runs whole (core.recipe.CONNECTED).
+BROKEN_ADVICE = ("try sampling with the connected recipe (--recipe connected: the planes "
+                 "are reconciled at every step), or training longer (resume the model with "
+                 "more --steps)")
 
 #: The verdict when there is nothing to check against.
 NO_REFERENCE = ("Self-check: not made: this model was trained before the self-check; give "
@@ -266,7 +271,7 @@ def _span(values: Sequence[float]) -> str:
 
 def describe_self_check(report: Mapping) -> str:
     """One line for a person: at the floor (with the spans of the ratios), or the worst
-    plane and measure, what it means and what to try (:data:`ADVICE`)."""
+    plane and measure, what it means and what to try (:func:`advice`)."""
     if not report.get("planes"):
         return report.get("verdict") or NO_REFERENCE
     r = ratios(report)
@@ -281,7 +286,14 @@ def describe_self_check(report: Mapping) -> str:
     shift = report["planes"][plane][f"{measure}_shift"]
     meaning = _DIAGNOSES[(measure, -1 if shift < 0 else 1)]
     return (f"Self-check: {MEASURE_NAMES[measure]} {worst['ratio']:.1f}x the floor on "
-            f"{plane} ({MEASURE_NAMES[other]} {r[plane][other]:.1f}x): {meaning}; {ADVICE}")
+            f"{plane} ({MEASURE_NAMES[other]} {r[plane][other]:.1f}x): {meaning}; "
+            f"{advice(measure, shift)}")
+
+
+def advice(measure: str, shift: float) -> str:
+    """What to try for a volume whose worst ``measure`` is off the floor with curves
+    shifted by ``shift`` (see :func:`~.floor.compare_curves`)."""
+    return BROKEN_ADVICE if measure == "lineal_path" and shift < 0 else ADVICE
 
 
 def self_check_table(report: Mapping) -> list[str]:

@@ -79,8 +79,9 @@ def test_paper_recipe_is_the_papers_sampler():
                                               "fraction_conditioning": False}}
     guided = FAST.replace(fraction_guidance=2.0)
     assert (guided.network_calls(ckpt), guided.network_calls(unconditioned)) == (136, 68)
-    assert {n: get_recipe(n).network_calls(ckpt) for n in ("blend", "quick", "fine")} == \
-        {"blend": 70, "quick": 50, "fine": 100}
+    named = ("blend", "quick", "fine", "connected")
+    assert {n: get_recipe(n).network_calls(ckpt) for n in named} == \
+        {"blend": 70, "quick": 50, "fine": 100, "connected": 100}
 
 
 def paper_loop(model, sched, shape, seed):

@@ -7,8 +7,8 @@ import pytest
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.compare import random_sub_volumes
-from micro3d_gui.metrics.selfcheck import (ADVICE, FAR_RATIO, SelfCheckSettings,
-                                           describe_self_check, floor_crop_count, level,
+from micro3d_gui.metrics.selfcheck import (BROKEN_ADVICE, FAR_RATIO, SelfCheckSettings,
+                                           advice, describe_self_check, floor_crop_count, level,
                                            ratios, reference_images, self_check,
                                            self_check_table)
 from micro3d_gui.paths import demo_dir
@@ -46,8 +46,11 @@ def test_a_volume_with_its_axes_swapped_is_far_from_the_floor(fibres):
     report = self_check(swapped, micrographs, 2)
     assert not report["at_floor"] and level(report) == "far"
     assert report["worst"]["ratio"] > FAR_RATIO
-    assert report["verdict"].startswith("Self-check: ") and ADVICE in report["verdict"]
-    assert f"the floor on {report['worst']['plane']}" in report["verdict"]
+    worst = report["worst"]
+    shift = report["planes"][worst["plane"]][f"{worst['measure']}_shift"]
+    assert report["verdict"].startswith("Self-check: ")
+    assert report["verdict"].endswith(advice(worst["measure"], shift))
+    assert f"the floor on {worst['plane']}" in report["verdict"]
 
 
 def test_a_speckled_volume_is_flagged_for_its_lineal_path(fibres):
@@ -64,6 +67,7 @@ def test_a_speckled_volume_is_flagged_for_its_lineal_path(fibres):
         assert entry["lineal_path_shift"] < 0, plane
     assert "lineal path" in report["verdict"]
     assert "more broken up than the micrographs'" in report["verdict"]
+    assert report["verdict"].endswith(BROKEN_ADVICE)  # the recipe that keeps runs whole
 
 
 def test_slices_larger_than_the_micrographs_are_compared_as_the_square_that_fits(fibres):
