@@ -16,6 +16,13 @@ right for images or volumes generated as periodic.
 L(r) = P(a segment of r + 1 consecutive pixels along the axis lies wholly in the phase);
 L(0) = the area fraction (non-periodic, counted from run lengths).
 
+C2(r), the two-point cluster function = P(two pixels r apart are in the same connected
+cluster of the phase: 4-connected within the image); C2(0) = the area fraction, L <= C2 <=
+S2. It is the connectivity S2 and L miss: particles that touch make one cluster, so C2 stays
+high over distances where L has dropped (Torquato, Random Heterogeneous Materials, 2002).
+Non-periodic; a cluster cut by the image's edge counts as the part inside it, so compare
+images of one size.
+
 Sets of images (any sizes) are pooled: the curve is the total count of pairs (segments) in
 the phase over the total count of pairs (segments) that fit, so every pixel pair counts once;
 for images of one size this is the mean of the images' curves.
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft as sfft
+from scipy import ndimage
 
 from ..core.planes import PLANES, label_volume_to_images
 
@@ -155,13 +163,11 @@ def _segment_counts(lines: np.ndarray, max_r: int) -> np.ndarray:
     return np.array([(np.maximum(lengths - r, 0) * n).sum() for r in range(max_r + 1)])
 
 
-def lineal_path_images(images: np.ndarray | Sequence[np.ndarray], phase: int,
-                       max_r: int | None) -> Curves:
-    """Lineal path L(r) of ``phase`` along image rows' and columns' directions (no radial).
-
-    ``along_rows[r]``: P(pixels (i, j) .. (i + r, j) all in the phase); ``along_cols[r]``:
-    P((i, j) .. (i, j + r) all in the phase); non-periodic, pooled over the images.
-    """
+def _axis_curves(images: np.ndarray | Sequence[np.ndarray], phase: int, max_r: int | None,
+                 count) -> Curves:
+    """A statistic along image rows' and columns' directions, pooled over the images:
+    ``count(ind [N, H, W] bool, max_r)`` -> (pairs down the columns, pairs across the
+    rows) ``[max_r + 1]`` for one shape's images, divided by the pairs that fit."""
     ims = _image_list(images)
     max_r = _check_max_r(ims, max_r)
     r = np.arange(max_r + 1)
@@ -170,12 +176,55 @@ def lineal_path_images(images: np.ndarray | Sequence[np.ndarray], phase: int,
     den_rows = np.zeros(max_r + 1)
     den_cols = np.zeros(max_r + 1)
     for (h, w), group in _by_shape(ims).items():
-        ind = np.stack([g == phase for g in group])
-        num_rows += _segment_counts(ind.transpose(0, 2, 1), max_r)  # runs down the columns
-        num_cols += _segment_counts(ind, max_r)
+        rows, cols = count(np.stack([g == phase for g in group]), max_r)
+        num_rows += rows
+        num_cols += cols
         den_rows += len(group) * w * (h - r)
         den_cols += len(group) * h * (w - r)
     return Curves(along_rows=num_rows / den_rows, along_cols=num_cols / den_cols)
+
+
+def lineal_path_images(images: np.ndarray | Sequence[np.ndarray], phase: int,
+                       max_r: int | None) -> Curves:
+    """Lineal path L(r) of ``phase`` along image rows' and columns' directions (no radial).
+
+    ``along_rows[r]``: P(pixels (i, j) .. (i + r, j) all in the phase); ``along_cols[r]``:
+    P((i, j) .. (i, j + r) all in the phase); non-periodic, pooled over the images.
+    """
+    def count(ind, max_r):  # runs down the columns, runs along the rows
+        return _segment_counts(ind.transpose(0, 2, 1), max_r), _segment_counts(ind, max_r)
+
+    return _axis_curves(images, phase, max_r, count)
+
+
+def cluster_images(images: np.ndarray | Sequence[np.ndarray], phase: int,
+                   max_r: int | None) -> Curves:
+    """Two-point cluster function C2(r) of ``phase`` along image rows' and columns'
+    directions (no radial), pooled over the images as :func:`lineal_path_images` is.
+
+    ``along_rows[r]``: P(pixels (i, j) and (i + r, j) in one 4-connected cluster of the
+    phase); ``along_cols[r]``: the same for (i, j) and (i, j + r).
+    """
+    def count(ind, max_r):
+        # one labelling of the stack; the structure joins no pixels across images
+        clusters, _ = ndimage.label(ind, _IN_IMAGE)
+        h, w = ind.shape[1:]
+        return (np.array([_same_cluster(clusters[:, :h - d], clusters[:, d:])
+                          for d in range(max_r + 1)]),
+                np.array([_same_cluster(clusters[:, :, :w - d], clusters[:, :, d:])
+                          for d in range(max_r + 1)]))
+
+    return _axis_curves(images, phase, max_r, count)
+
+
+#: 4-connectivity within each image of a stack ``[N, H, W]``, none between images.
+_IN_IMAGE = np.array([np.zeros((3, 3)), [[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.zeros((3, 3))],
+                     dtype=bool)
+
+
+def _same_cluster(a: np.ndarray, b: np.ndarray) -> int:
+    """Count of pixel pairs of two aligned label windows in the same (nonzero) cluster."""
+    return int(np.count_nonzero((a == b) & (a > 0)))
 
 
 def s2_volume(volume: np.ndarray, phase: int, max_r: int | None,

@@ -6,8 +6,9 @@ from scipy import ndimage
 from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.metrics.compare import compare_planes
-from micro3d_gui.metrics.correlation import (lineal_path_images, lineal_path_volume,
-                                             relative_error, s2_images, s2_volume)
+from micro3d_gui.metrics.correlation import (cluster_images, lineal_path_images,
+                                             lineal_path_volume, relative_error, s2_images,
+                                             s2_volume)
 from micro3d_gui.metrics.fractions import fraction_summary, volume_fractions
 
 
@@ -128,6 +129,52 @@ def test_lineal_path_matches_brute_force_and_closed_forms(mixed_images):
     np.testing.assert_allclose(c.along_cols, 0.5)
     # down the image: r = 1 needs rows i, i+1 in a stripe (i % 4 == 0, 4 of the 15 starts)
     np.testing.assert_allclose(c.along_rows, [0.5, 4 / 15, 0, 0])
+
+
+def brute_cluster(images, phase, r, axis):
+    """P(pixels r apart along ``axis`` in one 4-connected cluster), pair by pair."""
+    same = total = 0
+    for im in images:
+        lab, _ = ndimage.label(im == phase)  # scipy's default structure: 4-connected
+        a = np.moveaxis(lab, axis, 0)
+        same += np.count_nonzero((a[:a.shape[0] - r] == a[r:]) & (a[r:] > 0))
+        total += a[r:].size
+    return same / total
+
+
+def test_cluster_function_matches_brute_force_and_closed_forms(mixed_images):
+    max_r = 5
+    for phase in (0, 1):
+        c = cluster_images(mixed_images, phase, max_r)
+        np.testing.assert_allclose(
+            c.along_rows, [brute_cluster(mixed_images, phase, r, 0) for r in range(max_r + 1)])
+        np.testing.assert_allclose(
+            c.along_cols, [brute_cluster(mixed_images, phase, r, 1) for r in range(max_r + 1)])
+        # L <= C2 <= S2, equal at r = 0 (the area fraction)
+        s2, lp = s2_images(mixed_images, phase, max_r), lineal_path_images(mixed_images, phase,
+                                                                           max_r)
+        for a in ("along_rows", "along_cols"):
+            assert np.all(getattr(lp, a) <= getattr(c, a) + 1e-12)
+            assert np.all(getattr(c, a) <= getattr(s2, a) + 1e-12)
+            assert getattr(c, a)[0] == pytest.approx(getattr(s2, a)[0])
+    # one connected phase (a comb: a bar with teeth): every pair in it is in one cluster,
+    # C2 = S2; disjoint rectangles: two pixels on a line are in one cluster exactly when the
+    # segment between them is in the phase, C2 = L
+    comb = np.zeros((20, 24), np.uint8)
+    comb[:3] = 1
+    comb[:, ::4] = 1
+    np.testing.assert_allclose(cluster_images(comb, 1, 8).along_cols,
+                               s2_images(comb, 1, 8).along_cols)
+    np.testing.assert_allclose(cluster_images(comb, 1, 8).along_rows,
+                               s2_images(comb, 1, 8).along_rows)
+    blocks = np.zeros((20, 24), np.uint8)
+    blocks[2:7, 3:9] = blocks[10:18, 12:15] = blocks[1:4, 17:23] = 1
+    for a in ("along_rows", "along_cols"):
+        np.testing.assert_allclose(getattr(cluster_images(blocks, 1, 8), a),
+                                   getattr(lineal_path_images(blocks, 1, 8), a))
+    # images are labelled apart: a stack of two copies gives the curves of one
+    np.testing.assert_allclose(cluster_images(np.stack([comb, comb]), 1, 8).along_rows,
+                               cluster_images(comb, 1, 8).along_rows)
 
 
 def test_volume_curves_follow_the_plane_convention():
