@@ -7,6 +7,7 @@
         [--seed 1]    # the training seed (micro3d train --seed)
         [--no-diffusivity] [--floor-cache FLOORS.json]    # reuse the truths' floors
         [--planes xy [xz]] [--isotropic | --like PLANE=PLANE ...]    # a declared symmetry
+        [--slice-step N]    # cut synthetic / devdata truths every N-th slice
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
@@ -68,17 +69,17 @@ SYNTHETIC = {"electrode_iso": (lambda: electrode((128, 128, 128), elongation=(1.
                                                  seed=0), 4)}
 
 
-def material(name: str, devdata: Path):
-    """(images per plane, number of phases, truth volume) of a demo or devdata material."""
-    if name in SYNTHETIC:
-        make, step = SYNTHETIC[name]
-        truth = make()
-        return volume_plane_images(truth, step), int(truth.max()) + 1, truth
-    if name in DEV_VOLUMES:
-        file, step = DEV_VOLUMES[name]
-        truth = read_volume(devdata / file)
-        k = int(truth.max()) + 1
-        return volume_plane_images(truth, step), k, truth
+def material(name: str, devdata: Path, step: int | None = None):
+    """(images per plane, number of phases, truth volume) of a demo or devdata material;
+    ``step``: cut a synthetic or devdata truth every ``step``-th slice instead of its own."""
+    if name in SYNTHETIC or name in DEV_VOLUMES:
+        if name in SYNTHETIC:
+            make, own = SYNTHETIC[name]
+            truth = make()
+        else:
+            file, own = DEV_VOLUMES[name]
+            truth = read_volume(devdata / file)
+        return volume_plane_images(truth, step or own), int(truth.max()) + 1, truth
     d = demo_dir(name)
     planes = load_labelled_planes({p: [d / p] for p in ("xy", "xz", "yz")}, None, None, None)
     return planes.images, planes.num_phases, read_volume(d / "truth.tif")
@@ -137,6 +138,10 @@ def main(argv=None) -> None:
     ap.add_argument("--count", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--devdata", type=Path, default=DEVDATA)
+    ap.add_argument("--slice-step", type=int, default=None, metavar="N",
+                    help="cut synthetic and devdata truths every N-th slice per plane "
+                         "(default: each material's own), e.g. 1 to give one plane all "
+                         "its sections")
     ap.add_argument("--save", type=Path, default=None, help="keep the models in this folder")
     ap.add_argument("--models", type=Path, default=None,
                     help="evaluate the models DIR/<material>.pt (trained by `micro3d train`, "
@@ -182,7 +187,7 @@ def main(argv=None) -> None:
           "s sampling per volume |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.materials:
-        images, k, truth = material(name, args.devdata)
+        images, k, truth = material(name, args.devdata, args.slice_step)
         try:  # the one path of micro3d train: an absent plane needs a declaration
             data = PlaneDataset.declared({p: images[p] for p in args.planes}, k, declared)
         except InputError as exc:
