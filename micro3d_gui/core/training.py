@@ -250,7 +250,11 @@ class Trainer:
         torch.manual_seed(config.seed)  # weight init only; data draws use self.gen
         self.model = UNet(model_config).to(self.device)
         self.net = dist.wrap(self.model)  # what trains; self.model is what is saved
-        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        # a second network given the same weights, not copy.deepcopy of the module tree,
+        # which segfaulted in the app's worker thread (Parameter.__deepcopy__)
+        self.ema = UNet(model_config).to(self.device)
+        self.ema.load_state_dict(self.model.state_dict())
+        self.ema.eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.step = 0
