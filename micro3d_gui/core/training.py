@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 
 from .checkpoint import save_checkpoint
-from .crop import CLI_CROP_ADVICE, image_shapes, training_crop
+from .crop import CLI_CROP_ADVICE, CropChoice, image_shapes, training_crop
 from .device import enable_fast_matmul, to_device
 from .distributed import SINGLE, Distributed
 from .diffusion.schedule import Schedule, ScheduleConfig
@@ -493,16 +493,28 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
         return Trainer.resume(resume, data, steps=steps, device=device, dist=dist), ignored
     if preset == "auto":
         preset = auto_preset(device)
-    model_config = preset_config(preset, data.channels)
-    multiple = model_config.size_multiple
-    if given.get("crop", 0) % multiple:
-        raise ValueError(f"the crop ({given['crop']} px) must be a multiple of "
-                         f"{multiple} for the {preset} preset")
-    if "crop" in given:  # the caller's check first: its message names its own option
-        check_crop(given["crop"])
-    choice = training_crop(image_shapes(data.images), TrainConfig.for_preset(preset).crop,
-                           multiple, given.get("crop"), origins, crop_advice)
+    choice = new_run_crop(data.images, preset, given.get("crop"), check_crop, origins,
+                          crop_advice)
     config = TrainConfig.for_preset(preset, **{**given, "crop": choice.crop})
-    trainer = Trainer(data, model_config, config, device=device, dist=dist)
+    trainer = Trainer(data, preset_config(preset, data.channels), config, device=device,
+                      dist=dist)
     trainer.notes = [choice.note] if choice.note else []
     return trainer, []
+
+
+def new_run_crop(images: Mapping[str, Sequence], preset: str, crop: int | None,
+                 check_crop: Callable[[int], None], origins: Mapping[str, Sequence] | None = None,
+                 crop_advice: str = CLI_CROP_ADVICE) -> CropChoice:
+    """The crop a new run of ``preset`` (not ``auto``) trains with on label ``images``
+    ``{plane: [[H, W]]}``: ``crop`` (None: :func:`~micro3d_gui.core.crop.training_crop`'s
+    choice), checked first to be a multiple of the network's stride (ValueError) and by
+    ``check_crop(crop)`` (whose message names the caller's option). One rule for
+    :func:`prepare_trainer` and the app's note on the crop before a start."""
+    multiple = preset_config(preset, 1).size_multiple
+    if crop:
+        if crop % multiple:
+            raise ValueError(f"the crop ({crop} px) must be a multiple of {multiple} for "
+                             f"the {preset} preset")
+        check_crop(crop)
+    return training_crop(image_shapes(images), TrainConfig.for_preset(preset).crop, multiple,
+                         crop, origins, crop_advice)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ..core.crop import APP_CROP_ADVICE, CropChoice, image_shapes, training_crop
+from ..core.crop import APP_CROP_ADVICE, CropChoice
 from ..core.symmetry import APP_WORDS, Symmetry
 from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
@@ -101,18 +101,17 @@ def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
 def crop_choice(labels: Mapping[str, Sequence[np.ndarray]], settings: TrainSettings, device,
                 origins: Mapping[str, Sequence] | None = None) -> CropChoice:
     """The crop a new run of ``settings`` trains with on ``labels`` (the core's rule, as
-    ``micro3d train``); InputError when the images cannot hold it."""
-    from ..core.diffusion.unet import preset_config
+    ``micro3d train``: :func:`~micro3d_gui.core.training.new_run_crop`); InputError when
+    the images cannot hold it."""
+    from ..core.training import new_run_crop
 
     preset = auto_preset(device) if settings.preset == "auto" else settings.preset
-    multiple = preset_config(preset, 1).size_multiple
-    if settings.crop % multiple:
-        raise InputError(f"crop {settings.crop} px: must be a multiple of {multiple} for "
-                         f"the {preset} preset")
-    if settings.crop:
-        check_crop(labels, settings.crop, origins)
-    return training_crop(image_shapes(labels), TrainConfig.for_preset(preset).crop, multiple,
-                         settings.crop or None, origins, APP_CROP_ADVICE)
+    try:
+        return new_run_crop(labels, preset, settings.crop or None,
+                            lambda crop: check_crop(labels, crop, origins), origins,
+                            APP_CROP_ADVICE)
+    except ValueError as exc:  # (the images' own errors are InputErrors already)
+        raise InputError(str(exc)) from None
 
 
 def train_job(segmentation, settings: TrainSettings, device, resume: bool,
