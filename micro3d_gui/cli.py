@@ -10,22 +10,21 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .cli_files import check_command_files, output_paths, rescue_folders
 from .core.training import DEFAULT_TIME_BUDGET_S
+from .interrupt import call_forwarding_signals, stop_on_signals
 from .io.atomic import check_output
+from .io.run_files import rescue
 from .errors import InputError, OutputError
 
 EXIT_INPUT = 2
-EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by head
 
 
@@ -463,23 +462,9 @@ def _sampling_progress(recipe, ckpt: dict, fractions=None):
     return bar, progress
 
 
-@contextmanager
-def _stop_on_sigint():
-    """Turn Ctrl-C into a polite stop request, so a step is never cut in half."""
-    flag = {"stop": False}
-
-    def handler(signum, frame):
-        flag["stop"] = True
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        yield lambda: flag["stop"]
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+def _by(stop) -> str:
+    """`` by SIGTERM`` for a stop that came as a signal other than Ctrl-C."""
+    return f" by {stop.name}" if stop() and stop.name != "SIGINT" else ""
 
 
 def _device(name: str):
@@ -525,33 +510,6 @@ def _resumed_checkpoint(args) -> tuple[dict, int]:
     return ckpt, int(config["crop"])
 
 
-def _input_folders(args) -> list[Path]:
-    """The folder holding the first micrograph source (for rescued files)."""
-    for plane in PLANE_NAMES:
-        for src in getattr(args, plane) or ():
-            p = Path(src)
-            return [(p if p.is_dir() else p.parent).resolve().parent]
-    return []
-
-
-def _rescue(save, outputs: list[Path], near: list[Path], error: OSError) -> OutputError:
-    """Work whose ``outputs`` could not be written goes beside the inputs (``near``), else
-    to the temp folder, as ``NAME-rescued-PID.SUFFIX``: ``save(paths)`` writes it there.
-    Returns the error to report, saying where the work went."""
-    import tempfile
-
-    for folder in (*near, Path(tempfile.gettempdir())):
-        paths = [folder / f"{p.stem}-rescued-{os.getpid()}{p.suffix}" for p in outputs]
-        try:
-            save(paths)
-        except OSError:
-            continue
-        return OutputError(f"{error}; nothing is lost: saved to "
-                           f"{', '.join(map(str, paths))} instead")
-    return OutputError(f"{error}; saving it beside the inputs and in the temp folder "
-                       "failed too")
-
-
 def _without_option(argv: list[str], flag: str) -> list[str]:
     """``argv`` less ``flag VALUE`` / ``flag=VALUE``."""
     out, skip = [], False
@@ -573,13 +531,13 @@ def cmd_train(args) -> int:
     from .core.training import prepare_trainer
     from .metrics.fidelity import FidelityMonitor, describe
 
-    check_output(args.out, "--out")
+    check_command_files(args)
     device = _device(args.device)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # start the ranks, then wait
         if args.batch is not None and args.batch % args.nproc:
             raise InputError(f"--batch {args.batch}: must be a multiple of --nproc {args.nproc}")
-        return subprocess.call(torchrun_command(args.nproc, _without_option(args.argv,
-                                                                            "--nproc")))
+        return call_forwarding_signals(torchrun_command(args.nproc, _without_option(
+            args.argv, "--nproc")))
     dist = from_environment(device)
     device = dist.device(device)
     say = print if dist.is_main else (lambda *a, **k: None)
@@ -619,7 +577,7 @@ def cmd_train(args) -> int:
     monitor = (None if args.no_fidelity or not dist.is_main else
                FidelityMonitor.for_trainer(trainer))
     bar = _Progress(cfg.steps or 0, trainer.step, quiet=not dist.is_main)
-    with _stop_on_sigint() as stop_requested:
+    with stop_on_signals() as stop_requested:
         def progress(p):
             bar.set_total(p.total)
             bar.update(p.step, loss=f"{p.loss:.4f}")
@@ -631,16 +589,15 @@ def cmd_train(args) -> int:
             finished = trainer.train(progress, checkpoint_path=args.out, monitor=monitor)
         except OutputError as exc:  # the folder vanished, the disk filled up, ...
             bar.close()
-            raise _rescue(lambda paths: trainer.save(paths[0]), [Path(args.out)],
-                          _input_folders(args),
-                          OutputError(f"{exc}; training stopped at step {trainer.step}")
-                          ) from None
+            raise rescue(lambda paths: trainer.save(paths[0]), [args.out], rescue_folders(args),
+                         OutputError(f"{exc}; training stopped at step {trainer.step}")
+                         ) from None
     bar.close()
     dist.close()
     if not finished:
-        say(f"stopped at step {trainer.step}; model saved to {args.out}; "
-            f"continue with --resume {args.out}")
-        return EXIT_INTERRUPTED
+        say(f"stopped at step {trainer.step}{_by(stop_requested)}; model saved to "
+            f"{args.out}; continue with --resume {args.out}")
+        return stop_requested.exit_code
     say(f"model saved to {args.out} (step {trainer.step}, "
         f"{trainer.elapsed_s:.0f} s of training, "
         f"final loss {np.mean(trainer.losses[-50:]):.4f})")
@@ -649,15 +606,9 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _output_paths(out: str, count: int) -> list[Path]:
-    p = Path(out)
-    if count == 1:
-        return [p]
-    return [p.with_name(f"{p.stem}_{i:03d}{p.suffix}") for i in range(count)]
-
-
 def _volume_writer(out: str, voxel_size, unit):
     """Check --out / --voxel-size / --unit before any sampling -> ``write(volume, path)``."""
+    from .io.calibration import check_voxel_size
     from .io.export import EXPORT_FORMATS, VOXEL_UNIT, export_volume, write_voxel_sidecar
     from .io.volume import write_tiff
 
@@ -677,6 +628,7 @@ def _volume_writer(out: str, voxel_size, unit):
     if voxel_size is None:  # spacing 1 voxel: no physical unit is claimed
         return lambda vol, path: export_volume(vol, path, unit=VOXEL_UNIT)
     size, unit = tuple(voxel_size), unit or "um"
+    check_voxel_size(suffix, size, unit)  # the writer's own limits, before the work
     if suffix == ".npy":
         print(f"note: .npy has no place for --voxel-size; it goes to a sidecar "
               f"{Path(out).name}.json", file=sys.stderr)
@@ -740,16 +692,6 @@ def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
         raise InputError(f"--shape {' '.join(map(str, args.shape))}: {exc}") from None
 
 
-def _check_report_path(json_path: str | None, outputs: list[Path]) -> None:
-    """Refuse a --json path that cannot be written or that is one of the volumes'."""
-    if json_path is None:
-        return
-    check_output(json_path, "--json")
-    if any(Path(json_path).resolve() == p.resolve() for p in outputs):
-        raise InputError(f"--json {json_path}: is also a volume's --out path; give the "
-                         "report another name, e.g. report.json")
-
-
 def _warn_untrained(ckpt: dict, path: str) -> None:
     """A model from before absent planes were refused may sample planes it never saw."""
     from .core.checkpoint import untrained_planes
@@ -769,10 +711,8 @@ def cmd_sample(args) -> int:
     from .metrics.selfcheck import self_check_lines
 
     write = _volume_writer(args.out, args.voxel_size, args.unit)
-    paths = _output_paths(args.out, args.count)
-    for path in paths:
-        check_output(path, "--out")
-    _check_report_path(args.json, paths)
+    paths = output_paths(args.out, args.count)
+    check_command_files(args)
     recipe = sampling_recipe(args)
     ckpt = load_checkpoint(args.model)
     _warn_untrained(ckpt, args.model)
@@ -794,15 +734,14 @@ def cmd_sample(args) -> int:
                     for v, rescued_path in zip(rest, rescued):
                         write(v, rescued_path)
 
-                raise _rescue(save_rest, paths[i:], [Path(args.model).resolve().parent],
-                              exc) from None
+                raise rescue(save_rest, paths[i:], rescue_folders(args), exc) from None
             counts = np.bincount(vol.ravel(), minlength=ckpt["num_phases"])
             print(f"wrote {path} ({'x'.join(map(str, vol.shape))} [z, y, x], "
                   f"phase fractions {np.round(counts / vol.size, 3).tolist()})", flush=True)
         if not args.no_check:
             print("self-check of the volumes...", file=sys.stderr, flush=True)
 
-    with _stop_on_sigint() as stop_requested:
+    with stop_on_signals() as stop_requested:
         try:
             result = run_checked(sample_checked(
                 ckpt, recipe, shape, args.count, check=not args.no_check,
@@ -812,15 +751,25 @@ def cmd_sample(args) -> int:
                 compile_network=args.compile), progress)
         except SamplingCancelled:
             bar.close()
-            print("sampling cancelled; nothing written", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            print(f"sampling cancelled{_by(stop_requested)}; nothing written",
+                  file=sys.stderr)
+            return stop_requested.exit_code
     if result.self_check is not None:
         print("\n".join(self_check_lines(result.self_check)))
     if args.json is not None:
-        write_report({"volumes": [str(p) for p in paths], "self_check": result.self_check},
-                     args.json)
+        report = {"volumes": [str(p) for p in paths], "self_check": result.self_check}
+        _save_or_rescue(lambda json_path: write_report(report, *json_path), [args.json], args)
         print(f"wrote {args.json}")
     return 0
+
+
+def _save_or_rescue(save, paths: list, args) -> None:
+    """``save(paths)``, or when that fails the same to the rescue folders (an OutputError
+    saying where the work went)."""
+    try:
+        save(paths)
+    except OutputError as exc:
+        raise rescue(save, paths, rescue_folders(args), exc) from None
 
 
 def _evaluation_phases(args, volumes: list[np.ndarray], references: list[tuple[str, int]]
@@ -900,10 +849,7 @@ def cmd_evaluate(args) -> int:
 
     to_stdout = args.json == "-"
     info = sys.stderr if to_stdout else sys.stdout  # stdout then carries the JSON alone
-    if not to_stdout:
-        check_output(args.json, "--json")
-    if args.csv is not None:
-        check_output(args.csv, "--csv")
+    check_command_files(args)
     image_set = None
     if any(getattr(args, p) for p in PLANE_NAMES) or args.transpose or args.flip_rows \
             or args.flip_cols:
@@ -951,7 +897,7 @@ def cmd_evaluate(args) -> int:
     device = _device(args.device) if args.diffusivity or args.elastic else "cpu"
 
     last = {"text": None}
-    with _stop_on_sigint() as stop_requested:
+    with stop_on_signals() as stop_requested:
         def progress(fraction: float, text: str) -> bool:
             if text != last["text"] and text != "done":
                 last["text"] = text
@@ -966,8 +912,9 @@ def cmd_evaluate(args) -> int:
                 diffusivity=args.diffusivity, elastic=args.elastic, materials=materials,
                 device=device, max_r=args.max_r, names=list(args.volumes), progress=progress)
         except EvaluationCancelled:
-            print("evaluation cancelled; nothing written", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            print(f"evaluation cancelled{_by(stop_requested)}; nothing written",
+                  file=sys.stderr)
+            return stop_requested.exit_code
     report = evaluation.report()
     inputs = {"volumes": list(args.volumes)}
     if image_set is not None:
@@ -982,10 +929,13 @@ def cmd_evaluate(args) -> int:
     if to_stdout:
         sys.stdout.write(report_json(report))
         sys.stdout.flush()
-    if not to_stdout or args.csv:
-        write_report(report, None if to_stdout else args.json, args.csv)
+    json_path = None if to_stdout else args.json
+    written = [p for p in (json_path, args.csv) if p]
+    if written:
+        _save_or_rescue(lambda paths: write_report(
+            report, paths[0] if json_path else None, paths[-1] if args.csv else None),
+            written, args)
     _print_report(report, file=info)
-    written = [p for p in (None if to_stdout else args.json, args.csv) if p]
     if written:
         print(f"wrote {' and '.join(written)}", file=info)
     return 0

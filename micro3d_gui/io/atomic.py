@@ -1,9 +1,11 @@
 """Atomic file writes: write a temp file beside the target, fsync, ``os.replace``, then fsync
 the folder (so the rename itself survives a power cut).
 
-A crash or a full disk mid-write leaves the previous file intact, never a truncated one. A
-temp file left by a killed writer (``kill -9``) is removed by the next write of the same
-target. Missing folders are created (by every writer alike); :func:`check_output` tells
+A crash or a full disk mid-write leaves the previous file intact, never a truncated one. Every
+failure of the write, whatever the writer raises (an OSError, or torch's C++ writer's
+RuntimeError on a full disk), becomes one :class:`OutputError` naming the target: the error
+callers answer by saving the work elsewhere. A temp file left by a killed writer
+(``kill -9``) is removed by the next write of the same target. Missing folders are created (by every writer alike); :func:`check_output` tells
 beforehand whether a path can be written at all, so that long work is never started for an
 output that cannot be saved.
 """
@@ -17,7 +19,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 
 
 def check_output(path: str | os.PathLike, flag: str = "--out") -> Path:
@@ -49,12 +51,34 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def write_failed(path: str | os.PathLike, exc: OSError) -> OutputError:
-    """The :class:`OutputError` for an OSError met while writing ``path``."""
-    fix = ("free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+def write_failed(path: str | os.PathLike, exc: BaseException) -> OutputError:
+    """The :class:`OutputError` for ``exc`` met while writing ``path``.
+
+    A writer that is not an OSError (torch's C++ writer says "unexpected pos 576 vs 534"
+    on a full disk) is told apart by the free space of the target's folder."""
+    code = getattr(exc, "errno", None) if isinstance(exc, OSError) else None
+    if code is None and _disk_full(Path(path).parent):
+        code = errno.ENOSPC
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    elif code == errno.ENOSPC:
+        reason = os.strerror(errno.ENOSPC)
+    else:
+        detail = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__
+    fix = ("free some disk space" if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
            else "check the folder's permissions and free space")
-    return OutputError(f"{path}: could not be written ({_reason(exc)}); {fix} or choose "
+    return OutputError(f"{path}: could not be written ({reason}); {fix} or choose "
                        "another path")
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` has no block left for an unprivileged write."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+    return st.f_bavail == 0
 
 
 @contextlib.contextmanager
@@ -62,8 +86,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path
     """Yield a temporary path to write to; it replaces ``path`` when the block succeeds.
 
     ``suffix`` ends the temporary name, for writers that choose the format by it
-    (e.g. ``".part.vti"`` for pyvista). An OSError of the file system (permission, full
-    disk, a folder in the way) becomes an :class:`OutputError` naming ``path``.
+    (e.g. ``".part.vti"`` for pyvista). Any failure inside the block or of the file system
+    (permission, full disk, a folder in the way, a writer's own error) becomes an
+    :class:`OutputError` naming ``path``; input errors (:class:`InputError`) pass unchanged.
     """
     target = Path(path)
     tmp_path = None
@@ -76,13 +101,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
         _fsync_folder(target.parent)
-    except OutputError:
+    except InputError:
         raise
-    except OSError as exc:
-        raise write_failed(target, exc) from None
+    except Exception as exc:  # noqa: BLE001  (every writer failure is the same for the user)
+        # diagnosed before the temp file goes: it may be what filled the disk
+        raise write_failed(target, exc) from exc
     finally:
-        if tmp_path is not None and tmp_path.exists():
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
 
 
 def remove_stale_parts(target: Path, suffix: str = ".part") -> list[Path]:

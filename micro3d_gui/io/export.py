@@ -69,8 +69,11 @@ def write_vti(volume: np.ndarray, path: str | os.PathLike,
     grid.cell_data["phase"] = vol.ravel(order="C")
     grid.field_data["unit"] = np.array([str(unit)])
     # pyvista picks the writer from the suffix, so the temporary file keeps ".vti". zlib:
-    # VTK compresses block by block, and label volumes shrink many times over.
-    with atomic_path(path, suffix=".part.vti") as tmp:
+    # VTK compresses block by block, and label volumes shrink many times over. VTK only
+    # logs a failed write (a full disk leaves an empty file): the catcher makes it an error,
+    # which the atomic writer reports, and keeps VTK's many-line log off the terminal.
+    with atomic_path(path, suffix=".part.vti") as tmp, pv.vtk_verbosity("off"), \
+            pv.VtkErrorCatcher(raise_errors=True, send_to_logging=False):
         grid.save(tmp, binary=True, compression="zlib")
 
 
@@ -94,11 +97,16 @@ def write_npy(volume: np.ndarray, path: str | os.PathLike,
         np.save(fh, vol)
 
 
+def voxel_sidecar_path(path: str | os.PathLike) -> Path:
+    """The sidecar of a volume file with no place for its voxel size: ``<path>.json``."""
+    return Path(f"{os.fspath(path)}.json")
+
+
 def write_voxel_sidecar(path: str | os.PathLike, voxel_size: Sequence[float],
                         unit: str = "um") -> Path:
     """The voxel size of a file with no place for it (``.npy``) in ``<path>.json``:
     ``{"voxel_size": [z, y, x], "unit": ..., "axes": "zyx"}``; returns the sidecar path."""
-    sidecar = Path(f"{os.fspath(path)}.json")
+    sidecar = voxel_sidecar_path(path)
     data = {"voxel_size": list(_voxel_size(voxel_size)), "unit": str(unit), "axes": "zyx"}
     with atomic_path(sidecar) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)

@@ -146,6 +146,17 @@ def write_object_npy(d):
     np.save(d / "obj.npy", np.array([{"a": 1}] * 8, dtype=object), allow_pickle=True)
 
 
+def write_materials(d):
+    (d / "mat.json").write_text('{"0": {"E": 3.5, "nu": 0.35, "cte": 6e-5}, '
+                                '"1": {"E": 230, "nu": 0.2, "cte": -5e-7}}')
+
+
+def write_keep_tif(d):
+    """A labelled 8x8 section (the xy plane of the 8^3 test volumes) -> its path."""
+    tifffile.imwrite(d / "keep.tif", lamellae((8, 8, 8), axis=2, seed=0)[0] * 255)
+    return d / "keep.tif"
+
+
 def mkdir(name):
     return lambda d: (d / name).mkdir()
 
@@ -176,7 +187,43 @@ CASES = [
     ("sample-json-is-folder", no_op, lambda d: sample(d, "--json", str(d / "a_folder")),
      ["--json", "a_folder: is a folder"]),
     ("sample-json-is-the-volume", no_op, lambda d: sample(d, "--json", str(d / "old.tif")),
-     ["--json", "old.tif: is also a volume's --out path"]),
+     ["--json", "old.tif: is also the path of --out"]),
+    # -- an output that is an input or another output: refused, whatever its spelling ----------
+    ("train-out-is-a-micrograph", no_op, lambda d: train(d, out="xy/xy_0.png"),
+     ["--out", "xy_0.png: is the --xy micrograph", "give --out another path"]),
+    ("train-out-is-a-micrograph-by-symlink",
+     lambda d: (d / "link.png").symlink_to(d / "xz" / "xz_1.png"),
+     lambda d: train(d, out="link.png"), ["link.png: is the --xz micrograph", "xz_1.png"]),
+    ("train-out-is-a-micrograph-by-dotdot", no_op, lambda d: train(d, out="yz/../yz/yz_0.png"),
+     ["yz_0.png: is the --yz micrograph"]),
+    ("evaluate-json-is-the-volume", no_op, lambda d: evaluate(d, out="vol.npy"),
+     ["--json", "vol.npy: is the volume", "give --json another path"]),
+    ("evaluate-csv-is-the-json", no_op,
+     lambda d: evaluate(d, extra=("--csv", str(d / "old.json"))),
+     ["--csv", "old.json: is also the path of --json"]),
+    ("evaluate-json-is-the-materials", write_materials,
+     lambda d: evaluate(d, out="mat.json", extra=("--materials", str(d / "mat.json"))),
+     ["--json", "mat.json: is the --materials file"]),
+    ("evaluate-json-is-a-micrograph", no_op,
+     lambda d: evaluate(d, out="xy/xy_1.png", extra=planes(d)),
+     ["--json", "xy_1.png: is the --xy micrograph"]),
+    ("sample-out-is-a-keep-image", write_keep_tif,
+     lambda d: sample(d, "--keep", "xy", "0", str(d / "keep.tif"), out="keep.tif"),
+     ["--out", "keep.tif: is the --keep xy 0 image"]),
+    ("sample-out-is-a-keep-image-by-hard-link", lambda d: os.link(write_keep_tif(d),
+                                                                  d / "alias.tif"),
+     lambda d: sample(d, "--keep", "xy", "0", str(d / "keep.tif"), out="alias.tif"),
+     ["--out", "alias.tif: is the --keep xy 0 image", "keep.tif"]),
+    ("sample-out-is-the-model", lambda d: shutil.copy(d / "model.pt", d / "model.tif"),
+     lambda d: sample(d, model="model.tif", out="model.tif"),
+     ["--out", "model.tif: is the model"]),
+    ("sample-json-is-the-npy-sidecar", no_op,
+     lambda d: sample(d, "--voxel-size", "1", "1", "1", "--json", str(d / "v.npy.json"),
+                      out="v.npy"),
+     ["--json", "v.npy.json: is also the path of the --out sidecar"]),
+    ("sample-count-json-is-a-volume", no_op,
+     lambda d: sample(d, "--count", "2", "--json", str(d / "v_001.tif"), out="v.tif"),
+     ["--json", "v_001.tif: is also the path of --out"]),
     ("evaluate-json-is-folder", no_op, lambda d: evaluate(d, out="a_folder"),
      ["--json", "a_folder: is a folder"]),
     ("evaluate-json-unwritable", no_op,
@@ -264,6 +311,15 @@ CASES = [
      ["argument --voxel-size", "positive"]),
     ("voxel-size-nan", no_op, lambda d: sample(d, "--voxel-size", "nan", "1", "1"),
      ["argument --voxel-size"]),
+    ("voxel-size-1e-300-in-a-tiff", no_op,
+     lambda d: sample(d, "--voxel-size", "1e-300", "1e-300", "1e-300"),
+     ["--voxel-size 1e-300 1e-300 1e-300", "a .tif file cannot store this voxel size",
+      "--unit"]),
+    ("voxel-size-1e10-in-a-tiff", no_op, lambda d: sample(d, "--voxel-size", "1", "1e10", "1"),
+     ["--voxel-size 1 1e+10 1", "read back as 1 inf 1"]),
+    ("unit-the-vti-cannot-store", no_op,
+     lambda d: sample(d, "--voxel-size", "1", "1", "1", "--unit", "\u00b5m", out="v.vti"),
+     ["--unit '\u00b5m': a .vti file cannot store it", "um or nm"]),
     ("unit-without-voxel-size", no_op, lambda d: sample(d, "--unit", "nm"),
      ["--unit nm", "add --voxel-size"]),
     ("lr-negative", no_op, lambda d: train(d, "--lr", "-1"), ["argument --lr", "positive"]),
