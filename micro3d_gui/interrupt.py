@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -66,11 +67,12 @@ def stop_on_signals() -> Iterator[StopRequest]:
 def _leave_the_terminal() -> None:
     """After SIGHUP the terminal is gone and writing to it fails (EIO): send what would
     have gone there to the null device, so the run can still save and report in its log
-    files. Output already going to a file or a pipe is left as it is."""
+    files. Output already going to a file or a pipe is left as it is. (A hung-up terminal
+    no longer answers ``isatty``; it is still a character device.)"""
     for stream in (sys.stdout, sys.stderr):
         try:
             fd = stream.fileno()
-            if os.isatty(fd):
+            if stat.S_ISCHR(os.fstat(fd).st_mode):
                 null = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(null, fd)
                 os.close(null)
@@ -80,12 +82,15 @@ def _leave_the_terminal() -> None:
 
 def call_forwarding_signals(command: Sequence[str]) -> int:
     """Run ``command`` and wait for it, passing SIGTERM and SIGHUP on to it (so a ``kill`` of
-    this process stops the child's work politely too); returns its exit code. SIGINT is
-    not passed on: Ctrl-C reaches the whole foreground process group already, and a second
-    one would cut the child's own clean stop short."""
+    this process stops the child's work politely too); returns its exit code, or 128 + the
+    signal passed on when the child failed after it (torchrun exits 1 on a signal). SIGINT
+    is not passed on: Ctrl-C reaches the whole foreground process group already, and a
+    second one would cut the child's own clean stop short."""
     child = subprocess.Popen(list(command))
+    stop = StopRequest()
 
     def forward(signum, frame):
+        stop.signum = stop.signum or signum
         with contextlib.suppress(OSError):
             child.send_signal(signum)
 
@@ -97,7 +102,8 @@ def call_forwarding_signals(command: Sequence[str]) -> int:
     except ValueError:  # not the main thread
         pass
     try:
-        return child.wait()
+        code = child.wait()
+        return stop.exit_code if code and stop() else code
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -73,13 +73,40 @@ def test_sigterm_stops_training_saved_and_it_resumes_to_the_uninterrupted_weight
     assert torch.equal(losses1, losses2)
 
 
-def test_sighup_stops_training_saved(lamella_dirs, tmp_path):
-    # a closed terminal or ssh session: the same polite stop, exit code 128 + SIGHUP
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal")
+def test_a_closed_terminal_stops_training_saved(lamella_dirs, tmp_path):
+    # an ssh session closed under a run: SIGHUP, and the terminal gone (writing to it fails)
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
     model = tmp_path / "m.pt"
-    rc, out, err = run_until_progress(train_args(lamella_dirs, model), signal.SIGHUP, "step ")
-    assert rc == 128 + signal.SIGHUP, err
+    argv = [sys.executable, "-m", "micro3d_gui.cli", *train_args(lamella_dirs, model)]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the run, in a terminal wide enough for its progress bar
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        os.execve(sys.executable, argv, dict(os.environ, OMP_NUM_THREADS="1"))
+    seen = b""
+    while not re.search(rb" [1-9]\d*/%d " % STEPS, seen):  # the bar past its first step
+        seen += os.read(terminal, 4096)
+    os.close(terminal)  # the terminal goes away: the kernel sends the run SIGHUP
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP, seen.decode()
+    assert 1 <= torch.load(model, weights_only=True)["step"] < STEPS
+
+
+def test_sigterm_to_a_multi_process_run_reaches_its_processes(lamella_dirs, tmp_path):
+    # `micro3d train --nproc 2` runs torchrun: a kill of micro3d is passed on, and every
+    # process stops at the same step, the model saved by rank 0
+    model = tmp_path / "m.pt"
+    argv = train_args(lamella_dirs, model, "--nproc", "2")
+    argv[argv.index("--batch") + 1] = "4"
+    rc, out, err = run_until_progress(argv, signal.SIGTERM, "step ")
+    assert rc == 128 + signal.SIGTERM, err
     step = torch.load(model, weights_only=True)["step"]
-    assert 1 <= step < STEPS and f"stopped at step {step} by SIGHUP" in out
+    assert 1 <= step < STEPS and f"stopped at step {step} by SIGTERM" in out
 
 
 def test_sigterm_cancels_sampling_and_keeps_the_earlier_volume(tmp_path):
