@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .cli_files import check_command_files, output_paths, rescue_folders
+from .cli_files import PLANE_NAMES, check_command_files, output_paths, rescue_folders
 from .core.training import DEFAULT_TIME_BUDGET_S
 from .interrupt import call_forwarding_signals, stop_on_signals
 from .io.atomic import check_output
@@ -117,9 +117,6 @@ def _given(parser: argparse.ArgumentParser, argv: list[str], command: str) -> se
         if len(matches) == 1:
             given.add(matches[0])
     return given
-
-
-PLANE_NAMES = ("xy", "xz", "yz")
 
 
 def _add_micrograph_options(parser: argparse.ArgumentParser, reference: bool = False) -> None:

@@ -11,6 +11,7 @@ from .io.export import voxel_sidecar_path
 from .io.images import list_images
 from .io.run_files import NamedPath, check_run_files
 
+#: The planes of the micrograph options --xy, --xz and --yz.
 PLANE_NAMES = ("xy", "xz", "yz")
 
 

@@ -5,9 +5,9 @@ A crash or a full disk mid-write leaves the previous file intact, never a trunca
 failure of the write, whatever the writer raises (an OSError, or torch's C++ writer's
 RuntimeError on a full disk), becomes one :class:`OutputError` naming the target: the error
 callers answer by saving the work elsewhere. A temp file left by a killed writer
-(``kill -9``) is removed by the next write of the same target. Missing folders are created (by every writer alike); :func:`check_output` tells
-beforehand whether a path can be written at all, so that long work is never started for an
-output that cannot be saved.
+(``kill -9``) is removed by the next write of the same target. Missing folders are created
+(by every writer alike); :func:`check_output` tells beforehand whether a path can be
+written at all, so that long work is never started for an output that cannot be saved.
 """
 from __future__ import annotations
 

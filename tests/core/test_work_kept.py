@@ -19,7 +19,7 @@ from micro3d_gui.io.volume import read_volume
 from micro3d_gui.paths import demo_model
 from micro3d_gui.preprocess.synthetic import lamellae
 
-STEPS = 40  # tiny steps: enough that a signal sent at the first progress line lands mid-run
+STEPS = 24  # tiny steps: enough that a signal sent at the first progress line lands mid-run
 
 
 def train_args(dirs, out, *extra):
