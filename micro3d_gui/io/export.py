@@ -18,6 +18,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,8 @@ def write_vti(volume: np.ndarray, path: str | os.PathLike,
     # VTK compresses block by block, and label volumes shrink many times over. VTK only
     # logs a failed write (a full disk leaves an empty file): the catcher makes it an error,
     # which the atomic writer reports, and keeps VTK's many-line log off the terminal.
-    with atomic_path(path, suffix=".part.vti") as tmp, pv.vtk_verbosity("off"), \
+    quiet = pv.vtk_verbosity("off") if hasattr(pv, "vtk_verbosity") else nullcontext()
+    with atomic_path(path, suffix=".part.vti") as tmp, quiet, \
             pv.VtkErrorCatcher(raise_errors=True, send_to_logging=False):
         grid.save(tmp, binary=True, compression="zlib")
 
