@@ -41,8 +41,9 @@ class StopRequest:
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
     """Within the block, the stop signals set the yielded :class:`StopRequest` instead of
-    ending the process; the previous handlers come back after it. Outside the main thread
-    (where Python cannot set handlers) the request is never set."""
+    ending the process; the previous handlers come back after it. A signal ignored when the
+    block starts stays ignored (``nohup`` ignores SIGHUP; a shell's ``&`` job, SIGINT).
+    Outside the main thread (where Python cannot set handlers) the request is never set."""
     stop = StopRequest()
 
     def handler(signum, frame):
@@ -54,7 +55,8 @@ def stop_on_signals() -> Iterator[StopRequest]:
     previous = {}
     try:
         for sig in STOP_SIGNALS:
-            previous[sig] = signal.signal(sig, handler)
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread
         pass
     try:
@@ -97,8 +99,9 @@ def call_forwarding_signals(command: Sequence[str]) -> int:
     previous = {}
     try:
         for sig in STOP_SIGNALS:
-            previous[sig] = signal.signal(
-                sig, signal.SIG_IGN if sig == signal.SIGINT else forward)
+            if signal.getsignal(sig) != signal.SIG_IGN:  # the child ignores it too
+                previous[sig] = signal.signal(
+                    sig, signal.SIG_IGN if sig == signal.SIGINT else forward)
     except ValueError:  # not the main thread
         pass
     try:

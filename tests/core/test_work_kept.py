@@ -49,6 +49,22 @@ def weights(path):
     return ckpt["step"], ckpt["model"], ckpt["ema"], ckpt["losses"]
 
 
+def test_stop_signals_become_a_request_and_ignored_ones_stay_ignored():
+    from micro3d_gui.interrupt import stop_on_signals
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with stop_on_signals() as stop:
+            signal.raise_signal(signal.SIGHUP)
+            assert not stop()
+            signal.raise_signal(signal.SIGTERM)
+            assert stop() and stop.name == "SIGTERM" and stop.exit_code == 143
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_sigterm_stops_training_saved_and_it_resumes_to_the_uninterrupted_weights(
         lamella_dirs, tmp_path, capsys):
     killed = tmp_path / "killed.pt"
