@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -496,3 +497,19 @@ def test_tiff_stack_is_written_page_by_page_from_a_memmap(tmp_path):
         assert len(tif.pages) == 5 and tif.is_imagej
         assert tif.imagej_metadata["spacing"] == 2.0
         np.testing.assert_array_equal(tif.asarray(), np.asarray(vol))
+
+
+def test_same_file_sees_through_relative_paths_symlinks_and_hard_links(tmp_path, monkeypatch):
+    from micro3d_gui.io.run_files import same_file
+
+    (tmp_path / "d").mkdir()
+    real = tmp_path / "d" / "a.tif"
+    real.write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    os.link(real, tmp_path / "hard.tif")
+    monkeypatch.chdir(tmp_path / "d")
+    for alias in ("a.tif", "./a.tif", "../link/a.tif", tmp_path / "hard.tif"):
+        assert same_file(alias, real), alias
+    # an output not yet written is compared by its resolved path
+    assert same_file("../link/new.json", tmp_path / "d" / "new.json")
+    assert not same_file("b.tif", real) and not same_file(tmp_path / "new.json", real)
