@@ -174,6 +174,29 @@ class AnalysisPanel(QWidget):
         if self._raw is not None:
             self._draw(self._raw, self._num_phases)
 
+    def reset(self) -> None:
+        """A new project: no volumes, references or results."""
+        self._reference_planes = self._reference_volume = None
+        self._volumes, self._num_phases = [], None
+        self._report = self._raw = None
+        self.status_label.setText("No volumes analysed yet")
+        self.progress_bar.setValue(0)
+        self._draw_empty()
+        self._sync_buttons()
+
+    def show_saved_report(self, report: dict) -> None:
+        """The report of an analysis saved with the project (its numbers; the curves are
+        drawn again by Analyse)."""
+        self._report, self._raw = dict(report), None
+        self._draw_empty()
+        try:
+            summary = self._summary(self._report)
+        except (KeyError, TypeError, AttributeError):  # edited by hand: the numbers only
+            summary = "Analysis saved with the project"
+        self.status_label.setText(f"{summary} (saved with the project; Analyse draws the "
+                                  "curves again)")
+        self.progress_bar.setValue(1000)
+
     # -- running -------------------------------------------------------------------------
     def analyse(self, volumes: Sequence[np.ndarray], num_phases: int,
                 properties: bool = False) -> None:
@@ -228,6 +251,9 @@ class AnalysisPanel(QWidget):
         self._raw = raw
         self._report = evaluation.report()
         self._draw(raw, num_phases)
+        # The plot of what was just computed, not the tab last looked at.
+        self.tabs.setCurrentWidget(self.plots["s2" if evaluation.diffusion is None
+                                              else "diffusivity"])
         self.status_label.setText(self._summary(self._report))
         self.progress_bar.setValue(1000)
         self.finished.emit(self._report)
