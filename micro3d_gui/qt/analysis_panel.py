@@ -93,6 +93,7 @@ class AnalysisPanel(QWidget):
         self._num_phases: int | None = None
         self._report: dict | None = None
         self._raw: dict | None = None
+        self._evaluation = None
         self.job: Job | None = None
         #: Voxel edge length and unit for the r axes (None: r in voxels).
         self.voxel_size: float | None = None
@@ -178,24 +179,17 @@ class AnalysisPanel(QWidget):
         """A new project: no volumes, references or results."""
         self._reference_planes = self._reference_volume = None
         self._volumes, self._num_phases = [], None
-        self._report = self._raw = None
+        self._report = self._raw = self._evaluation = None
         self.status_label.setText("No volumes analysed yet")
         self.progress_bar.setValue(0)
         self._draw_empty()
         self._sync_buttons()
 
-    def show_saved_report(self, report: dict) -> None:
-        """The report of an analysis saved with the project (its numbers; the curves are
-        drawn again by Analyse)."""
-        self._report, self._raw = dict(report), None
-        self._draw_empty()
-        try:
-            summary = self._summary(self._report)
-        except (KeyError, TypeError, AttributeError):  # edited by hand: the numbers only
-            summary = "Analysis saved with the project"
-        self.status_label.setText(f"{summary} (saved with the project; Analyse draws the "
-                                  "curves again)")
-        self.progress_bar.setValue(1000)
+    def show_saved(self, evaluation) -> None:
+        """An analysis saved with the project (an :class:`~micro3d_gui.metrics.report.
+        Evaluation`), drawn as when it was computed."""
+        self._show_result(evaluation, evaluation.num_phases, emit=False)
+        self.status_label.setText(f"{self.status_label.text()} (saved with the project)")
 
     # -- running -------------------------------------------------------------------------
     def analyse(self, volumes: Sequence[np.ndarray], num_phases: int,
@@ -238,6 +232,10 @@ class AnalysisPanel(QWidget):
         """The last finished analysis' report, or None."""
         return self._report
 
+    def evaluation(self):
+        """The last finished analysis' raw results (for a project), or None."""
+        return self._evaluation
+
     def _draw_progress(self, fraction: float, text: str) -> None:
         if not self.is_running() or self.job.cancel_requested:
             return
@@ -245,10 +243,10 @@ class AnalysisPanel(QWidget):
         self.status_label.setText(text)
         self.progress.emit(fraction, text)
 
-    def _show_result(self, evaluation, num_phases: int) -> None:
+    def _show_result(self, evaluation, num_phases: int, emit: bool = True) -> None:
         self._show_progress.cancel()
         raw = vars(evaluation)  # metrics, metrics_volume, diffusion, elastic per volume
-        self._raw = raw
+        self._raw, self._evaluation = raw, evaluation
         self._report = evaluation.report()
         self._draw(raw, num_phases)
         # The plot of what was just computed, not the tab last looked at.
@@ -256,7 +254,8 @@ class AnalysisPanel(QWidget):
                                               else "diffusivity"])
         self.status_label.setText(self._summary(self._report))
         self.progress_bar.setValue(1000)
-        self.finished.emit(self._report)
+        if emit:
+            self.finished.emit(self._report)
 
     def _run_ended(self, job: Job, status: str) -> None:
         if job is not self.job:

@@ -2,10 +2,10 @@
 
 A project folder holds ``project.json``, ``volumes/volume_000.npy, ...`` (the generated
 uint8 label volumes ``[z, y, x]``), the model (``models/``, see
-:mod:`micro3d_gui.io.project_files`) and the last analysis' report
-(``analysis/report.json``). ``project.json`` keeps the Data panel's state (plane image
-paths, per-plane options, segmentation config), the model file, the train and generate
-settings and the view. Paths inside the folder are stored relative to it, so a project
+:mod:`micro3d_gui.io.project_files`) and the last analysis
+(``analysis/evaluation.json``, :mod:`micro3d_gui.metrics.saved`). ``project.json`` keeps
+the Data panel's state (plane image paths, per-plane options, segmentation config), the
+model file, the train and generate settings and the view. Paths inside the folder are stored relative to it, so a project
 folder can be moved or copied. Every file is written atomically, the volumes first and
 ``project.json`` last, so an interrupted save leaves the previous project readable. A file
 that has gone missing does not stop a project opening: :attr:`Project.notes` names it.
@@ -25,11 +25,13 @@ from PySide6.QtCore import QSettings
 
 from ..io.atomic import atomic_path
 from ..io.project_files import absolute_path, map_paths, relative_path
+from ..metrics.report import Evaluation
+from ..metrics.saved import evaluation_from_json, evaluation_to_json
 from ..errors import InputError
 
 PROJECT_FILE = "project.json"
 VOLUME_DIR = "volumes"
-ANALYSIS_FILE = "analysis/report.json"
+ANALYSIS_FILE = "analysis/evaluation.json"
 FORMAT = "micro3d-project"
 VERSION = 1
 
@@ -54,7 +56,7 @@ class Project:
     volumes: list[np.ndarray] = field(default_factory=list)
     num_phases: int | None = None
     view: dict = field(default_factory=dict)       # {"mode": ..., "volume": index}
-    analysis: dict | None = None                   # AnalysisPanel.report()
+    analysis: Evaluation | None = None             # AnalysisPanel.evaluation()
     #: When read: a sentence per file the project names that is missing (not saved).
     notes: list[str] = field(default_factory=list)
 
@@ -78,8 +80,7 @@ def save_project(folder: str | os.PathLike, project: Project) -> Path:
         names.append(path.relative_to(folder).as_posix())
     if project.analysis is not None:
         with atomic_path(folder / ANALYSIS_FILE) as tmp:
-            tmp.write_text(json.dumps(project.analysis, indent=2, default=_json_default),
-                           encoding="utf-8")
+            tmp.write_text(evaluation_to_json(project.analysis), encoding="utf-8")
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -152,9 +153,9 @@ def load_project(folder: str | os.PathLike) -> Project:
     if meta.get("analysis"):
         apath = folder / meta["analysis"]
         try:
-            analysis = json.loads(apath.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            notes.append(f"{apath}: the analysis report cannot be read ({exc}); "
+            analysis = evaluation_from_json(apath.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            notes.append(f"{apath}: the saved analysis cannot be read ({exc}); "
                          "analyse again")
     return Project(
         data=meta.get("data") or {},
@@ -164,7 +165,7 @@ def load_project(folder: str | os.PathLike) -> Project:
         volumes=volumes,
         num_phases=meta.get("num_phases"),
         view=meta.get("view") or {},
-        analysis=analysis if isinstance(analysis, dict) else None,
+        analysis=analysis,
         notes=notes,
     )
 

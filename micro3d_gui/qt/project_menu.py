@@ -80,7 +80,7 @@ class ProjectMenu:
                   "phase_names": list(self.viewport.phase_table.names),
                   "phase_colours": list(self.viewport.phase_table.colours),
                   "phase_opacities": list(self.viewport.phase_table.opacities)},
-            analysis=self.analysis_panel.report(),
+            analysis=self.analysis_panel.evaluation(),
         )
 
     def document_state(self) -> dict:
@@ -91,6 +91,7 @@ class ProjectMenu:
             return {"unparsed": True}
         state = {k: v for k, v in vars(project).items() if k not in ("volumes", "notes")}
         state["volumes"] = self.volume_revision
+        state["analysis"] = self.analysis_panel.report()  # (its numbers stand for it)
         return state
 
     def is_modified(self) -> bool:
@@ -183,7 +184,7 @@ class ProjectMenu:
         if 0 <= index < len(self.volumes):
             self.volume_combo.setCurrentIndex(index)
         if project.analysis is not None and self.volumes:
-            self.analysis_panel.show_saved_report(project.analysis)
+            self.analysis_panel.show_saved(project.analysis)
             self.show_analysis_dock()
 
     def save_project(self, folder: str | os.PathLike | None = None) -> bool:

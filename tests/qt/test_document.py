@@ -221,6 +221,7 @@ def test_a_project_folder_moves_with_everything(qtbot, window, boxes, file_dialo
     assert other.voxel_spin.value() == 0.5 and other.generate_panel.count_spin.value() == 3
     assert other.analysis_panel.report()["s2_relative_error"] == pytest.approx(
         report["s2_relative_error"])
+    assert any(ax.lines for ax in other.analysis_panel.plots["s2"].figure.axes)  # redrawn
     assert not other.is_modified() and boxes.errors == []
     other.close()
 
