@@ -624,7 +624,10 @@ class MainWindow(QMainWindow, ProjectMenu):
         jobs += [j for j in (self.model_job, *self.data_panel.load_jobs)
                  if j is not None and j.is_running()]
         for job in jobs:
-            job.detach() if detach else job.cancel()
+            if detach:
+                job.detach()
+            else:
+                job.cancel()
         if self.analysis_panel.is_running() and not detach:
             self.analysis_panel.cancel()
         ok = all(job.wait(timeout_s) for job in jobs)

@@ -5,10 +5,11 @@ uint8 label volumes ``[z, y, x]``), the model (``models/``, see
 :mod:`micro3d_gui.io.project_files`) and the last analysis
 (``analysis/evaluation.json``, :mod:`micro3d_gui.metrics.saved`). ``project.json`` keeps
 the Data panel's state (plane image paths, per-plane options, segmentation config), the
-model file, the train and generate settings and the view. Paths inside the folder are stored relative to it, so a project
-folder can be moved or copied. Every file is written atomically, the volumes first and
-``project.json`` last, so an interrupted save leaves the previous project readable. A file
-that has gone missing does not stop a project opening: :attr:`Project.notes` names it.
+model file, the train and generate settings and the view. Paths inside the folder are
+stored relative to it, so a project folder can be moved or copied. Every file is written
+atomically, the volumes first and ``project.json`` last, so an interrupted save leaves the
+previous project readable. A file that has gone missing does not stop a project opening:
+:attr:`Project.notes` names it.
 
 QSettings (INI format, organisation "Micro3D", application "micro3d-gui") keep the recent
 projects and the window geometry; tests redirect them with ``QSettings.setPath``.

@@ -127,6 +127,7 @@ class ProjectMenu:
         self.refresh_title()
 
     def reset_panels(self) -> None:
+        self.data_panel.drop_loading()
         self.data_panel.set_state({})
         self.train_panel.reset()
         self.generate_panel.reset()
