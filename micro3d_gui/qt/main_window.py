@@ -13,7 +13,8 @@ Wiring (the panels do not know each other; this window connects them):
 - ``analyse_requested(properties)`` of the Generate panel *and* of the Analysis panel ->
   :meth:`analyse`: one comparison, whichever button, against the segmented micrographs
   and the reference volume when there is one (the demo's ``truth.tif``).
-- File menu: projects (:mod:`.project`), recent projects, Export volumes, Quit. View menu:
+- File menu: projects and the unsaved-changes guard (:class:`.project_menu.ProjectMenu`,
+  the window's other half), recent projects, Export volumes, Quit. View menu:
   dock toggles, reset layout. Help menu: quick start, keyboard shortcuts, About.
 
 First run: the window opens on the Generate tab once a model is loaded, the empty 3D view

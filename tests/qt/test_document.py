@@ -146,7 +146,10 @@ def test_unsaved_changes_ask_and_cancel_keeps_everything(qtbot, window, boxes, f
     file_dialogs.path = saved
     window.actions["open"].trigger()
     window.actions["quit"].trigger()
-    assert [q[0] for q in boxes.save_questions] == ["Save changes?"] * 3
+    window._fill_recent_menu()  # File > Recent projects, as when the menu opens
+    entry, = [a for a in window.recent_menu.actions() if a.text() == str(saved.resolve())]
+    entry.trigger()
+    assert [q[0] for q in boxes.save_questions] == ["Save changes?"] * 4
     assert window.isVisible() and len(window.volumes) == 3 and window.is_modified()
     assert window.data_panel.plane_paths()["xy"] and window.voxel_spin.value() == 0.25
 
