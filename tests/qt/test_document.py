@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.preprocess.synthetic import lamellae
-from micro3d_gui.qt import project_menu
+from micro3d_gui.qt import main_window, project_menu, train_panel
 from micro3d_gui.qt.main_window import MainWindow
 from micro3d_gui.qt.project import PROJECT_FILE
 from micro3d_gui.qt.train_panel import TrainSettings
@@ -62,11 +62,16 @@ class FileDialogs:
         self.asked += 1
         return str(self.path) if self.path else ""
 
+    def getOpenFileName(self, *args, **kwargs):
+        return self.getSaveFileName()
+
 
 @pytest.fixture
 def file_dialogs(monkeypatch):
     fake = FileDialogs()
     monkeypatch.setattr(project_menu, "QFileDialog", fake)
+    monkeypatch.setattr(main_window, "QFileDialog", fake)
+    monkeypatch.setattr(train_panel, "QFileDialog", fake)
     return fake
 
 
@@ -87,6 +92,31 @@ def press_ctrl_s(qtbot, win):
     win.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
     qtbot.keyClick(win, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+
+
+def test_every_menu_action_runs_when_triggered(qtbot, window, boxes, file_dialogs):
+    """Each action as the menu or its shortcut fires it (``triggered(checked)``): none
+    raises (pytest-qt fails a test on an exception in a slot), each does its job or says
+    why not. The file dialogs are cancelled, the help boxes closed."""
+    def close_help():
+        box = QApplication.activeModalWidget()
+        if box is not None:
+            box.reject()
+    closer = QTimer()
+    closer.timeout.connect(close_help)
+    closer.start(50)
+    try:
+        for key, action in window.actions.items():
+            if key != "quit":
+                action.trigger()
+    finally:
+        closer.stop()
+    said = " ".join(text for _, text in boxes.errors)
+    assert "no volumes to export" in said and "no volumes to analyse" in said
+    assert "no model" in said
+    # open, save (a new project asks), save as, load model, train (where to write it)
+    assert file_dialogs.asked == 5
+    assert window.isVisible() and boxes.save_questions == []
 
 
 def test_save_and_ctrl_s_write_the_project(qtbot, window, boxes, file_dialogs, tmp_path):
