@@ -615,6 +615,17 @@ class MainWindow(QMainWindow, ProjectMenu):
         self.mark_clean()  # the demo as it comes: nothing to save yet
         return loaded
 
+    def preload_model(self, path: str | os.PathLike) -> None:
+        """The model the app was started with (``--model``). Without a project open it is
+        the starting state, as the demo is (nothing to save yet); with one, another model
+        than the project's is a change to it."""
+        starting = self.project_dir is None and not self.is_modified()
+        if starting:
+            self.model_path = str(path)  # read back, it is no edit (see _model_loaded)
+        self.set_model(path)
+        if starting:
+            self.mark_clean()
+
     # -- closing --------------------------------------------------------------------------
     def cancel_jobs(self, timeout_s: float = 30.0, detach: bool = False) -> bool:
         """Cancel every running job and wait for its thread; True when all ended.

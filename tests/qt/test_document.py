@@ -271,6 +271,17 @@ def test_a_project_folder_moves_with_everything(qtbot, window, boxes, file_dialo
     third.close()
 
 
+def test_the_model_the_app_starts_with_is_no_change(qtbot, window, boxes, tmp_path):
+    model = untrained_model(tmp_path / "m.pt")
+    window.preload_model(model)  # micro3d-gui --model m.pt
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=60_000)
+    wait_title(qtbot, window, "Micro3D")
+    other = untrained_model(tmp_path / "other.pt")
+    window.set_model(other)  # File > Load model...: a change
+    qtbot.waitUntil(lambda: window.model_path == str(other), timeout=60_000)
+    wait_title(qtbot, window, "Micro3D - untitled*")
+
+
 def test_closing_during_training_ends_every_job_without_a_dialog(qtbot, settings, boxes,
                                                                   micrograph_dirs, tmp_path):
     win = MainWindow(settings)
