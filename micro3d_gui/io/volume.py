@@ -84,7 +84,7 @@ def write_tiff(volume: np.ndarray, path: str | os.PathLike,
     vol = np.asarray(volume)  # a memmap stays one: pages are read and converted one by one
     if vol.ndim != 3:
         raise ValueError(f"expected a [z, y, x] volume, got shape {vol.shape}")
-    # (a memmap is read once more for its largest label: pages are small, the range is not)
+    # ImageJ's display range needs the largest label: one more read of a memmap, no copy
     top = max(1, int(vol.max())) if vol.size else 1
     metadata: dict = {"axes": "ZYX", "min": 0.0, "max": float(top)}
     calibration: dict = {}
