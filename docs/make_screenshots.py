@@ -141,6 +141,7 @@ def main(out_dir: Path, box: int | None, train_steps: int = 200) -> list[Path]:
     wait_until(app, lambda: not train.is_running(), 3600)
     print(f"Train {train_steps} steps: {time.perf_counter() - start:.0f} s", flush=True)
     written += grab_both(app, win, out_dir, "train")
+    win.mark_clean()  # nothing of a script's window to save: no "Save changes?" box
     win.close()
     return written
 

@@ -502,6 +502,14 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
     return trainer, []
 
 
+def steps_for_more_time(step: int, train_seconds: float, seconds: float) -> int:
+    """How many more steps ``seconds`` of training allow at a model's own pace so far
+    (``step`` steps in ``train_seconds``); as many as it has when its pace is unknown."""
+    if step <= 0 or train_seconds <= 0:
+        return max(step, PROBE_STEPS)
+    return max(1, int(seconds * step / train_seconds))
+
+
 def new_run_crop(images: Mapping[str, Sequence], preset: str, crop: int | None,
                  check_crop: Callable[[int], None], origins: Mapping[str, Sequence] | None = None,
                  crop_advice: str = CLI_CROP_ADVICE) -> CropChoice:

@@ -77,11 +77,16 @@ def write_tiff(volume: np.ndarray, path: str | os.PathLike,
     With ``voxel_size`` ``(z, y, x)`` in ``unit`` the stack is calibrated: x and y as the
     resolution tags (pixels per unit = 1 / size), z as ImageJ's ``spacing``, the unit in the
     ImageJ description. Without it no calibration (and no unit) is invented.
+
+    The description also sets ImageJ's display range to 0 .. the largest label, so labels
+    0 / 1 / ... show as black to white in Fiji / ImageJ (the values stay the labels).
     """
     vol = np.asarray(volume)  # a memmap stays one: pages are read and converted one by one
     if vol.ndim != 3:
         raise ValueError(f"expected a [z, y, x] volume, got shape {vol.shape}")
-    metadata: dict = {"axes": "ZYX"}
+    # ImageJ's display range needs the largest label: one more read of a memmap, no copy
+    top = max(1, int(vol.max())) if vol.size else 1
+    metadata: dict = {"axes": "ZYX", "min": 0.0, "max": float(top)}
     calibration: dict = {}
     if voxel_size is not None:
         sz, sy, sx = voxel_size

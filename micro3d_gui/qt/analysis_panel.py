@@ -93,6 +93,7 @@ class AnalysisPanel(QWidget):
         self._num_phases: int | None = None
         self._report: dict | None = None
         self._raw: dict | None = None
+        self._evaluation = None
         self.job: Job | None = None
         #: Voxel edge length and unit for the r axes (None: r in voxels).
         self.voxel_size: float | None = None
@@ -174,6 +175,22 @@ class AnalysisPanel(QWidget):
         if self._raw is not None:
             self._draw(self._raw, self._num_phases)
 
+    def reset(self) -> None:
+        """A new project: no volumes, references or results."""
+        self._reference_planes = self._reference_volume = None
+        self._volumes, self._num_phases = [], None
+        self._report = self._raw = self._evaluation = None
+        self.status_label.setText("No volumes analysed yet")
+        self.progress_bar.setValue(0)
+        self._draw_empty()
+        self._sync_buttons()
+
+    def show_saved(self, evaluation) -> None:
+        """An analysis saved with the project (an :class:`~micro3d_gui.metrics.report.
+        Evaluation`), drawn as when it was computed."""
+        self._show_result(evaluation, evaluation.num_phases, emit=False)
+        self.status_label.setText(f"{self.status_label.text()} (saved with the project)")
+
     # -- running -------------------------------------------------------------------------
     def analyse(self, volumes: Sequence[np.ndarray], num_phases: int,
                 properties: bool = False) -> None:
@@ -215,6 +232,10 @@ class AnalysisPanel(QWidget):
         """The last finished analysis' report, or None."""
         return self._report
 
+    def evaluation(self):
+        """The last finished analysis' raw results (for a project), or None."""
+        return self._evaluation
+
     def _draw_progress(self, fraction: float, text: str) -> None:
         if not self.is_running() or self.job.cancel_requested:
             return
@@ -222,15 +243,19 @@ class AnalysisPanel(QWidget):
         self.status_label.setText(text)
         self.progress.emit(fraction, text)
 
-    def _show_result(self, evaluation, num_phases: int) -> None:
+    def _show_result(self, evaluation, num_phases: int, emit: bool = True) -> None:
         self._show_progress.cancel()
         raw = vars(evaluation)  # metrics, metrics_volume, diffusion, elastic per volume
-        self._raw = raw
+        self._raw, self._evaluation = raw, evaluation
         self._report = evaluation.report()
         self._draw(raw, num_phases)
+        # The plot of what was just computed, not the tab last looked at.
+        self.tabs.setCurrentWidget(self.plots["s2" if evaluation.diffusion is None
+                                              else "diffusivity"])
         self.status_label.setText(self._summary(self._report))
         self.progress_bar.setValue(1000)
-        self.finished.emit(self._report)
+        if emit:
+            self.finished.emit(self._report)
 
     def _run_ended(self, job: Job, status: str) -> None:
         if job is not self.job:

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if positional:
         window.open_project(positional[0])
     if parser.isSet(model_option):
-        window.set_model(parser.value(model_option))
+        window.preload_model(parser.value(model_option))
     if not positional and not parser.isSet(model_option):
         window.open_demo()
     return app.exec()

@@ -158,6 +158,12 @@ class DataPanel(QWidget):
     def is_loading(self) -> bool:
         return bool(self.load_jobs)
 
+    def drop_loading(self) -> None:
+        """Forget the images still being read (a new project): they will not be added."""
+        for job in self.load_jobs:
+            job.detach()
+        self.load_jobs.clear()
+
     def _files_read(self, plane: str, results, errors: list[str]) -> None:
         for path, images, error in results:
             if error is not None:

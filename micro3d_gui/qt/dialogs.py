@@ -25,3 +25,14 @@ def ask(parent: QWidget | None, title: str, text: str) -> bool:
                                   QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                   QMessageBox.StandardButton.No)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_save_changes(parent: QWidget | None, title: str, text: str) -> str:
+    """Save / Discard / Cancel (default Save): ``"save"``, ``"discard"`` or ``"cancel"``
+    (closing the box is Cancel)."""
+    buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+               | QMessageBox.StandardButton.Cancel)
+    answer = QMessageBox.question(parent, title, text, buttons,
+                                  QMessageBox.StandardButton.Save)
+    return {QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDia
                                QVBoxLayout, QWidget)
 
 from micro3d_gui.errors import InputError
+from micro3d_gui.io.export import VOXEL_UNIT
 
 from . import dialogs
 
@@ -24,7 +25,8 @@ from . import dialogs
 FORMATS = {".vti": "VTK image data (.vti, ParaView)",
            ".tif": "TIFF stack (.tif, ImageJ / Fiji)",
            ".npy": "NumPy array (.npy)"}
-UNITS = ("µm", "nm", "mm", "px")
+#: The first is the window's "not set": a spacing of 1 voxel, no physical size claimed.
+UNITS = (VOXEL_UNIT, "µm", "nm", "mm", "px")
 #: What a unit shown here is written as (file metadata stays ASCII, as ImageJ reads it).
 FILE_UNITS = {"µm": "um"}
 
@@ -130,7 +132,7 @@ class ExportDialog(QDialog):
             spin.setValue(float(value))
 
     def unit(self) -> str:
-        unit = self.unit_combo.currentText().strip() or "µm"
+        unit = self.unit_combo.currentText().strip() or VOXEL_UNIT
         return FILE_UNITS.get(unit, unit)
 
     def set_unit(self, unit: str) -> None:

@@ -353,6 +353,15 @@ class GeneratePanel(JobPanel):
                                     " ".join(f"{f:g}" for f in s.fractions))
         self.keep_edit.setText("; ".join(f"{p} {i} {path}" for p, i, path in s.keep))
 
+    def reset(self) -> None:
+        """A new project: default fields, no model, no messages."""
+        self.set_settings(GenerateSettings())
+        self.set_model("", "")
+        self.model_edit.setToolTip("")
+        self.progress_bar.setValue(0)
+        self.status_label.setText("")
+        self.set_has_volumes(False)
+
     def _apply_recipe(self, name: str) -> None:
         """Set the sampler fields to recipe ``name``'s."""
         r = GenerateSettings.from_recipe(name)

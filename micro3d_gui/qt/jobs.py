@@ -184,6 +184,7 @@ class Job(QObject):
         self._error_parent = error_parent
         self._show_errors = show_errors
         self._stop = threading.Event()
+        self._detached = False
         self._started_at: float | None = None
         self._first: tuple[float, float] | None = None  # (time, done) at the first report
         # A job deleted with its panel while running stops at its next check.
@@ -205,6 +206,13 @@ class Job(QObject):
         """Ask the function to stop (it polls ``should_stop``); returns at once."""
         self._stop.set()
 
+    def detach(self) -> None:
+        """Cancel, and from now on emit nothing and show no message: for a window that
+        is closing, where a late result (a "use the new model?" question, an error box)
+        would appear on an empty screen and keep the process alive."""
+        self._detached = True
+        self._stop.set()
+
     @property
     def cancel_requested(self) -> bool:
         return self._stop.is_set()
@@ -222,6 +230,8 @@ class Job(QObject):
 
     # -- worker signals (GUI thread) ------------------------------------------------------
     def _on_yielded(self, item) -> None:
+        if self._detached:
+            return
         self.yielded.emit(item)
         if self._progress_of is None:
             return
@@ -250,13 +260,15 @@ class Job(QObject):
         self._emit_progress.flush()
         self.result = result
         self.status = "done"
-        self.succeeded.emit(result)
+        if not self._detached:
+            self.succeeded.emit(result)
 
     def _on_errored(self, exc) -> None:
         self._emit_progress.cancel()
         if self._stop.is_set():
             self.status = "cancelled"
-            self.cancelled.emit()
+            if not self._detached:
+                self.cancelled.emit()
             return
         self.status = "failed"
         self.error = exc
@@ -269,7 +281,8 @@ class Job(QObject):
         self._emit_progress.flush()
         if self.status is None:  # the worker swallowed the result (should not happen)
             self.status = "cancelled" if self._stop.is_set() else "done"
-        self.ended.emit(self.status)
+        if not self._detached:
+            self.ended.emit(self.status)
 
 
 class JobPanel(QWidget):

@@ -13,7 +13,8 @@ Wiring (the panels do not know each other; this window connects them):
 - ``analyse_requested(properties)`` of the Generate panel *and* of the Analysis panel ->
   :meth:`analyse`: one comparison, whichever button, against the segmented micrographs
   and the reference volume when there is one (the demo's ``truth.tif``).
-- File menu: projects (:mod:`.project`), recent projects, Export volumes, Quit. View menu:
+- File menu: projects and the unsaved-changes guard (:class:`.project_menu.ProjectMenu`,
+  the window's other half), recent projects, Export volumes, Quit. View menu:
   dock toggles, reset layout. Help menu: quick start, keyboard shortcuts, About.
 
 First run: the window opens on the Generate tab once a model is loaded, the empty 3D view
@@ -36,17 +37,18 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDial
 from .. import paths
 from ..core.planes import PLANES
 from ..errors import InputError
+from ..io.export import VOXEL_UNIT
 from . import dialogs, help_texts
 from .analysis_panel import AnalysisPanel
 from .data_panel import DataPanel
 from .export_dialog import ExportDialog
 from .generate_panel import GeneratePanel
 from .jobs import Job
-from .project import (Project, add_recent_project, app_settings, load_project,
-                      recent_projects, save_project)
+from .project import app_settings
+from .project_menu import ProjectMenu
 from .self_check_label import SelfCheckLabel
 from .train_panel import TrainPanel
-from .viewport import VIEW_MODES, Viewport
+from .viewport import Viewport
 
 WINDOW_TITLE = "Micro3D"
 #: The default window size: fits a 1280 x 800 screen (the smallest layout tested).
@@ -55,6 +57,7 @@ DEFAULT_SIZE = (1280, 800)
 UNITS = ("µm", "nm", "mm")
 GEOMETRY_KEY = "window/geometry"
 STATE_KEY = "window/state"
+EXPORT_FOLDER_KEY = "export/folder"
 
 
 def demo_paths() -> tuple[Path | None, Path | None]:
@@ -115,18 +118,16 @@ def copy_tooltips_to_labels(root: QWidget) -> None:
                 label.widget().setToolTip(tip)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(QMainWindow, ProjectMenu):
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.settings = settings if settings is not None else app_settings()
-        self.project_dir: Path | None = None
         self.volumes: list[np.ndarray] = []
         self.num_phases: int | None = None
         self.model_path: str = ""
         self.model_info: dict | None = None
         self.model_job: Job | None = None
         self._closing = False
-        self.setWindowTitle(WINDOW_TITLE)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
 
@@ -215,6 +216,7 @@ class MainWindow(QMainWindow):
         self.resize(*DEFAULT_SIZE)
         self._default_state: QByteArray | None = None  # taken when first shown
         self._update_placeholder()
+        self._init_document(WINDOW_TITLE)
 
     # -- layout ---------------------------------------------------------------------------
     def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea) -> None:
@@ -248,7 +250,9 @@ class MainWindow(QMainWindow):
             a = QAction(text, self)
             if shortcut is not None:
                 a.setShortcut(shortcut)
-            a.triggered.connect(slot)
+            # (the slot gets no arguments: ``triggered`` would pass its ``checked`` flag
+            # as the first, e.g. as the folder of save_project)
+            a.triggered.connect(lambda _checked=False, slot=slot: slot())
             menu.addAction(a)
             self.actions[key] = a
             return a
@@ -421,6 +425,9 @@ class MainWindow(QMainWindow):
         return str(p)
 
     def _model_loaded(self, info: dict) -> None:
+        # The project's own model read back (on open) is no edit, though its summary
+        # rewrites some Train fields; another model is.
+        clean = Path(info["path"]) == Path(self.model_path or ".") and not self.is_modified()
         self.model_path, self.model_info = info["path"], info
         text = (f"{info['preset']} network, {info['num_phases']} phases, trained "
                 f"{plural(info['step'], 'step')} (crop {info['crop']} px)")
@@ -431,10 +438,16 @@ class MainWindow(QMainWindow):
         self.docks["Generate"].raise_()  # a model is there: the next step is Generate
         self._update_placeholder()
         self.statusBar().showMessage(f"Model {self.display_path(info['path'])}: {text}", 8000)
+        if clean:
+            self.mark_clean()
+        else:
+            self.refresh_title()
 
     def _trained(self, path: str) -> None:
         """A training run wrote ``path``: Generate takes it when it had no model or the
         same file; another model is replaced only when the user says so."""
+        if self._closing:  # (never a question after the window has gone)
+            return
         if self.model_path and Path(self.model_path) != Path(path):
             if not dialogs.ask(self, "Use the new model?",
                                f"Training wrote {path}.\nGenerate from it instead of "
@@ -475,6 +488,7 @@ class MainWindow(QMainWindow):
         self-check of the volumes replaced goes (a new one follows ``volumes_ready``)."""
         self.check_label.clear_report()
         self.volumes = [np.asarray(v, dtype=np.uint8) for v in volumes]
+        self.volume_revision += 1
         self.num_phases = int(num_phases) if self.volumes else None
         self.volume_combo.blockSignals(True)
         self.volume_combo.clear()
@@ -492,6 +506,7 @@ class MainWindow(QMainWindow):
         else:
             self.viewport.clear()
             self._update_placeholder()
+        self._title_timer.start()
 
     def show_volume(self, index: int) -> None:
         if not 0 <= index < len(self.volumes):
@@ -536,59 +551,30 @@ class MainWindow(QMainWindow):
             return
         dialog = ExportDialog(self.volumes, self.analysis_panel.report(), self,
                               folder=self.export_folder())
-        if self.voxel_size():
-            dialog.set_voxel_size([self.voxel_size()] * 3)
-            dialog.set_unit(self.unit_combo.currentText())
+        # The window's voxel size; not set: 1 voxel (no physical size is claimed).
+        dialog.set_voxel_size([self.voxel_size() or 1.0] * 3)
+        dialog.set_unit(self.unit_combo.currentText() if self.voxel_size() else VOXEL_UNIT)
         dialog.exec()
         if dialog.written:
+            folder = dialog.written[0].parent
+            self.settings.setValue(EXPORT_FOLDER_KEY, str(folder))
             self.statusBar().showMessage(f"Exported {len(dialog.written)} file(s) to "
-                                         f"{dialog.written[0].parent}", 8000)
+                                         f"{folder}", 8000)
 
     def export_folder(self) -> Path:
-        """Where exports go by default: the project folder, else the model's, else home
-        (never the folder the app happened to be started from)."""
+        """Where exports go by default: the last export's folder, else the project folder,
+        else the model's, else home (never the folder the app happened to be started
+        from)."""
+        last = self.settings.value(EXPORT_FOLDER_KEY)
+        if isinstance(last, str) and last and Path(last).is_dir():
+            return Path(last)
         if self.project_dir is not None:
             return Path(self.project_dir)
         if self.model_path and not self._is_bundled(self.model_path):
             return Path(self.model_path).parent
         return Path.home()
 
-    # -- projects -------------------------------------------------------------------------
-    def project_state(self) -> Project:
-        return Project(
-            data=self.data_panel.state(),
-            train=_asdict(self.train_panel.settings()),
-            generate=_asdict(self.generate_panel.settings()),
-            model_path=self.model_path,
-            volumes=list(self.volumes),
-            num_phases=self.num_phases,
-            view={"mode": self.viewport.mode, "volume": max(self.volume_combo.currentIndex(), 0),
-                  "voxel_size": self.voxel_spin.value(), "unit": self.unit_combo.currentText(),
-                  "phase_names": list(self.viewport.phase_table.names),
-                  "phase_colours": list(self.viewport.phase_table.colours),
-                  "phase_opacities": list(self.viewport.phase_table.opacities)},
-        )
-
-    def apply_project(self, project: Project) -> None:
-        self.data_panel.set_state(project.data)
-        self.train_panel.set_settings(project.train)
-        self.generate_panel.set_settings(project.generate)
-        self.model_path, self.model_info = project.model_path, None
-        if project.model_path and Path(project.model_path).is_file():
-            self.set_model(project.model_path)
-        self.set_volumes(project.volumes, project.num_phases or 0)
-        self.voxel_spin.setValue(float(project.view.get("voxel_size", 0.0)))
-        self.unit_combo.setCurrentText(project.view.get("unit", UNITS[0]))
-        self.viewport.set_phase_style(project.view.get("phase_names"),
-                                      project.view.get("phase_colours"),
-                                      project.view.get("phase_opacities"))
-        mode = project.view.get("mode", "slices")
-        if mode in VIEW_MODES:
-            self.viewport.set_mode(mode)
-        index = int(project.view.get("volume", 0))
-        if 0 <= index < len(self.volumes):
-            self.volume_combo.setCurrentIndex(index)
-
+    # -- jobs -----------------------------------------------------------------------------
     def _jobs_running(self) -> list[str]:
         running = []
         if self.train_panel.is_running():
@@ -605,77 +591,6 @@ class MainWindow(QMainWindow):
             dialogs.show_error(self, what, f"Wait for the {' and '.join(running)} to end, or "
                                "cancel it, first")
         return bool(running)
-
-    def new_project(self) -> None:
-        if self._refuse_while_running("New project"):
-            return
-        from .generate_panel import GenerateSettings
-        from .train_panel import TrainSettings
-
-        self.data_panel.set_state({})
-        self.train_panel.set_settings(TrainSettings())
-        self.generate_panel.set_settings(GenerateSettings())
-        self.model_path, self.model_info = "", None
-        self.set_volumes([], 0)
-        self.project_dir = None
-        self.setWindowTitle(WINDOW_TITLE)
-
-    def open_project(self, folder: str | os.PathLike) -> bool:
-        """Load a project folder; a bad one is reported and the current work stays."""
-        if self._refuse_while_running("Open project"):
-            return False
-        try:
-            project = load_project(folder)
-        except InputError as exc:
-            dialogs.show_error(self, "Cannot open the project", str(exc))
-            return False
-        self.project_dir = Path(folder)
-        self.train_panel.default_dir = self.project_dir
-        self.apply_project(project)
-        add_recent_project(self.settings, self.project_dir)
-        self.setWindowTitle(f"{WINDOW_TITLE} - {self.project_dir.name}")
-        self.statusBar().showMessage(f"Opened {self.project_dir}", 5000)
-        return True
-
-    def save_project(self, folder: str | os.PathLike | None = None) -> bool:
-        """Save into ``folder`` (default: the open project's; asks when there is none)."""
-        if folder is None:
-            if self.project_dir is None:
-                return self.ask_save_project_as()
-            folder = self.project_dir
-        folder = Path(folder)
-        try:
-            save_project(folder, self.project_state())
-        except (OSError, ValueError) as exc:
-            dialogs.show_error(self, "Cannot save the project",
-                               f"{folder}: {dialogs.error_text(exc)}")
-            return False
-        self.project_dir = folder
-        self.train_panel.default_dir = folder
-        add_recent_project(self.settings, folder)
-        self.setWindowTitle(f"{WINDOW_TITLE} - {folder.name}")
-        self.statusBar().showMessage(f"Saved {folder}", 5000)
-        return True
-
-    def ask_open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open project folder",
-                                                  str(self.project_dir or Path.cwd()))
-        if folder:
-            self.open_project(folder)
-
-    def ask_save_project_as(self) -> bool:
-        folder = QFileDialog.getExistingDirectory(self, "Save project in folder",
-                                                  str(self.project_dir or Path.cwd()))
-        return self.save_project(folder) if folder else False
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        items = recent_projects(self.settings)
-        for folder in items:
-            a = self.recent_menu.addAction(str(folder))
-            a.triggered.connect(lambda _=False, f=folder: self.open_project(f))
-        if not items:
-            self.recent_menu.addAction("(none)").setEnabled(False)
 
     # -- demo -----------------------------------------------------------------------------
     def open_demo(self) -> bool:
@@ -694,19 +609,38 @@ class MainWindow(QMainWindow):
                     self.data_panel.add_paths(plane, [demo / plane], ask=False)
                     loaded = True
         if model is not None:
+            self.model_path = str(model)
             self.set_model(model)
             loaded = True
+        self.mark_clean()  # the demo as it comes: nothing to save yet
         return loaded
 
+    def preload_model(self, path: str | os.PathLike) -> None:
+        """The model the app was started with (``--model``). Without a project open it is
+        the starting state, as the demo is (nothing to save yet); with one, another model
+        than the project's is a change to it."""
+        starting = self.project_dir is None and not self.is_modified()
+        if starting:
+            self.model_path = str(path)  # read back, it is no edit (see _model_loaded)
+        self.set_model(path)
+        if starting:
+            self.mark_clean()
+
     # -- closing --------------------------------------------------------------------------
-    def cancel_jobs(self, timeout_s: float = 30.0) -> bool:
-        """Cancel every running job and wait for its thread; True when all ended."""
-        jobs = [p.job for p in (self.train_panel, self.generate_panel) if p.is_running()]
-        if self.model_job is not None and self.model_job.is_running():
-            jobs.append(self.model_job)
+    def cancel_jobs(self, timeout_s: float = 30.0, detach: bool = False) -> bool:
+        """Cancel every running job and wait for its thread; True when all ended.
+        ``detach``: the jobs' ends are dropped (no signal, no message box): the window is
+        closing."""
+        jobs = [p.job for p in (self.train_panel, self.generate_panel, self.analysis_panel)
+                if p.job is not None and p.job.is_running()]
+        jobs += [j for j in (self.model_job, *self.data_panel.load_jobs)
+                 if j is not None and j.is_running()]
         for job in jobs:
-            job.cancel()
-        if self.analysis_panel.is_running():
+            if detach:
+                job.detach()
+            else:
+                job.cancel()
+        if self.analysis_panel.is_running() and not detach:
             self.analysis_panel.cancel()
         ok = all(job.wait(timeout_s) for job in jobs)
         from PySide6.QtCore import QThreadPool
@@ -715,6 +649,9 @@ class MainWindow(QMainWindow):
         return QThreadPool.globalInstance().waitForDone(int(timeout_s * 1000)) and ok
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing:  # closed already (a second close() asks nothing)
+            event.accept()
+            return
         running = self._jobs_running()
         if running:
             them = "them" if len(running) > 1 else "it"
@@ -727,17 +664,15 @@ class MainWindow(QMainWindow):
                                f"{them} and quit?{note}"):
                 event.ignore()
                 return
-            self._closing = True
-            self.cancel_jobs()
+        if not self.confirm_discard():
+            event.ignore()
+            return
+        # Whatever a job would do when it ends (a message, "use the new model?") is
+        # dropped: nothing may appear once the window has gone.
         self._closing = True
+        self.cancel_jobs(detach=True)
         self._save_window()
         self.viewport.shutdown()
         event.accept()
         super().closeEvent(event)
 
-
-def _asdict(settings) -> dict:
-    from dataclasses import asdict
-
-    d = asdict(settings)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

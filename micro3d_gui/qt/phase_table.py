@@ -55,6 +55,12 @@ class PhaseTable(QTableWidget):
                 self._filling = False
             self._show()
 
+    def reset(self) -> None:
+        """Forget every phase's style (a new project): the defaults again."""
+        self.names, self.colours, self.opacities = [], [], []
+        self.setRowCount(0)
+        self.style_changed.emit()
+
     def set_style(self, names=None, colours=None, opacities=None) -> None:
         k = max(len(x) for x in (names or [], colours or [], opacities or [], self.names))
         self.set_num_phases(max(k, self.rowCount()))

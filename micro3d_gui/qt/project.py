@@ -1,11 +1,15 @@
 """Project folders (work that survives a restart) and the app's QSettings.
 
-A project folder holds ``project.json`` and ``volumes/volume_000.npy, ...`` (the generated
-uint8 label volumes ``[z, y, x]``). ``project.json`` keeps the Data panel's state (plane
-image paths, per-plane options, segmentation config), the model file, the train and
-generate settings and the view. Model paths inside the folder are stored relative to it, so
-a project folder can be moved. Every file is written atomically, the volumes first and
-``project.json`` last, so an interrupted save leaves the previous project readable.
+A project folder holds ``project.json``, ``volumes/volume_000.npy, ...`` (the generated
+uint8 label volumes ``[z, y, x]``), the model (``models/``, see
+:mod:`micro3d_gui.io.project_files`) and the last analysis
+(``analysis/evaluation.json``, :mod:`micro3d_gui.metrics.saved`). ``project.json`` keeps
+the Data panel's state (plane image paths, per-plane options, segmentation config), the
+model file, the train and generate settings and the view. Paths inside the folder are
+stored relative to it, so a project folder can be moved or copied. Every file is written
+atomically, the volumes first and ``project.json`` last, so an interrupted save leaves the
+previous project readable. A file that has gone missing does not stop a project opening:
+:attr:`Project.notes` names it.
 
 QSettings (INI format, organisation "Micro3D", application "micro3d-gui") keep the recent
 projects and the window geometry; tests redirect them with ``QSettings.setPath``.
@@ -21,10 +25,14 @@ import numpy as np
 from PySide6.QtCore import QSettings
 
 from ..io.atomic import atomic_path
+from ..io.project_files import absolute_path, map_paths, relative_path
+from ..metrics.report import Evaluation
+from ..metrics.saved import evaluation_from_json, evaluation_to_json
 from ..errors import InputError
 
 PROJECT_FILE = "project.json"
 VOLUME_DIR = "volumes"
+ANALYSIS_FILE = "analysis/evaluation.json"
 FORMAT = "micro3d-project"
 VERSION = 1
 
@@ -49,36 +57,13 @@ class Project:
     volumes: list[np.ndarray] = field(default_factory=list)
     num_phases: int | None = None
     view: dict = field(default_factory=dict)       # {"mode": ..., "volume": index}
+    analysis: Evaluation | None = None             # AnalysisPanel.evaluation()
+    #: When read: a sentence per file the project names that is missing (not saved).
+    notes: list[str] = field(default_factory=list)
 
 
 def volume_path(folder: str | os.PathLike, index: int) -> Path:
     return Path(folder) / VOLUME_DIR / f"volume_{index:03d}.npy"
-
-
-def _relative(path: str, folder: Path) -> str:
-    """``path`` relative to ``folder`` when inside it (portable), else as given."""
-    if not path:
-        return path
-    p = Path(path)
-    try:
-        return p.resolve().relative_to(folder.resolve()).as_posix()
-    except ValueError:
-        return str(p)
-
-
-def _absolute(path: str, folder: Path) -> str:
-    if not path:
-        return path
-    p = Path(path)
-    return str(p if p.is_absolute() else folder / p)
-
-
-def _map_model_paths(project_dict: dict, fn) -> None:
-    project_dict["model_path"] = fn(project_dict.get("model_path", ""))
-    for key in ("train", "generate"):
-        section = project_dict.get(key)
-        if isinstance(section, dict) and "model_path" in section:
-            section["model_path"] = fn(section["model_path"])
 
 
 def save_project(folder: str | os.PathLike, project: Project) -> Path:
@@ -94,6 +79,9 @@ def save_project(folder: str | os.PathLike, project: Project) -> Path:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, vol)  # a file object: np.save would add '.npy' to a path
         names.append(path.relative_to(folder).as_posix())
+    if project.analysis is not None:
+        with atomic_path(folder / ANALYSIS_FILE) as tmp:
+            tmp.write_text(evaluation_to_json(project.analysis), encoding="utf-8")
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -104,8 +92,9 @@ def save_project(folder: str | os.PathLike, project: Project) -> Path:
         "volumes": names,
         "num_phases": project.num_phases,
         "view": project.view,
+        "analysis": ANALYSIS_FILE if project.analysis is not None else None,
     }
-    _map_model_paths(meta, lambda p: _relative(p, folder))
+    map_paths(meta, lambda p: relative_path(p, folder))
     target = folder / PROJECT_FILE
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
@@ -142,10 +131,13 @@ def load_project(folder: str | os.PathLike) -> Project:
         raise ProjectError(f"{path}: not a Micro3D project file")
     if int(meta.get("version", 0)) > VERSION:
         raise ProjectError(f"{path}: made by a newer Micro3D; update Micro3D to open it")
-    _map_model_paths(meta, lambda p: _absolute(p, folder))
-    volumes = []
+    map_paths(meta, lambda p: absolute_path(p, folder))
+    volumes, notes = [], []
     for name in meta.get("volumes", []):
         vpath = folder / name
+        if not vpath.exists():
+            notes.append(f"{vpath}: this generated volume is missing; it was left out")
+            continue
         try:
             vol = np.load(vpath, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -154,6 +146,18 @@ def load_project(folder: str | os.PathLike) -> Project:
         if vol.ndim != 3:
             raise ProjectError(f"{vpath}: not a [z, y, x] volume (shape {vol.shape})")
         volumes.append(vol.astype(np.uint8, copy=False))
+    model = meta.get("model_path") or ""
+    if model and not Path(model).is_file():
+        notes.append(f"{model}: the project's model file is missing; load it with File > "
+                     "Load model... or train again")
+    analysis = None
+    if meta.get("analysis"):
+        apath = folder / meta["analysis"]
+        try:
+            analysis = evaluation_from_json(apath.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            notes.append(f"{apath}: the saved analysis cannot be read ({exc}); "
+                         "analyse again")
     return Project(
         data=meta.get("data") or {},
         train=meta.get("train") or {},
@@ -162,6 +166,8 @@ def load_project(folder: str | os.PathLike) -> Project:
         volumes=volumes,
         num_phases=meta.get("num_phases"),
         view=meta.get("view") or {},
+        analysis=analysis,
+        notes=notes,
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
@@ -147,6 +147,10 @@ def train_job(segmentation, settings: TrainSettings, device, resume: bool,
         raise InputError(f"{path}: {exc}" if resume else str(exc)) from None
     if resume:
         report(TrainHistory(list(trainer.losses), list(trainer.fidelity)))
+        if trainer.step >= trainer.config.steps:
+            # Its run is complete: training would do nothing but rewrite the file.
+            return {"nothing_left": True, "step": trainer.step, "path": path,
+                    "train_seconds": trainer.elapsed_s}
 
     def callback(progress):
         report(progress)
@@ -304,6 +308,16 @@ class TrainPanel(JobPanel):
         self.floor_check.setChecked(s.stop_at_floor)
         self.model_edit.setText(s.model_path)
 
+    def reset(self) -> None:
+        """A new project: default fields, no model, no curves, no messages."""
+        self.set_settings(TrainSettings())
+        self.loss_plot.set_history([], [])
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Not trained yet")
+        self.fidelity_label.setText("")
+        self.crop_note.setText("")
+        self._crop_data = None
+
     def _show_recipe(self, preset: str) -> None:
         """A preset brings its recipe's batch, and the crop goes back to auto (the user can
         still change them)."""
@@ -456,6 +470,14 @@ class TrainPanel(JobPanel):
 
     def _on_done(self, result: dict) -> None:
         path = result["path"]
+        if result.get("nothing_left"):
+            n = result["step"]
+            self.progress_bar.setValue(1000)
+            self.status_label.setText(f"Nothing to resume: {Path(path).name} has trained "
+                                      f"all {n} steps of its run; the file is unchanged")
+            # after this run has ended (the next one may start from the question)
+            QTimer.singleShot(0, lambda: self._offer_more_time(result))
+            return
         if result["finished"]:
             n = result["step"]
             self.status_label.setText(f"Trained {n} step{'' if n == 1 else 's'}; model saved "
@@ -464,6 +486,22 @@ class TrainPanel(JobPanel):
             self.status_label.setText(f"Stopped at step {result['step']} of {result['total']}; "
                                       f"model saved to {path}. Resume continues it.")
         self.model_saved.emit(str(path))
+
+    def _offer_more_time(self, result: dict) -> None:
+        """Resume found nothing left to train: offer the Training time field's minutes
+        more, as steps at the model's own pace."""
+        from ..core.training import steps_for_more_time
+
+        minutes = self.minutes_spin.value()
+        more = steps_for_more_time(result["step"], result["train_seconds"], 60 * minutes)
+        if not dialogs.ask(self, "Train longer?",
+                           f"{Path(result['path']).name} has trained all {result['step']} "
+                           "steps of its run, so Resume has nothing to do (nothing was "
+                           f"trained or written).\n\nTrain {more} more steps (about "
+                           f"{minutes:g} min at its pace so far)?"):
+            return
+        self.steps_spin.setValue(result["step"] + more)
+        self.start(resume=True)
 
     def _job_ended(self, status: str) -> None:
         self.loss_plot.redraw()

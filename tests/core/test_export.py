@@ -60,6 +60,8 @@ def test_tiff_stack_carries_the_voxel_size(tmp_path, volume):
         assert tif.is_imagej and len(tif.pages) == SHAPE[0]
         meta = tif.imagej_metadata
         assert meta["spacing"] == pytest.approx(0.7) and meta["unit"] == "um"
+        # Fiji's display range spans the labels: 0 / 1 / 2 show black to white, not black.
+        assert (meta["min"], meta["max"]) == (0, 2)
         tags = tif.pages[0].tags
         x_per_unit = float(Fraction(*tags["XResolution"].value))
         y_per_unit = float(Fraction(*tags["YResolution"].value))

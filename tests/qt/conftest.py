@@ -52,6 +52,10 @@ class Recorder:
         self.errors: list[tuple[str, str]] = []
         self.questions: list[tuple[str, str]] = []
         self.answer = True
+        #: "Save changes?" boxes asked, and the button pressed ("save", "discard",
+        #: "cancel"; Discard by default, so that a test's window closes as it is).
+        self.save_questions: list[tuple[str, str]] = []
+        self.save_answer = "discard"
 
     def show_error(self, parent, title, text):
         self.errors.append((title, text))
@@ -59,6 +63,10 @@ class Recorder:
     def ask(self, parent, title, text):
         self.questions.append((title, text))
         return self.answer
+
+    def ask_save_changes(self, parent, title, text):
+        self.save_questions.append((title, text))
+        return self.save_answer
 
 
 @pytest.fixture
@@ -69,6 +77,7 @@ def boxes(monkeypatch):
     rec = Recorder()
     monkeypatch.setattr(dialogs, "show_error", rec.show_error)
     monkeypatch.setattr(dialogs, "ask", rec.ask)
+    monkeypatch.setattr(dialogs, "ask_save_changes", rec.ask_save_changes)
     return rec
 
 

@@ -314,6 +314,7 @@ def inspect_and_quit():
         QTimer.singleShot(100, inspect_and_quit)
         return
     print("OPENED", win.project_dir, len(win.volumes), win.model_path, flush=True)
+    win.mark_clean()  # (another model than the project's is a change: no "Save changes?")
     win.close()
     app.quit()
 
