@@ -42,6 +42,17 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    from .core.bounds import check_seed
+
+    try:
+        return check_seed(int(text), "")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).strip()) from None
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -293,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=_positive_float, default=None,
                     help="peak Adam learning rate (default: the preset's recipe)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=_seed, default=0)
     tr.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
                     help="save the model every N steps (default: the recipe's)")
     tr.add_argument("--stop-at-floor", action="store_true", default=None,
@@ -324,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="number of volumes (N > 1 writes VOLUME_000.tif, ...)")
     sa.add_argument("--periodic", action="store_true",
                     help="periodic (tileable) volumes: circular padding in the network")
-    sa.add_argument("--seed", type=int, default=None)
+    sa.add_argument("--seed", type=_seed, default=None)
     sa.add_argument("--device", default="auto")
     _add_recipe_options(sa)
     sa.add_argument("--fractions", nargs="+", type=float, default=None, metavar="F",
@@ -521,7 +532,9 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
 
 
 def cmd_train(args) -> int:
+    from .core.bounds import check_processes
     from .core.distributed import from_environment, torchrun_command
+    from .core.memory import TrainingTooLarge
     from .core.checkpoint import resumed_symmetry
     from .core.symmetry import Symmetry, parse_like
     from .core.plane_dataset import PlaneDataset
@@ -530,6 +543,7 @@ def cmd_train(args) -> int:
 
     check_command_files(args)
     device = _device(args.device)
+    check_processes(args.nproc, device)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # start the ranks, then wait
         if args.batch is not None and args.batch % args.nproc:
             raise InputError(f"--batch {args.batch}: must be a multiple of --nproc {args.nproc}")
@@ -557,6 +571,8 @@ def cmd_train(args) -> int:
                                      origins=image_set.origins, **options)
     except ValueError as exc:
         raise InputError(f"{args.resume or 'micro3d train'}: {exc}") from None
+    except TrainingTooLarge as exc:
+        raise InputError(f"--batch {args.batch or 'default'}: {exc}") from None
     cfg = trainer.config
     described, fractions = _describe_micrographs(image_set)
     length = (f"{cfg.steps} steps" if cfg.steps else
@@ -680,13 +696,18 @@ def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
     from .core.memory import VolumeTooLarge, plan_sampling
 
     try:
-        plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
+        plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
                       args.count, branches=settings.calls_per_denoise(
                           uses_fraction_condition(ckpt, args.fractions)),
                       extra_copies=settings.extra_volume_copies, max_batch=settings.max_batch,
                       budget=budget, device=device)
     except VolumeTooLarge as exc:
-        raise InputError(f"--shape {' '.join(map(str, args.shape))}: {exc}") from None
+        count = f" --count {args.count}" if args.count > 1 else ""
+        raise InputError(f"--shape {' '.join(map(str, args.shape))}{count}: {exc}") from None
+    if budget is not None and budget < plan.minimum_bytes:
+        _warn(f"--memory-budget {args.memory_budget:g}: this box needs at least about "
+              f"{plan.minimum_bytes / (1 << 30):.2f} GiB (one slice per network call), "
+              "which it uses")
 
 
 def _warn_untrained(ckpt: dict, path: str) -> None:
@@ -708,8 +729,6 @@ def cmd_sample(args) -> int:
     from .metrics.selfcheck import self_check_lines
 
     write = _volume_writer(args.out, args.voxel_size, args.unit)
-    paths = output_paths(args.out, args.count)
-    check_command_files(args)
     recipe = sampling_recipe(args)
     ckpt = load_checkpoint(args.model)
     _warn_untrained(ckpt, args.model)
@@ -718,7 +737,10 @@ def cmd_sample(args) -> int:
     recipe.check(ckpt, shape, args.fractions, keep)
     device = _device(args.device)
     budget = _memory_budget(args.memory_budget)
+    # --shape and --count first: a million output paths are memory too
     _check_shape_fits(ckpt, args, recipe.sampler, device, budget)
+    paths = output_paths(args.out, args.count)
+    check_command_files(args)
     bar, progress = _sampling_progress(recipe, ckpt, args.fractions)
 
     def write_all(volumes) -> None:  # before the self-check: the volumes are saved first
@@ -940,6 +962,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_demo(args) -> int:
     from .core.checkpoint import load_checkpoint
+    from .core.memory import VolumeTooLarge
     from .core.recipe import DEFAULT_RECIPE, get_recipe, sample
     from .io.volume import read_volume, write_tiff
     from .metrics.anisotropy import transition_rate
@@ -964,7 +987,10 @@ def cmd_demo(args) -> int:
     recipe.check(ckpt, shape)
     device = _device(args.device)
     bar, progress = _sampling_progress(recipe, ckpt)
-    vol = sample(ckpt, recipe, shape, seed=0, device=device, callback=progress)[0].numpy()
+    try:
+        vol = sample(ckpt, recipe, shape, seed=0, device=device, callback=progress)[0].numpy()
+    except VolumeTooLarge as exc:  # checked before anything of the box's size exists
+        raise InputError(f"--size {args.size}: {exc}") from None
     bar.close()
     write_tiff(vol, volume)
     print(f"wrote {volume} (recipe {DEFAULT_RECIPE}, {recipe.network_calls(ckpt)} network "

@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io.archive import stored_zip_bytes
 from ..io.atomic import atomic_path
 from ..errors import CheckpointError
 from .diffusion.schedule import PREDICTIONS, Schedule, ScheduleConfig
 from .diffusion.unet import PRESETS, UNet, UNetConfig
+from .checkpoint_fields import check_training_record, check_training_state
 from .encoding import num_channels
+from .memory import free_bytes
 from .planes import PLANES
 from .symmetry import Symmetry, fill_stand_ins
 
@@ -38,10 +41,18 @@ def save_checkpoint(data: dict, path: str | os.PathLike) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint with ``weights_only=True``; :class:`CheckpointError` if unusable."""
+    """Read a checkpoint with ``weights_only=True``; :class:`CheckpointError` if unusable:
+    a file whose zip records are compressed or declare more than the file (or the free
+    memory) holds is refused before anything is unpacked (:mod:`..io.archive`)."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such model file; train one with 'micro3d train' first")
+    unpacked = stored_zip_bytes(p)  # refuses a zip bomb before anything is decompressed
+    available = free_bytes("cpu")
+    if unpacked > available:
+        raise CheckpointError(f"{p}: unpacks to {unpacked / (1 << 30):.1f} GiB; this machine "
+                              f"has {available / (1 << 30):.1f} GiB free; open it on a machine "
+                              "with more memory")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
@@ -215,7 +226,8 @@ def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> No
     """:class:`CheckpointError` naming ``path`` unless ``ckpt`` can sample: required keys,
     phases, schedule, model config within the presets' ranges, the optional data summary
     and self-check micrographs, and weights whose names and shapes are those of the network
-    that config builds (built on the meta device, so nothing is allocated)."""
+    that config builds (built on the meta device, so nothing is allocated), and the
+    training record's fields (:func:`.checkpoint_fields.check_training_record`)."""
     where = str(path)
     missing = [k for k in SAMPLING_KEYS if k not in ckpt]
     if missing:
@@ -242,6 +254,7 @@ def validate_checkpoint(ckpt: dict, path: str | os.PathLike = "the model") -> No
                               f"{k} phases need {num_channels(k)}; the file is damaged")
     _check_data_summary(ckpt.get("data_summary"), k, cfg.in_channels, where)
     _check_reference(ckpt.get("reference"), k, where)
+    check_training_record(ckpt, where)
     try:
         Symmetry.from_dict(ckpt.get("symmetry"))
     except ValueError:
@@ -269,6 +282,7 @@ def require_training_state(ckpt: dict, path: str | os.PathLike) -> dict:
             "crop", "batch_size", "lr", "checkpoint_every", "seed"} <= set(config):
         raise CheckpointError(f"{path}: its train_config is not Micro3D's; the training "
                               "cannot be resumed")
+    check_training_state(ckpt, path)
     return ckpt
 
 

@@ -60,6 +60,8 @@ class MemoryEstimate:
     slices_per_call: int
     #: Full-size copies of the latent at the peak (VOLUME_COPIES + the sampler's extra).
     copies: int = VOLUME_COPIES
+    #: Volumes sampled together (all held at once).
+    count: int = 1
 
     @property
     def fixed_bytes(self) -> int:
@@ -178,7 +180,7 @@ def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: in
     per_slice = int(WORKING_SET_FACTOR * per_slice * branches)
     weights = sum(p.numel() for p in _meta_model(config).parameters()) * 4
     copies = VOLUME_COPIES + int(extra_copies)
-    est = MemoryEstimate(box, latent, weights, per_slice, 1, copies)
+    est = MemoryEstimate(box, latent, weights, per_slice, 1, copies, count)
     if budget is None:
         budget = default_budget(device, available)
         if device.type == "cpu":
@@ -186,7 +188,7 @@ def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: in
     most = max(num_slices(p, box) for p in PLANES) * count
     fit = (budget - est.fixed_bytes) // per_slice
     chunk = int(max(1, min(fit, max_batch // branches, most)))
-    return MemoryEstimate(box, latent, weights, per_slice, chunk, copies)
+    return MemoryEstimate(box, latent, weights, per_slice, chunk, copies, count)
 
 
 @functools.lru_cache(maxsize=8)
@@ -204,9 +206,11 @@ def check_fits(estimate: MemoryEstimate, device: torch.device | str = "cpu",
     if estimate.minimum_bytes > available:
         z, y, x = estimate.shape
         box = f"{z}^3" if z == y == x else f"{z}x{y}x{x}"
+        what = (f"a {box} volume needs" if estimate.count == 1 else
+                f"{estimate.count} volumes of {box} need")
         where = "this GPU has" if device.type == "cuda" else "this machine has"
         raise VolumeTooLarge(
-            f"a {box} volume needs about {estimate.minimum_bytes / GiB:.1f} GiB to sample; "
+            f"{what} about {estimate.minimum_bytes / GiB:.1f} GiB to sample; "
             f"{where} {available / GiB:.1f} GiB free. Sample a smaller box (or fewer "
             "volumes at once), or on a machine with more memory")
 
@@ -222,3 +226,63 @@ def plan_sampling(config: UNetConfig, shape, count: int = 1, *, branches: int = 
                             budget=budget, device=device, dtype=dtype, available=available)
     check_fits(est, device, available)
     return est
+
+
+# -- training -----------------------------------------------------------------------------
+#: Copies of the weights a training run holds: the network, its EMA, the gradients and
+#: Adam's two moments.
+TRAINING_WEIGHT_COPIES = 5
+#: Crop-sized float32 tensors of a step's whole batch outside the network (the clean crops,
+#: the noise, the noisy crops, the target, the output), drawn on the host by every rank.
+TRAINING_BATCH_COPIES = 5
+
+
+class TrainingTooLarge(InputError):
+    """A training batch that cannot fit in this machine's memory (message: need, have, fix)."""
+
+
+@functools.lru_cache(maxsize=64)
+def training_bytes_per_crop(config: UNetConfig, crop: int) -> int:
+    """Peak bytes one ``crop x crop`` crop adds to a training step (forward and backward,
+    the activations autograd keeps), counted on the meta device as
+    :func:`network_bytes_per_slice` counts inference."""
+    with torch.device("meta"):
+        model = UNet(config).train()
+
+    def peak(batch: int) -> int:
+        model.zero_grad(set_to_none=True)
+        x = torch.empty(batch, config.in_channels, crop, crop, device="meta")
+        t = torch.zeros(batch, dtype=torch.long, device="meta")
+        means = (torch.zeros(batch, config.in_channels, device="meta")
+                 if config.fraction_conditioning else None)
+        with _LiveBytes() as live:
+            model(x, t, t, means).pow(2).mean().backward()
+        return live.peak
+
+    return max(1, (peak(4) - peak(2)) // 2)
+
+
+def check_training_fits(config: UNetConfig, crop: int, batch: int, ranks: int = 1,
+                        device: torch.device | str = "cpu",
+                        available: int | None = None) -> None:
+    """Raise :class:`TrainingTooLarge` when a training step of ``batch`` crops of ``crop``
+    px (split over ``ranks`` processes; on a CPU they share its memory) would not fit in
+    the free memory, naming the largest batch that fits. Only shapes are looked at."""
+    device = torch.device(device)
+    available = free_bytes(device) if available is None else available
+    weights = sum(p.numel() for p in _meta_model(config).parameters()) * 4
+    per_rank = -(-int(batch) // max(1, ranks))
+    per_crop = int(WORKING_SET_FACTOR * training_bytes_per_crop(config, int(crop)))
+    host_crop = TRAINING_BATCH_COPIES * 4 * config.in_channels * int(crop) ** 2
+    shared = ranks if device.type == "cpu" else 1  # processes whose memory adds up
+    fixed = shared * (TRAINING_WEIGHT_COPIES * weights + RUNTIME_BYTES)
+    need = fixed + shared * (per_crop * per_rank + host_crop * int(batch))
+    if need <= available:
+        return
+    fit = max(0, (available - fixed) // (shared * (per_crop + host_crop)))
+    where = "this GPU has" if device.type == "cuda" else "this machine has"
+    fix = (f"choose a batch of {fit} or less" if fit >= 1 else
+           "even one crop does not fit: choose a smaller crop or preset")
+    raise TrainingTooLarge(f"a batch of {batch} crops of {crop} px needs about "
+                           f"{need / GiB:.1f} GiB to train; {where} {available / GiB:.1f} "
+                           f"GiB free; {fix}")

@@ -28,6 +28,7 @@ from .device import enable_fast_matmul, to_device
 from .distributed import SINGLE, Distributed
 from .diffusion.schedule import Schedule, ScheduleConfig
 from .diffusion.unet import UNet, UNetConfig, preset_config
+from .memory import check_training_fits
 from .plane_dataset import PlaneDataset
 from .planes import NULL_LABEL, PLANE_LABELS
 from .reference import reference_images
@@ -496,6 +497,10 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
     choice = new_run_crop(data.images, preset, given.get("crop"), check_crop, origins,
                           crop_advice)
     config = TrainConfig.for_preset(preset, **{**given, "crop": choice.crop})
+    # refused here, before the network or a batch exists (a batch of 10^9 crops would
+    # otherwise grow until the machine swaps)
+    check_training_fits(preset_config(preset, data.channels), config.crop,
+                        config.batch_size, dist.world_size, device)
     trainer = Trainer(data, preset_config(preset, data.channels), config, device=device,
                       dist=dist)
     trainer.notes = [choice.note] if choice.note else []

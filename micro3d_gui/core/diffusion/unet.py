@@ -99,8 +99,25 @@ def _groups(channels: int) -> int:
     return 1
 
 
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` without torch's batch-size guard.
+
+    Group norm normalises each sample on its own, so one slice whose groups hold a single
+    value (batch 1, one channel per group, the deepest map of an 8 px side 1 x 1) is as
+    well defined as two: the value minus its own mean. ``F.group_norm`` still refuses it
+    with BatchNorm's "more than 1 value per channel" check, which would make the result
+    depend on how many slices share a network call (``--max-batch 1``, a low memory
+    budget, a box side of 8 or less). The computation is torch's own, so the weights, and
+    every result at batch 2 or more, are unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.group_norm(x, self.num_groups, self.weight, self.bias, self.eps,
+                                torch.backends.cudnn.enabled)
+
+
 def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(_groups(channels), channels)
+    return GroupNorm(_groups(channels), channels)
 
 
 def _conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:

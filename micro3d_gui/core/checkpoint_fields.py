@@ -1,0 +1,152 @@
+"""Checks of a checkpoint's training record and training state, so that a damaged or
+edited field is refused when the file is opened, with a sentence naming the file and the
+field, not a TypeError later in ``micro3d info``, the app's loss plot or a resumed run.
+
+:func:`check_training_record`: the optional fields any checkpoint may carry (step, training
+seconds, losses, fidelity reports, the training recipe, per-plane image counts and shapes).
+:func:`check_training_state`: what resuming needs on top (the optimizer's state for every
+weight, the random generator's state).
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from ..errors import CheckpointError
+from .bounds import SEED_RANGE
+from .diffusion.unet import UNet, UNetConfig
+
+
+def _is_int(v, low: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _is_number(v, low: float = 0.0) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= low)
+
+
+#: train_config fields and what each must be (None allowed where the recipe allows it).
+_TRAIN_FIELDS = {
+    "steps": (lambda v: v is None or _is_int(v, 1), "a positive whole number or null"),
+    "time_budget_s": (lambda v: v is None or (_is_number(v) and v > 0),
+                      "a positive number of seconds or null"),
+    "batch_size": (lambda v: _is_int(v, 1), "a positive whole number"),
+    "crop": (lambda v: _is_int(v, 1), "a positive whole number"),
+    "lr": (lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1"),
+    "warmup_steps": (lambda v: _is_int(v), "a whole number >= 0"),
+    "lr_final": (lambda v: _is_number(v), "a number >= 0"),
+    "cond_drop": (lambda v: _is_number(v) and v <= 1, "a number from 0 to 1"),
+    "ema_decay": (lambda v: v is None or (_is_number(v) and v < 1),
+                  "a number from 0 to 1, or null"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool)
+             and SEED_RANGE[0] <= v <= SEED_RANGE[1], "a whole number (64-bit)"),
+    "checkpoint_every": (lambda v: _is_int(v, 1), "a positive whole number"),
+    "stop_at_floor": (lambda v: isinstance(v, bool), "true or false"),
+    "lr_schedule": (lambda v: isinstance(v, str), "a name"),
+}
+
+
+def _damaged(where: str, field: str, value, want: str) -> CheckpointError:
+    text = (f"(a {value.dtype} tensor of shape {tuple(value.shape)})"
+            if isinstance(value, torch.Tensor) else repr(value).replace("\n", " "))
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return CheckpointError(f"{where}: {field} {text} is not {want}; the file is damaged or "
+                           "edited: train or copy the model again")
+
+
+def check_training_record(ckpt: dict, where: str) -> None:
+    """:class:`CheckpointError` naming ``where`` and the field when an optional training
+    field of ``ckpt`` has the wrong type or range."""
+    if "step" in ckpt and not _is_int(ckpt["step"]):
+        raise _damaged(where, "step", ckpt["step"], "a whole number >= 0")
+    seconds = ckpt.get("train_seconds")
+    if seconds is not None and not _is_number(seconds):
+        raise _damaged(where, "train_seconds", seconds, "a number of seconds >= 0")
+    losses = ckpt.get("losses")
+    if losses is not None:
+        ok = (isinstance(losses, torch.Tensor) and losses.ndim == 1
+              and losses.dtype.is_floating_point) or (
+            isinstance(losses, (list, tuple))
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in losses))
+        if not ok:
+            raise _damaged(where, "losses", losses, "a list of numbers")
+    fidelity = ckpt.get("fidelity")
+    if fidelity is not None:
+        if not isinstance(fidelity, (list, tuple)):
+            raise _damaged(where, "fidelity", fidelity, "a list of reports")
+        for i, report in enumerate(fidelity):
+            errors = report.get("errors") if isinstance(report, dict) else None
+            if not (isinstance(report, dict) and _is_int(report.get("step"))
+                    and isinstance(errors, dict)
+                    and all(_is_number(v) for v in errors.values())):
+                raise _damaged(where, f"fidelity report {i}", report,
+                               "a report with a step and errors per plane")
+    config = ckpt.get("train_config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise _damaged(where, "train_config", config, "a table of settings")
+        for name, (ok, want) in _TRAIN_FIELDS.items():
+            if name in config and not ok(config[name]):
+                raise _damaged(where, f"train_config {name}", config[name], want)
+    if "crop" in ckpt and not _is_int(ckpt["crop"], 1):
+        raise _damaged(where, "crop", ckpt["crop"], "a positive whole number")
+    for plane, entry in (ckpt.get("data_summary") or {}).items():
+        if not isinstance(entry, dict):
+            continue  # an older summary: fractions only (checked with the summary)
+        if "images" in entry and not _is_int(entry["images"]):
+            raise _damaged(where, f"data_summary {plane} images", entry["images"],
+                           "a count of images")
+        shapes = entry.get("shapes")
+        if shapes is not None and not (
+                isinstance(shapes, (list, tuple))
+                and all(isinstance(s, (list, tuple)) and len(s) == 2
+                        and all(_is_int(n, 1) for n in s) for s in shapes)):
+            raise _damaged(where, f"data_summary {plane} shapes", shapes,
+                           "a list of [height, width] pairs")
+
+
+def check_training_state(ckpt: dict, where: str | os.PathLike) -> None:
+    """:class:`CheckpointError` naming ``where`` unless the optimizer state holds Adam's
+    moments for every weight of the network of the (validated) ``model_config``, in their
+    shapes, and
+    ``rng_state`` is a state torch's generator takes."""
+    where = str(where)
+    with torch.device("meta"):  # Adam's state follows model.parameters(), in their order
+        weights = list(UNet(UNetConfig.from_dict(ckpt["model_config"])).parameters())
+    opt = ckpt["optimizer"]
+    groups = opt.get("param_groups") if isinstance(opt, dict) else None
+    state = opt.get("state") if isinstance(opt, dict) else None
+    params = [i for g in groups or () if isinstance(g, dict) for i in g.get("params", ())] \
+        if isinstance(groups, list) else None
+    if not isinstance(state, dict) or params != list(range(len(weights))):
+        raise CheckpointError(f"{where}: its optimizer state does not fit the network's "
+                              f"{len(weights)} weights; the file is damaged or edited, so its "
+                              "training cannot be resumed: train a new model instead")
+    for index, moments in state.items():
+        if not (_is_int(index) and index < len(weights) and isinstance(moments, dict)):
+            raise _damaged(where, f"optimizer state {index!r}", moments, "Adam's moments")
+        shape = weights[index].shape
+        for key in ("exp_avg", "exp_avg_sq"):
+            m = moments.get(key)
+            if not (isinstance(m, torch.Tensor) and m.shape == shape):
+                got = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+                raise CheckpointError(f"{where}: optimizer {key} of weight {index} has shape "
+                                      f"{got}, not {tuple(shape)}; the file is damaged or "
+                                      "edited, so its training cannot be resumed")
+        step = moments.get("step")
+        if not (isinstance(step, torch.Tensor) and step.numel() == 1
+                or _is_number(step)):
+            raise _damaged(where, f"optimizer step of weight {index}", step, "a step count")
+    rng = ckpt["rng_state"]
+    want = torch.Generator().get_state()
+    if not (isinstance(rng, torch.Tensor) and rng.dtype == want.dtype
+            and rng.shape == want.shape):
+        got = (f"{rng.dtype} {tuple(rng.shape)}" if isinstance(rng, torch.Tensor)
+               else type(rng).__name__)
+        raise CheckpointError(f"{where}: rng_state is {got}, not the random generator's "
+                              f"state ({want.numel()} bytes); the file is damaged or edited, "
+                              "so its training cannot be resumed")
