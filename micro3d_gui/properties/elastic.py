@@ -26,7 +26,6 @@ a unit strain), CTE in 1/K; voxels are cubes (the result does not depend on thei
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 
 from ..errors import MaterialsError
+from ..io.json_file import read_json
 from . import PropertyCancelled
 
 VOIGT = ("11", "22", "33", "23", "13", "12")  # 1 = x, 2 = y, 3 = z
@@ -106,12 +106,7 @@ def load_materials(path: str | os.PathLike,
     p = Path(path)
     fix = ('write it as JSON like {"0": {"E": 3.5, "nu": 0.35, "cte": 6e-5}, '
            '"1": {"E": 230, "nu": 0.2, "cte": -5e-7}} (E in GPa, cte in 1/K)')
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MaterialsError(f"{p}: cannot be read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MaterialsError(f"{p}: is not valid JSON ({exc}); {fix}") from None
+    data = read_json(p, MaterialsError, fix)  # bounded in size and nesting
     if not isinstance(data, dict) or not data:
         raise MaterialsError(f"{p}: expected an object of phases; {fix}")
     out = dict(defaults or {})

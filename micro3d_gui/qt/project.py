@@ -16,6 +16,7 @@ projects and the window geometry; tests redirect them with ``QSettings.setPath``
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -25,10 +26,13 @@ import numpy as np
 from PySide6.QtCore import QSettings
 
 from ..io.atomic import atomic_path
+from ..io.json_file import MAX_JSON_DEPTH, SchemaMismatch, check_value, json_depth, read_json
 from ..io.project_files import absolute_path, map_paths, relative_path
+from ..io.volume import read_volume
 from ..metrics.report import Evaluation
 from ..metrics.saved import evaluation_from_json, evaluation_to_json
 from ..errors import InputError
+from ..io.project_schema import ProjectFile
 
 PROJECT_FILE = "project.json"
 VOLUME_DIR = "volumes"
@@ -115,22 +119,35 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _project_schema():
+    """The types of ``project.json``'s fields (io.json_file's schema): the settings
+    dataclasses of the panels, and :class:`ProjectFile`."""
+    from .generate_panel import GenerateSettings  # noqa: PLC0415  (the panels import Qt widgets)
+    from .train_panel import TrainSettings  # noqa: PLC0415
+
+    return dataclasses.make_dataclass("ProjectSchema", [
+        ("train", TrainSettings), ("generate", GenerateSettings)], bases=(ProjectFile,))
+
+
 def load_project(folder: str | os.PathLike) -> Project:
-    """Read a project folder; :class:`ProjectError` naming the file when it is unusable."""
+    """Read a project folder; :class:`ProjectError` naming the file (and the field) when
+    it is unusable: every field is checked against its type before the app takes it, and
+    the volumes are read with the voxel limit of every volume (MICRO3D_MAX_VOLUME_VOXELS)."""
     folder = Path(folder)
     path = folder / PROJECT_FILE
     if not path.is_file():
         raise ProjectError(f"{folder}: not a Micro3D project (no {PROJECT_FILE}); choose a "
                            "folder saved with File > Save project")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(f"{path}: cannot be read as a project ({exc}); the file may be "
-                           "damaged") from None
+    meta = read_json(path, ProjectError, "the file may be damaged")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ProjectError(f"{path}: not a Micro3D project file")
-    if int(meta.get("version", 0)) > VERSION:
+    if isinstance(meta.get("version"), int) and meta["version"] > VERSION:
         raise ProjectError(f"{path}: made by a newer Micro3D; update Micro3D to open it")
+    try:  # every field's type, before the app takes any of them
+        check_value(meta, _project_schema())
+    except SchemaMismatch as exc:
+        raise ProjectError(f"{path}: {exc.describe()}; correct it in a text editor (or "
+                           "remove the field to take the default)") from None
     map_paths(meta, lambda p: absolute_path(p, folder))
     volumes, notes = [], []
     for name in meta.get("volumes", []):
@@ -139,12 +156,16 @@ def load_project(folder: str | os.PathLike) -> Project:
             notes.append(f"{vpath}: this generated volume is missing; it was left out")
             continue
         try:
-            vol = np.load(vpath, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ProjectError(f"{vpath}: cannot read this generated volume ({exc}); delete "
-                               f"it from {path.name}'s 'volumes' list or restore it") from None
-        if vol.ndim != 3:
-            raise ProjectError(f"{vpath}: not a [z, y, x] volume (shape {vol.shape})")
+            vol = read_volume(vpath)
+        except InputError as exc:
+            raise ProjectError(f"{exc}; or delete it from {path.name}'s 'volumes' list"
+                               ) from None
+        k = meta.get("num_phases")
+        if vol.dtype.kind not in "iub" or vol.min() < 0 or (k and vol.max() >= k):
+            raise ProjectError(
+                f"{vpath}: holds values {vol.min():g}..{vol.max():g}, not phase labels "
+                f"0..{(k or 256) - 1} (the project's num_phases is {k}); restore the volume "
+                f"or delete it from {path.name}'s 'volumes' list")
         volumes.append(vol.astype(np.uint8, copy=False))
     model = meta.get("model_path") or ""
     if model and not Path(model).is_file():
@@ -154,7 +175,10 @@ def load_project(folder: str | os.PathLike) -> Project:
     if meta.get("analysis"):
         apath = folder / meta["analysis"]
         try:
-            analysis = evaluation_from_json(apath.read_text(encoding="utf-8"))
+            text = apath.read_text(encoding="utf-8")
+            if json_depth(text) > MAX_JSON_DEPTH:  # Python's parser would recurse out
+                raise ValueError(f"it nests more than {MAX_JSON_DEPTH} levels deep")
+            analysis = evaluation_from_json(text)
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             notes.append(f"{apath}: the saved analysis cannot be read ({exc}); "
                          "analyse again")

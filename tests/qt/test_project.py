@@ -72,7 +72,7 @@ def test_round_trip_of_a_project_folder(tmp_path):
     (lambda f: (f / PROJECT_FILE).write_text('{"format": "micro3d-project", "version": 99}'),
      "newer Micro3D"),
     (lambda f: (f / "volumes" / "volume_000.npy").write_bytes(b"\x93NUMPY broken"),
-     "volume_000.npy: cannot read"),
+     "volume_000.npy: cannot be read"),
 ])
 def test_damaged_projects_raise_an_input_error_naming_the_file(tmp_path, damage, match):
     folder = tmp_path / "proj"
