@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..preprocess.planeset import PlaneOptions
-
 
 @dataclass
 class _PlaneFile:
     paths: list[str]
-    options: PlaneOptions
+    options: dict[str, bool]  # preprocess.planeset.PlaneOptions: transpose, flips
 
 
 @dataclass

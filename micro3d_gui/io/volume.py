@@ -108,7 +108,13 @@ def _read_tiff(p: Path, limit: int) -> np.ndarray:
 
 
 def _read_npy(p: Path, limit: int) -> np.ndarray:
-    vol = np.load(p, mmap_mode="r", allow_pickle=False)
+    try:
+        vol = np.load(p, mmap_mode="r", allow_pickle=False)
+    except ValueError:  # numpy's own text proposes allow_pickle=True: running the file's code
+        raise ImageReadError(
+            f"{p}: cannot be read as a NumPy array: it is not a .npy file of numbers (a "
+            "file of Python objects is never loaded, as loading one can run code); save "
+            "the volume with numpy.save of a numeric array, or as a TIFF stack") from None
     check_size(p, vol.shape, limit, "MICRO3D_MAX_VOLUME_VOXELS")
     return np.array(vol)
 

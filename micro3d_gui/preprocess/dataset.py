@@ -16,7 +16,7 @@ from .segment import Segmentation, SegmentationConfig, segment_planes
 from ..core.crop import CLI_CROP_ADVICE, check_image_sides, image_shapes
 from ..errors import DatasetError, InputError
 from ..io.images import read_sources, skipped_text
-from .labels import MAX_LABEL_LEVELS
+from .labels import MAX_LABEL_LEVELS, quantised_groups
 from .planeset import PlaneOptions, apply_options
 from ..io.volume import read_volume
 
@@ -40,11 +40,32 @@ class PlaneImageSet:
     def warnings(self) -> list[str]:
         skipped = [f"{plane}: skipped {skipped_text(files)}"
                    for plane, files in self.skipped.items() if files]
-        return skipped + (list(self.segmentation.warnings) if self.segmentation else [])
+        shared = shared_planes(self.origins)
+        return skipped + ([shared] if shared else []) + (
+            list(self.segmentation.warnings) if self.segmentation else [])
 
     def check_crop(self, crop: int) -> None:
         """:class:`DatasetError` naming the smallest image when ``crop`` does not fit."""
         check_crop(self.images, self.origins, crop)
+
+
+def shared_planes(origins: Mapping[str, Sequence[Path]]) -> str | None:
+    """A warning when planes were given the very same files (the same folder for xy, xz
+    and yz, say): sections of three different planes cannot be the same images unless the
+    material looks alike in every direction, which is said with --isotropic / --like."""
+    groups: dict[frozenset, list[str]] = {}
+    for plane, files in origins.items():
+        if files:
+            groups.setdefault(frozenset(Path(f).resolve() for f in files), []).append(plane)
+    same = next((planes for planes in groups.values() if len(planes) > 1), None)
+    if same is None:
+        return None
+    files = origins[same[0]]
+    named = ", ".join(same[:-1]) + f" and {same[-1]}"
+    return (f"{named} are given the same {len(files)} file(s) "
+            f"({Path(files[0]).parent}); a plane's micrographs are its own sections: give "
+            "each plane its own, or, for a material that looks the same in every direction, "
+            "one plane's with --isotropic (or --like for two planes alike)")
 
 
 def check_crop(images: Mapping[str, Sequence[np.ndarray]],
@@ -65,6 +86,11 @@ def _count_levels(images: Mapping[str, Sequence[np.ndarray]]) -> int:
             if len(levels) > MAX_LABEL_LEVELS:
                 return len(levels)
     return len(levels)
+
+
+def _levels(images: Mapping[str, Sequence[np.ndarray]]) -> list:
+    return sorted(set().union(*(np.unique(im).tolist() for ims in images.values()
+                                for im in ims)))
 
 
 def load_labelled_planes(folders: Mapping[str, Source | Sequence[Source] | None],
@@ -91,10 +117,31 @@ def load_labelled_planes(folders: Mapping[str, Source | Sequence[Source] | None]
         images[plane], origins[plane] = read_sources(source, skipped[plane])
     if not images:
         raise DatasetError("no plane folders given; pass at least one of --xy, --xz, --yz")
+    _check_bit_depths(images, origins)
     images = apply_options(images, options)
     result = _segment(images, origins, phases, segmentation, tolerance)
     levels = result.thresholds if result.method == "labelled" else []
     return PlaneImageSet(result.labels, origins, result.num_phases, levels, result, skipped)
+
+
+def _check_bit_depths(images: Mapping[str, Sequence[np.ndarray]],
+                      origins: Mapping[str, Sequence[Path]]) -> None:
+    """:class:`DatasetError` naming one file of each when integer images of different bit
+    depths are mixed (8-bit 0..255 beside 16-bit 0..65535): one set of thresholds, or of
+    label grey levels, cannot serve both, and pooled, the 8-bit plane would be all one
+    phase. Which range a 16-bit camera image really uses (12 bits?) is not known, so
+    they are not rescaled."""
+    first: dict[int, Path] = {}
+    for plane, ims in images.items():
+        for im, origin in zip(ims, origins[plane]):
+            if im.dtype.kind in "iu":
+                first.setdefault(im.dtype.itemsize * 8, origin)
+    if len(first) > 1:
+        (low, a), (high, b) = sorted(first.items())[0], sorted(first.items())[-1]
+        raise DatasetError(f"{b}: is a {high}-bit image but {a} is {low}-bit; one set of "
+                           "thresholds or label levels cannot serve both: save all "
+                           f"micrographs at one bit depth (e.g. convert the {high}-bit ones "
+                           f"to {low}-bit)")
 
 
 def _segment(images: Mapping[str, Sequence[np.ndarray]], origins: Mapping[str, Sequence],
@@ -102,7 +149,9 @@ def _segment(images: Mapping[str, Sequence[np.ndarray]], origins: Mapping[str, S
              tolerance: float) -> Segmentation:
     """The method choice and phase-count check of :func:`load_labelled_planes`."""
     if segmentation is None:
-        if phases is None or _count_levels(images) <= MAX_LABEL_LEVELS:
+        # labels blurred by JPEG in as many groups as --phases: thresholded like grey ones
+        if phases is None or (_count_levels(images) <= MAX_LABEL_LEVELS
+                              and len(quantised_groups(_levels(images)) or ()) != phases):
             segmentation = SegmentationConfig("labelled")
         else:
             segmentation = SegmentationConfig("otsu" if phases == 2 else "multiotsu", phases)

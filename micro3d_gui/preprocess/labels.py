@@ -34,6 +34,10 @@ def grey_levels(images_by_plane: Mapping[str, Sequence[np.ndarray]],
             "(segmented) image; segment the micrographs first (e.g. pass --phases K to "
             "threshold them)"
         )
+    for name, s in level_sets.items():  # one file's own levels: not planes that disagree
+        groups = quantised_groups(s)
+        if groups is not None:
+            raise DatasetError(quantised_message(name, sorted(s), groups))
     if len(levels) < 2:
         first = next(iter(level_sets))
         raise DatasetError(
@@ -51,6 +55,40 @@ def grey_levels(images_by_plane: Mapping[str, Sequence[np.ndarray]],
                 "label every image with the same grey values (e.g. 0 and 255 for two phases)"
             )
     return np.array(levels)
+
+
+def quantised_groups(levels: Sequence[float]) -> list[list[float]] | None:
+    """The groups of the sorted grey ``levels`` when they are labels blurred by lossy
+    (JPEG) compression, else None: a few tight groups far apart (0, 1, 254, 255 is 0 and
+    255 with noise at the edges), at least one holding several levels. A group ends
+    where the next level is more than a quarter of the whole range away, and spans at
+    most a sixteenth of it; evenly spaced labels (0..K-1, or 0/85/170/255) are one level
+    per group and so are never taken for noise."""
+    levels = sorted(float(v) for v in levels)
+    if len(levels) < 3:
+        return None
+    span = levels[-1] - levels[0]
+    groups = [[levels[0]]]
+    for v in levels[1:]:
+        if v - groups[-1][-1] > span / 4:
+            groups.append([v])
+        else:
+            groups[-1].append(v)
+    if len(groups) < 2 or len(groups) == len(levels) \
+            or any(g[-1] - g[0] > span / 16 for g in groups):
+        return None
+    return groups
+
+
+def quantised_message(name, levels: Sequence[float], groups: list[list[float]]) -> str:
+    """What to tell about the file ``name`` whose labels lossy compression blurred."""
+    shown = ", ".join(f"{v:g}" for v in levels[:8]) + (", ..." if len(levels) > 8 else "")
+    ranges = ", ".join(f"{g[0]:g}-{g[-1]:g}" if len(g) > 1 else f"{g[0]:g}" for g in groups)
+    n = len(groups)
+    return (f"{name}: its grey levels {shown} lie in {n} tight groups ({ranges}): "
+            "labels saved with lossy (JPEG) compression, whose edge noise would train as "
+            f"phases of its own; save the labels losslessly (PNG or TIFF), or threshold "
+            f"them into {n} phases with --phases {n}")
 
 
 def to_labels(image: np.ndarray, levels: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ option and the fix, no traceback, every file already there unchanged. Where memo
 stake the command runs in a child process whose peak memory is measured.
 """
 import os
+import pickle
 import struct
 import subprocess
 import sys
@@ -16,8 +17,10 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from PIL import Image
 
 from micro3d_gui.cli import main
+from micro3d_gui.preprocess.dataset import load_labelled_planes
 from test_bad_inputs import base, edit_model, fingerprint, sample, train  # noqa: F401
 
 GiB = 1 << 30
@@ -76,6 +79,24 @@ def deep_materials(d):
 def sliced_volume(d):
     """A label volume to evaluate: 8^3, two phases."""
     tifffile.imwrite(d / "v.tif", (np.indices((8, 8, 8)).sum(0) % 2).astype(np.uint8))
+
+
+def jpeg_labels(d, planes=("xy", "xz", "yz")):
+    """The micrographs' 0/255 labels saved as JPEG (quality 95: levels 0, 1, 254, 255)."""
+    for plane in planes:
+        for f in sorted((d / plane).glob("*.png")):
+            Image.open(f).save(f.with_suffix(".jpg"), quality=95)
+            f.unlink()
+
+
+def sixteen_bit_xz(d):
+    for f in (d / "xz").glob("*.png"):
+        im = np.array(Image.open(f)).astype(np.uint16) * 257  # 0/255 -> 0/65535
+        Image.fromarray(im).save(f)
+
+
+def pickle_npy(d):
+    (d / "pick.npy").write_bytes(pickle.dumps({"volume": [1, 2, 3]}))
 
 
 def no_op(d):
@@ -138,6 +159,18 @@ CASES = [
     ("resume-rng-state", no_op,
      resume(edited(lambda c: c.update(rng_state=torch.zeros(10, dtype=torch.uint8)))),
      ["edited.pt: rng_state is torch.uint8 (10,)", "cannot be resumed"]),
+    # -- unclear or silently wrong -----------------------------------------------------------
+    ("micrographs-jpeg-labels", jpeg_labels, lambda d: train(d),
+     [".jpg: its grey levels 0, 1, 254, 255 lie in 2 tight groups (0-1, 254-255)",
+      "lossy (JPEG) compression", "losslessly (PNG or TIFF)", "--phases 2"]),
+    ("micrographs-mixed-bit-depths", sixteen_bit_xz, lambda d: train(d),
+     ["is a 16-bit image but", "is 8-bit", "save all micrographs at one bit depth"]),
+    ("volume-npy-pickle-text", pickle_npy, lambda d: ["evaluate", str(d / "pick.npy"),
+                                                      "--json", str(d / "old.json")],
+     ["pick.npy: cannot be read as a NumPy array: it is not a .npy file of numbers"]),
+    ("unit-with-newline", no_op,
+     lambda d: sample(d, "--voxel-size", "1", "1", "1", "--unit", "um\nspacing=9"),
+     ["--unit 'um\\nspacing=9': holds the control character '\\n'"]),
     # -- JSON ---------------------------------------------------------------------------------
     ("materials-deeply-nested", lambda d: (deep_materials(d), sliced_volume(d)),
      lambda d: ["evaluate", str(d / "v.tif"), "--json", str(d / "old.json"), "--elastic",
@@ -164,6 +197,7 @@ def test_hostile_input_exits_2_naming_the_culprit_and_keeps_files(case, base, ca
     assert len(message) == 1, err
     for text in expected:
         assert text in message[0], message[0]
+    assert "--phases 4" not in message[0] and "allow_pickle" not in message[0]
     assert fingerprint(d) == before, "an existing file was changed or a new one written"
 
 
@@ -232,3 +266,25 @@ def test_one_slice_per_network_call_samples_what_larger_calls_do(base, capsys):
 def test_demo_samples_a_one_voxel_box(tmp_path, capsys):
     assert main(["demo", "--size", "1", "--out", str(tmp_path), "--device", "cpu"]) == 0
     assert tifffile.imread(tmp_path / "volume.tif").size == 1
+
+
+def test_jpeg_labels_threshold_into_their_groups_with_phases(base):
+    """--phases 2, as the message advises, gives the labels the lossless images hold."""
+    d = base
+    folders = {p: d / p for p in ("xy", "xz", "yz")}
+    lossless = load_labelled_planes(folders)
+    jpeg_labels(d)
+    got = load_labelled_planes(folders, phases=2)
+    assert got.num_phases == 2
+    for plane, ims in lossless.images.items():
+        for a, b in zip(ims, got.images[plane]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_same_folder_for_every_plane_is_warned_about(base):
+    d = base
+    same = load_labelled_planes({p: d / "xy" for p in ("xy", "xz", "yz")})
+    assert any("xy, xz and yz are given the same 8 file(s)" in w and "--isotropic" in w
+               for w in same.warnings), same.warnings
+    own = load_labelled_planes({p: d / p for p in ("xy", "xz", "yz")})
+    assert not any("the same" in w for w in own.warnings)
