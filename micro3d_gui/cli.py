@@ -696,7 +696,7 @@ def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
     """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
     from .core.diffusion.unet import UNetConfig
     from .core.generate import uses_fraction_condition
-    from .core.memory import VolumeTooLarge, plan_sampling
+    from .core.memory import VolumeTooLarge, free_bytes, plan_sampling
 
     try:
         plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
@@ -707,6 +707,11 @@ def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
     except VolumeTooLarge as exc:
         count = f" --count {args.count}" if args.count > 1 else ""
         raise InputError(f"--shape {' '.join(map(str, args.shape))}{count}: {exc}") from None
+    available = free_bytes(device)
+    if budget is not None and budget > available:  # the chunk it allows would not fit
+        raise InputError(f"--memory-budget {args.memory_budget:g}: this machine has "
+                         f"{available / (1 << 30):.1f} GiB free; give at most that, or leave "
+                         "the option out")
     if budget is not None and budget < plan.minimum_bytes:
         _warn(f"--memory-budget {args.memory_budget:g}: this box needs at least about "
               f"{plan.minimum_bytes / (1 << 30):.2f} GiB (one slice per network call), "

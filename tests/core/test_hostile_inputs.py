@@ -120,6 +120,8 @@ HUGE = "99999999999999999999999"
 # (id, prepare(d), argv(d), expected substrings of the one-line error)
 CASES = [
     # -- numbers beyond what the machine holds -----------------------------------------------
+    ("sample-memory-budget-beyond-free", no_op, lambda d: sample(d, "--memory-budget", "100000"),
+     ["--memory-budget 100000: this machine has", "GiB free; give at most that"]),
     ("train-batch-beyond-memory", no_op, lambda d: train(d, "--batch", "1000000000"),
      ["--batch 1000000000", "GiB to train", "choose a batch of"]),
     ("train-nproc-beyond-cores", no_op, lambda d: train(d, "--nproc", "100000"),
