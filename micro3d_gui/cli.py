@@ -572,7 +572,8 @@ def cmd_train(args) -> int:
     except ValueError as exc:
         raise InputError(f"{args.resume or 'micro3d train'}: {exc}") from None
     except TrainingTooLarge as exc:
-        raise InputError(f"--batch {args.batch or 'default'}: {exc}") from None
+        where = args.resume or (f"--batch {args.batch}" if args.batch else "micro3d train")
+        raise InputError(f"{where}: {exc}") from None
     cfg = trainer.config
     described, fractions = _describe_micrographs(image_set)
     length = (f"{cfg.steps} steps" if cfg.steps else

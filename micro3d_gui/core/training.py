@@ -491,6 +491,8 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
             raise ValueError(f"the model has already trained {int(resume['step'])} steps; "
                              "ask for more steps to continue its training")
         check_crop(int(resume["crop"]))
+        check_training_fits(UNetConfig.from_dict(resume["model_config"]), int(resume["crop"]),
+                            int(resume["train_config"]["batch_size"]), dist.world_size, device)
         return Trainer.resume(resume, data, steps=steps, device=device, dist=dist), ignored
     if preset == "auto":
         preset = auto_preset(device)

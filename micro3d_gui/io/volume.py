@@ -145,12 +145,14 @@ def _read_vti(p: Path, limit: int) -> np.ndarray:
 _READERS = {".tif": _read_tiff, ".tiff": _read_tiff, ".npy": _read_npy, ".vti": _read_vti}
 
 
-def read_volume(path: str | os.PathLike) -> np.ndarray:
+def read_volume(path: str | os.PathLike, min_side: int = 2) -> np.ndarray:
     """A 3D volume -> ``[Z, Y, X]`` array, values as stored: a TIFF stack (one xy image
     per z), a VTK image ``.vti`` (cell data ``phase``, as :mod:`.export` writes it) or a
     NumPy ``.npy`` (no pickles).
 
-    An RGB(A) stack becomes grey (luminance; grey stored as RGB keeps its levels).
+    An RGB(A) stack becomes grey (luminance; grey stored as RGB keeps its levels). A side
+    below ``min_side`` voxels is refused (a volume to analyse needs 2; the app keeps the
+    boxes it generated, which may be one slice thin).
     """
     p = Path(path)
     reader = _READERS.get(p.suffix.lower())
@@ -179,7 +181,7 @@ def read_volume(path: str | os.PathLike) -> np.ndarray:
     if vol.ndim != 3:
         raise ImageReadError(f"{p}: has shape {vol.shape}, not a 3D [z, y, x] stack; "
                              "import a single image as a plane micrograph instead")
-    if min(vol.shape) < 2:
+    if min(vol.shape) < min_side:
         raise ImageReadError(f"{p}: stack is only {'x'.join(map(str, vol.shape))} voxels "
                              "[z, y, x]; a volume needs at least 2 voxels along each axis")
     return vol

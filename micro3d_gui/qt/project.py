@@ -156,7 +156,7 @@ def load_project(folder: str | os.PathLike) -> Project:
             notes.append(f"{vpath}: this generated volume is missing; it was left out")
             continue
         try:
-            vol = read_volume(vpath)
+            vol = read_volume(vpath, min_side=1)  # bounded as every volume read
         except InputError as exc:
             raise ProjectError(f"{exc}; or delete it from {path.name}'s 'volumes' list"
                                ) from None
