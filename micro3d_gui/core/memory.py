@@ -106,8 +106,8 @@ class _LiveBytes(torch.utils._python_dispatch.TorchDispatchMode):
 def network_bytes_per_slice(config: UNetConfig, rows: int, cols: int,
                             dtype: torch.dtype = torch.float32) -> int:
     """Peak bytes of the activations of one ``rows x cols`` slice in an inference call,
-    counted on the meta device (the count is linear in the batch: two batch sizes give it;
-    2 and 4, as GroupNorm refuses a single slice whose deepest map is 1 x 1)."""
+    counted on the meta device (the count is linear in the batch: two batch sizes, 2 and
+    4, give it)."""
     with torch.device("meta"):
         model = UNet(config).to(dtype).eval()
 

@@ -156,7 +156,7 @@ CASES = [
      ["edited.pt: fidelity report 0"]),
     ("model-train-config-batch", no_op,
      info(edited(lambda c: c["train_config"].update(batch_size=-4))),
-     ["edited.pt: train_config batch_size -4 is not a positive whole number"]),
+     ["edited.pt: train_config: batch_size must be a positive whole number, got -4"]),
     ("resume-optimizer-moment-shape", no_op,
      resume(edited(lambda c: c["optimizer"]["state"][3].update(exp_avg=torch.zeros(2)))),
      ["edited.pt: optimizer exp_avg of weight 3 has shape (2,)", "cannot be resumed"]),
