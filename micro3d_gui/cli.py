@@ -623,8 +623,7 @@ def cmd_train(args) -> int:
 def _volume_writer(out: str, voxel_size, unit):
     """Check --out / --voxel-size / --unit before any sampling -> ``write(volume, path)``."""
     from .io.calibration import check_voxel_size
-    from .io.export import (EXPORT_FORMATS, VOXEL_UNIT, check_unit, export_volume,
-                            write_voxel_sidecar)
+    from .io.export import EXPORT_FORMATS, VOXEL_UNIT, export_volume, write_voxel_sidecar
     from .io.volume import write_tiff
 
     check_output(out, "--out")  # a folder given as --out: say so before the suffix
@@ -638,8 +637,6 @@ def _volume_writer(out: str, voxel_size, unit):
     if unit is not None and voxel_size is None:
         raise InputError(f"--unit {unit}: gives the unit of --voxel-size; add --voxel-size "
                          "Z Y X or drop --unit")
-    if unit is not None:
-        check_unit(unit, "--unit")
     if voxel_size is None and suffix in (".tif", ".tiff"):
         return write_tiff  # no physical size was given: a plain label stack, as always
     if voxel_size is None:  # spacing 1 voxel: no physical unit is claimed

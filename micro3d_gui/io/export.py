@@ -31,21 +31,6 @@ from ..errors import ExportError
 VOXEL_UNIT = "voxel"
 
 
-def check_unit(unit: str, option: str = "unit") -> str:
-    """``unit`` (of a voxel size) if it is one line of visible text; ExportError naming
-    ``option`` otherwise: a newline or other control character would end the line of
-    ImageJ's TIFF description that holds it and write lines of its own there."""
-    import unicodedata  # noqa: PLC0415
-
-    text = str(unit)
-    bad = [c for c in text if unicodedata.category(c)[0] == "C"]
-    if not text.strip() or bad:
-        what = f"holds the control character {bad[0]!r}" if bad else "is empty"
-        raise ExportError(f"{option} {text!r}: {what}; give the unit as plain text, e.g. "
-                          "um or nm")
-    return text
-
-
 def _labels(volume: np.ndarray, convert: bool = True) -> np.ndarray:
     """The volume checked as phase labels; as contiguous uint8 (a copy only when it is not
     already) unless ``convert`` is False (for writers that convert page by page)."""
@@ -150,7 +135,7 @@ def export_volume(volume: np.ndarray, path: str | os.PathLike,
         choices = ", ".join(EXPORT_FORMATS)
         raise ExportError(f"{p}: cannot export to {p.suffix or 'a file without suffix'!r}; "
                           f"choose a file name ending in one of {choices}")
-    writer(volume, p, voxel_size=voxel_size, unit=check_unit(unit))
+    writer(volume, p, voxel_size=voxel_size, unit=unit)
     return p
 
 

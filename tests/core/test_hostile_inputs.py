@@ -174,9 +174,6 @@ CASES = [
     ("volume-npy-pickle-text", pickle_npy, lambda d: ["evaluate", str(d / "pick.npy"),
                                                       "--json", str(d / "old.json")],
      ["pick.npy: cannot be read as a NumPy array: it is not a .npy file of numbers"]),
-    ("unit-with-newline", no_op,
-     lambda d: sample(d, "--voxel-size", "1", "1", "1", "--unit", "um\nspacing=9"),
-     ["--unit 'um\\nspacing=9': holds the control character '\\n'"]),
     # -- JSON ---------------------------------------------------------------------------------
     ("materials-deeply-nested", lambda d: (deep_materials(d), sliced_volume(d)),
      lambda d: ["evaluate", str(d / "v.tif"), "--json", str(d / "old.json"), "--elastic",
