@@ -17,6 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .core import threads
+
+threads.prefer_passive_wait()  # before torch loads OpenMP (the next imports), as the app
+
+import torch
+
 from .cli_files import PLANE_NAMES, check_command_files, output_paths, rescue_folders
 from .core.training import DEFAULT_TIME_BUDGET_S
 from .interrupt import call_forwarding_signals, stop_on_signals
@@ -409,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--steps", type=_positive, default=1500,
                     help="training steps with --train (default 1500)")
     de.add_argument("--device", default="auto")
+    for p in (tr, sa, ev, de):
+        p.add_argument("--threads", type=_positive, default=None, metavar="N",
+                       help="CPU threads per process (default: the cores that other "
+                            "processes leave free, at most OMP_NUM_THREADS when set)")
     return parser
 
 
@@ -539,8 +549,10 @@ def _launch_ranks(args) -> int:
     """Run this command again in ``--nproc`` processes under torchrun and wait for them."""
     from .core.distributed import torchrun_command
 
-    return call_forwarding_signals(torchrun_command(args.nproc, _without_option(
-        args.argv, "--nproc")))
+    argv = _without_option(args.argv, "--nproc")
+    if args.threads is None:  # the free cores shared out, decided once for all ranks
+        argv += ["--threads", str(threads.decide_threads(processes=args.nproc))]
+    return call_forwarding_signals(torchrun_command(args.nproc, argv))
 
 
 def cmd_train(args) -> int:
@@ -1114,7 +1126,10 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(argv)  # to relaunch under torchrun
     args.given = _given(parser, argv, args.command)
     start = time.perf_counter()
+    before = torch.get_num_threads()  # given back at the end: main() may run in-process
     try:
+        if hasattr(args, "threads"):
+            threads.use_threads(args.threads)
         rc = COMMANDS[args.command](args)
         if args.command not in ("demo", "info"):
             print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
@@ -1130,6 +1145,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, AttributeError):
             pass
         return EXIT_BROKEN_PIPE
+    finally:
+        torch.set_num_threads(before)
     return rc
 
 
