@@ -1131,7 +1131,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "threads"):
             threads.use_threads(args.threads)
         rc = COMMANDS[args.command](args)
-        if args.command not in ("demo", "info"):
+        if args.command not in ("demo", "info") and os.environ.get("RANK", "0") == "0":
             print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
         sys.stdout.flush()
     except InputError as exc:
