@@ -17,6 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .core import threads
+
+threads.prefer_passive_wait()  # before torch loads OpenMP (the next imports), as the app
+
+import torch
+
 from .cli_files import PLANE_NAMES, check_command_files, output_paths, rescue_folders
 from .core.training import DEFAULT_TIME_BUDGET_S
 from .interrupt import call_forwarding_signals, stop_on_signals
@@ -352,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--compile", action="store_true",
                     help="run the network through torch.compile: faster long runs after a "
                          "cold start of about half a minute")
+    sa.add_argument("--nproc", type=_positive, default=1, metavar="N",
+                    help="sample in N processes on this machine (torchrun: one GPU each on "
+                         "CUDA, gloo on CPU), each taking its share of the slices of every "
+                         "network call; the volume is the one-process volume")
     sa.add_argument("--json", metavar="REPORT.json", default=None,
                     help="also write the volumes' paths and the self-check as JSON")
     sa.add_argument("--no-check", action="store_true",
@@ -405,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--steps", type=_positive, default=1500,
                     help="training steps with --train (default 1500)")
     de.add_argument("--device", default="auto")
+    for p in (tr, sa, ev, de):
+        p.add_argument("--threads", type=_positive, default=None, metavar="N",
+                       help="CPU threads per process (default: the cores that other "
+                            "processes leave free, at most OMP_NUM_THREADS when set)")
     return parser
 
 
@@ -458,11 +472,11 @@ class _Progress:
         self.bar.close()
 
 
-def _sampling_progress(recipe, ckpt: dict, fractions=None):
+def _sampling_progress(recipe, ckpt: dict, fractions=None, quiet: bool = False):
     """A bar counting network calls (a harmonized step costs n_h + 1 plain ones, so steps
     would misstate the ETA) and the sampler callback that moves it, naming the step and its
     plane."""
-    bar = _Progress(recipe.network_calls(ckpt, fractions), unit="call")
+    bar = _Progress(recipe.network_calls(ckpt, fractions), unit="call", quiet=quiet)
 
     def progress(step) -> None:
         bar.update(step.calls, step=f"{step.step}/{step.total}", plane=step.plane)
@@ -531,9 +545,19 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
     return out
 
 
+def _launch_ranks(args) -> int:
+    """Run this command again in ``--nproc`` processes under torchrun and wait for them."""
+    from .core.distributed import torchrun_command
+
+    argv = _without_option(args.argv, "--nproc")
+    if args.threads is None:  # the free cores shared out, decided once for all ranks
+        argv += ["--threads", str(threads.decide_threads(processes=args.nproc))]
+    return call_forwarding_signals(torchrun_command(args.nproc, argv))
+
+
 def cmd_train(args) -> int:
     from .core.bounds import check_processes
-    from .core.distributed import from_environment, torchrun_command
+    from .core.distributed import from_environment
     from .core.memory import TrainingTooLarge
     from .core.checkpoint import resumed_symmetry
     from .core.symmetry import Symmetry, parse_like
@@ -547,8 +571,7 @@ def cmd_train(args) -> int:
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # start the ranks, then wait
         if args.batch is not None and args.batch % args.nproc:
             raise InputError(f"--batch {args.batch}: must be a multiple of --nproc {args.nproc}")
-        return call_forwarding_signals(torchrun_command(args.nproc, _without_option(
-            args.argv, "--nproc")))
+        return _launch_ranks(args)
     dist = from_environment(device)
     device = dist.device(device)
     say = print if dist.is_main else (lambda *a, **k: None)
@@ -728,7 +751,9 @@ def _warn_untrained(ckpt: dict, path: str) -> None:
 
 
 def cmd_sample(args) -> int:
+    from .core.bounds import check_processes
     from .core.checkpoint import load_checkpoint
+    from .core.distributed import from_environment
     from .core.diffusion.sampler import SamplingCancelled
     from .io.export import write_report
     from .metrics.checked_sample import run_checked, sample_checked
@@ -747,7 +772,12 @@ def cmd_sample(args) -> int:
     _check_shape_fits(ckpt, args, recipe.sampler, device, budget)
     paths = output_paths(args.out, args.count)
     check_command_files(args)
-    bar, progress = _sampling_progress(recipe, ckpt, args.fractions)
+    check_processes(args.nproc, device)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # start the ranks, then wait
+        return _launch_ranks(args)
+    dist = from_environment(device)  # every rank samples; rank 0 alone writes and prints
+    device = dist.device(device)
+    bar, progress = _sampling_progress(recipe, ckpt, args.fractions, quiet=not dist.is_main)
 
     def write_all(volumes) -> None:  # before the self-check: the volumes are saved first
         bar.close()
@@ -769,16 +799,20 @@ def cmd_sample(args) -> int:
     with stop_on_signals() as stop_requested:
         try:
             result = run_checked(sample_checked(
-                ckpt, recipe, shape, args.count, check=not args.no_check,
-                on_sampled=write_all, fractions=args.fractions, keep=keep,
-                periodic=args.periodic, seed=args.seed, device=device,
+                ckpt, recipe, shape, args.count, check=dist.is_main and not args.no_check,
+                on_sampled=write_all if dist.is_main else None, fractions=args.fractions,
+                keep=keep, periodic=args.periodic, seed=args.seed, device=device,
                 should_stop=stop_requested, memory_budget=budget,
-                compile_network=args.compile), progress)
+                compile_network=args.compile, dist=dist), progress)
         except SamplingCancelled:
             bar.close()
-            print(f"sampling cancelled{_by(stop_requested)}; nothing written",
-                  file=sys.stderr)
+            if dist.is_main:
+                print(f"sampling cancelled{_by(stop_requested)}; nothing written",
+                      file=sys.stderr)
             return stop_requested.exit_code
+    dist.close()
+    if not dist.is_main:
+        return 0
     if result.self_check is not None:
         print("\n".join(self_check_lines(result.self_check)))
     if args.json is not None:
@@ -1092,9 +1126,12 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(argv)  # to relaunch under torchrun
     args.given = _given(parser, argv, args.command)
     start = time.perf_counter()
+    before = torch.get_num_threads()  # given back at the end: main() may run in-process
     try:
+        if hasattr(args, "threads"):
+            threads.use_threads(args.threads)
         rc = COMMANDS[args.command](args)
-        if args.command not in ("demo", "info"):
+        if args.command not in ("demo", "info") and os.environ.get("RANK", "0") == "0":
             print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
         sys.stdout.flush()
     except InputError as exc:
@@ -1108,6 +1145,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, AttributeError):
             pass
         return EXIT_BROKEN_PIPE
+    finally:
+        torch.set_num_threads(before)
     return rc
 
 

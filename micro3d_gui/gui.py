@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Before torch loads OpenMP: its idle threads sleep instead of spinning, so a training
     # or sampling job in a worker thread leaves the GUI thread a core (docs/benchmarks.md).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from .core.threads import prefer_passive_wait  # noqa: PLC0415
+
+    prefer_passive_wait()
     if "--self-test" in args:
         # Before any Qt import: the self-test runs where no display exists.
         from .selftest import run  # noqa: PLC0415

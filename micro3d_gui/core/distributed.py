@@ -12,6 +12,12 @@ are exactly the crops of a one-process run with the same batch, DDP's gradient a
 the ranks is that run's gradient, and the generator state in a checkpoint is every rank's:
 a run can be resumed on another number of processes. Rank 0 alone writes checkpoints, of
 the plain (unwrapped) model, so they load on one device with no ``module.`` prefix.
+
+Sampling (``micro3d sample --nproc N``) shares out the network, not the draws: every rank
+holds the whole latent and the same seeded generator, so every random draw and every
+whole-volume step is the same everywhere; only the slice batch of each network call is
+cut into contiguous shares (:meth:`Distributed.share`), one per rank, and gathered back
+(:meth:`Distributed.gather_rows`). The volume is then the one-process volume.
 """
 from __future__ import annotations
 
@@ -25,11 +31,13 @@ from torch import nn
 
 @dataclass
 class Distributed:
-    """Where this process stands in a run: ``rank`` of ``world_size`` (1 without torchrun)."""
+    """Where this process stands in a run: ``rank`` of ``world_size`` (1 without torchrun);
+    ``local_size``: the processes on this machine."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_size: int = 1
 
     @property
     def is_main(self) -> bool:
@@ -85,6 +93,33 @@ class Distributed:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def share(self, rows: int) -> slice:
+        """This rank's contiguous share of ``rows`` rows: ``ceil(rows / world size)`` each,
+        the last ranks' shorter or empty."""
+        per = -(-rows // self.world_size)
+        return slice(min(rows, self.rank * per), min(rows, (self.rank + 1) * per))
+
+    def gather_rows(self, part: torch.Tensor, rows: int) -> torch.Tensor:
+        """Every rank's share ``[share, ...]`` of :meth:`share` (``rows``) -> ``[rows, ...]``
+        on every rank, in rank order."""
+        if not self.active:
+            return part
+        per = -(-rows // self.world_size)
+        padded = part.new_zeros((per, *part.shape[1:]))  # all_gather needs equal sizes
+        padded[:part.shape[0]] = part
+        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat(parts)[:rows]
+
+    def agreed_seed(self, seed: int | None, device: torch.device | str = "cpu") -> int | None:
+        """``seed``, or for None one drawn by rank 0 and used by every rank (a seed drawn
+        on each rank would give each rank its own noise)."""
+        if not self.active or seed is not None:
+            return seed
+        t = torch.tensor([torch.seed() % (1 << 62)], dtype=torch.int64, device=device)
+        dist.broadcast(t, src=0)
+        return int(t.item())
+
     def close(self) -> None:
         if self.active and dist.is_initialized():
             dist.destroy_process_group()
@@ -99,7 +134,8 @@ def from_environment(device: torch.device) -> Distributed:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return SINGLE
-    ctx = Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    ctx = Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")),
+                      int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if device.type == "cuda":
         torch.cuda.set_device(ctx.local_rank)
     if not dist.is_initialized():

@@ -7,12 +7,13 @@ from dataclasses import replace
 import torch
 
 from .checkpoint import checkpoint_symmetry, model_from_checkpoint, schedule_from_checkpoint
+from .distributed import SINGLE, Distributed
 from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_memory_format,
                      maybe_compile)
 from .diffusion.fraction_condition import plane_spreads
 from .diffusion.respace import respace
 from .diffusion.unet import UNetConfig
-from .memory import plan_sampling
+from .memory import default_budget, plan_sampling
 from .diffusion.sampler import (KeptSection, SampleStep, SamplerSettings, run_to_end,
                                 sample_progressive)
 from .encoding import num_channels
@@ -34,6 +35,7 @@ def generate_progressive(
     keep: Sequence[KeptSection] = (),
     memory_budget: int | None = None,
     compile_network: bool = False,
+    dist: Distributed = SINGLE,
 ) -> Iterator[SampleStep]:
     """Yield a :class:`SampleStep` per reverse step for ``count`` volumes ``(Z, Y, X)``.
 
@@ -47,7 +49,9 @@ def generate_progressive(
     box that cannot fit at all raises :class:`~.memory.VolumeTooLarge` before anything is
     allocated. On CUDA, TF32 is on and bf16/fp16 autocast is used where a probe finds it
     faster; ``compile_network`` runs the network through ``torch.compile`` (a cold cost
-    first, :data:`~.device.COMPILE_COLD_COST_S`).
+    first, :data:`~.device.COMPILE_COLD_COST_S`). ``dist``: the processes that share each
+    network call's slices (:mod:`.distributed`); on CPU the default budget is split among
+    the processes of this machine, which each hold the whole latent.
     """
     if any(int(s) < 1 for s in shape):
         raise ValueError(f"box sides must be positive, got {tuple(shape)}")
@@ -56,6 +60,8 @@ def generate_progressive(
         fractions = training_fractions(ckpt)
     conditioned = uses_fraction_condition(ckpt, fractions)
     branches = settings.calls_per_denoise(conditioned)
+    if memory_budget is None and device.type == "cpu" and dist.local_size > 1:
+        memory_budget = default_budget(device) // dist.local_size
     plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), shape, count,
                          branches=branches, extra_copies=settings.extra_volume_copies,
                          max_batch=settings.max_batch,
@@ -91,7 +97,7 @@ def generate_progressive(
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
             target_fractions=fractions,
             keep=keep, fraction_spread=spread,
-            plane_labels=symmetry.labels(),
+            plane_labels=symmetry.labels(), dist=dist,
         )
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .distributed import SINGLE, Distributed
 from .diffusion.sampler import KeptSection, SampleStep, SamplerSettings, run_to_end
 from .generate import uses_fraction_condition
 from .planes import PLANES, slice_shape, num_slices
@@ -192,11 +193,12 @@ def sample_progressive(
     should_stop: Callable[[], bool] | None = None,
     memory_budget: int | None = None,
     compile_network: bool = False,
+    dist: Distributed = SINGLE,
 ) -> Iterator[SampleStep]:
     """Check the inputs (:meth:`Recipe.check`), then yield a :class:`SampleStep` per reverse
     step for ``count`` volumes of ``shape = (Z, Y, X)``. ``fractions`` ``[K]``: target phase
     fractions (None: the training micrographs'); ``keep``: measured sections each volume
-    holds exactly; ``memory_budget`` (bytes) and ``compile_network`` as in
+    holds exactly; ``memory_budget`` (bytes), ``compile_network`` and ``dist`` as in
     :func:`~.generate.generate_progressive`."""
     from .generate import generate_progressive
 
@@ -206,7 +208,7 @@ def sample_progressive(
         resolved_sampler(recipe, fractions),
         periodic=periodic, seed=seed, device=device, should_stop=should_stop,
         fractions=None if fractions is None else [float(f) for f in fractions], keep=keep,
-        memory_budget=memory_budget, compile_network=compile_network)
+        memory_budget=memory_budget, compile_network=compile_network, dist=dist)
 
 
 def resolved_sampler(recipe: Recipe, fractions: Sequence[float] | None) -> SamplerSettings:

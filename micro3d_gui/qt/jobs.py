@@ -35,6 +35,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 from superqt.utils import WorkerBase, qthrottled
 
+from ..core import threads
 from . import dialogs
 
 log = logging.getLogger(__name__)
@@ -113,15 +114,15 @@ class _Worker(WorkerBase):
         self._should_stop = should_stop
         self.thread_done = threading.Event()
         # torch's intra-op thread count is per OS thread (OpenMP): a pool thread would
-        # start at the machine default, not at the app's (e.g. the tests' one thread).
+        # start at the machine default, not at the app's (e.g. the tests' one thread),
+        # which is the most the job takes.
         self._torch_threads = _torch_threads()
 
     def work(self):
         try:
             if self._torch_threads:
-                import torch
-
-                torch.set_num_threads(self._torch_threads)
+                # the cores other processes leave free now, as the micro3d command does
+                threads.use_threads(limit=self._torch_threads)
             if inspect.isgeneratorfunction(self._fn):
                 return self._drive(self._fn(*self._args, should_stop=self._should_stop,
                                             **self._kwargs))

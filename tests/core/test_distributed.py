@@ -36,3 +36,24 @@ def test_two_processes_train_as_one_with_the_whole_batch_and_resume_on_one(lamel
                  str(tmp_path / "v.tif"), "--sampling-steps", "2", "--harmonize", "0",
                  "--device", "cpu"]) == 0
     assert (tmp_path / "v.tif").is_file()
+
+
+def test_two_processes_sample_the_one_process_volume(lamella_dirs, tmp_path):
+    model = tmp_path / "m.pt"
+    assert train(lamella_dirs, model, 2, "--no-fidelity") == 0
+
+    def sample(out, *extra):
+        # 7 xy slices: shares of 4 and 3, so the short share and the padded gather count
+        return main(["sample", str(model), "--shape", "7", "16", "16", "--out", str(out),
+                     "--sampling-steps", "3", "--harmonize", "1", "--seed", "5",
+                     "--no-check", "--device", "cpu", *extra])
+
+    assert sample(tmp_path / "one.npy") == 0
+    # two gloo processes under torchrun, started by --nproc; rank 0 alone writes
+    assert sample(tmp_path / "two.npy", "--nproc", "2") == 0
+    one, two = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
+    assert one.shape == two.shape == (7, 16, 16)
+    # the same draws and the same network answers, up to float noise of other batch sizes
+    assert (one == two).mean() > 0.99
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".npy") == ["one.npy",
+                                                                                 "two.npy"]

@@ -162,3 +162,37 @@ def test_format_duration():
     assert format_duration(3725) == "1:02:05"
     assert format_duration(float("nan")) == "?"
     assert format_duration(float("inf")) == "?"
+
+
+def torch_threads_of_the_job(*, should_stop):
+    import torch
+
+    yield torch.get_num_threads()
+
+
+def test_a_job_takes_the_threads_the_command_would(qtbot, monkeypatch):
+    """The app's jobs call the one thread rule the ``micro3d`` command calls
+    (tests/core/test_threads.py), at most the app's own count, and run with its answer."""
+    import torch
+
+    from micro3d_gui.core import threads
+
+    calls = []
+    real_use = threads.use_threads
+
+    def recording(requested=None, **kw):
+        calls.append((requested, kw, real_use(requested, **kw)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(threads, "use_threads", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the app's count (the tests' session holds 1)
+    try:
+        job = Job(torch_threads_of_the_job, name="Threads")
+        seen = []
+        job.yielded.connect(seen.append)
+        assert run(qtbot, job) == "done"
+    finally:
+        torch.set_num_threads(before)
+    assert [(r, kw) for r, kw, _ in calls] == [(None, {"limit": 2})]
+    assert seen == [calls[0][2]] and 1 <= seen[0] <= 2

@@ -9,6 +9,9 @@ The sampler is a generator (improved-diffusion's ``p_sample_loop_progressive``):
 :class:`SampleStep` after every reverse step with the current estimate of the clean volume,
 so a viewer can show the volume forming. It knows nothing of any GUI; ``should_stop`` is
 polled before every network call so a cancel takes effect within one call.
+
+Over several processes (``dist``, see :mod:`..distributed`) every rank runs this same
+chain with the same draws; only each network call's slices are shared out and gathered.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..distributed import SINGLE, Distributed
 from ..encoding import decode_volume, encode, encoded_mean
 from ..planes import (NULL_LABEL, PLANE_LABELS, PLANES, fixed_axis, slices_to_volume,
                       volume_to_slices)
@@ -215,13 +219,15 @@ class _Eps:
         eps = e(c, m) + (w - 1) (e(c, m) - e(null, m)) + (w_f - 1) (e(c, m) - e(c, unknown))
 
     which is Eq. 9's ``w e(c) + (1 - w) e(null)`` when w_f = 1. Every branch in use goes
-    through the network in one batch.
+    through the network in one batch. Over several processes (``dist``) each rank asks the
+    network about its own contiguous share of the slices and the answers are gathered.
     """
 
     def __init__(self, model: Denoiser, settings: SamplerSettings, size_multiple: int,
                  periodic: bool, dtype: torch.dtype, should_stop: Callable[[], bool] | None,
-                 fraction_condition: bool = False):
+                 fraction_condition: bool = False, dist: Distributed = SINGLE):
         self.model = model
+        self.dist = dist
         self.settings = settings
         self.multiple = size_multiple
         self.pad_mode = "circular" if periodic else "replicate"
@@ -240,13 +246,30 @@ class _Eps:
             return x, (h, w)
         return F.pad(x, (0, pw, 0, ph), mode=self.pad_mode), (h, w)
 
+    def _stopped(self, device: torch.device) -> bool:
+        # Over several processes the ranks agree, so that all leave at the same call.
+        return self.should_stop is not None and self.dist.any(self.should_stop(), device)
+
     def __call__(self, x: torch.Tensor, t_model: int, label: int,
                  means: torch.Tensor | None = None) -> torch.Tensor:
+        rows = x.shape[0]
+        mine = self.dist.share(rows)
+        part = self._evaluate(x[mine], t_model, label, None if means is None else means[mine],
+                              -(-rows // self.dist.world_size))
+        return self.dist.gather_rows(part, rows)
+
+    def _evaluate(self, x: torch.Tensor, t_model: int, label: int,
+                  means: torch.Tensor | None, largest: int) -> torch.Tensor:
+        """The guided network output for slices ``x`` (this rank's share); ``largest`` is
+        the largest share, whose calls every rank walks through so that all poll a stop
+        equally often (a short share skips its empty calls)."""
         s = self.settings
         out = torch.empty_like(x)
-        for start in range(0, x.shape[0], self.chunk):
-            if self.should_stop is not None and self.should_stop():
+        for start in range(0, largest, self.chunk):
+            if self._stopped(x.device):
                 raise SamplingCancelled()
+            if start >= x.shape[0]:
+                continue
             xb, (h, wd) = self._pad(x[start:start + self.chunk])
             b = xb.shape[0]
             labels = torch.full((b,), label, dtype=torch.long, device=x.device)
@@ -292,6 +315,7 @@ def sample_progressive(
     keep: Sequence[KeptSection] = (),
     fraction_spread: Mapping[str, Sequence[float]] | None = None,
     plane_labels: Mapping[str, int] | None = None,
+    dist: Distributed = SINGLE,
 ) -> Iterator[SampleStep]:
     """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
 
@@ -308,11 +332,14 @@ def sample_progressive(
     :func:`~.fraction_condition.slice_condition` estimates it from the slice and the
     target, with the plane's spread. ``plane_labels`` ``{plane: condition}`` (default
     ``PLANE_LABELS``): the label each plane's slices are denoised with (a declared
-    symmetry's, :meth:`~..symmetry.Symmetry.labels`). The last :class:`SampleStep`'s
-    ``x0`` is the final sample.
+    symmetry's, :meth:`~..symmetry.Symmetry.labels`). ``dist``: the processes that share
+    every network call's slices (each calls this with the same arguments, ``device`` its
+    own); every rank yields the same steps. The last :class:`SampleStep`'s ``x0`` is the
+    final sample.
     """
     labels = PLANE_LABELS if plane_labels is None else plane_labels
     device = torch.device(device)
+    seed = dist.agreed_seed(seed, device)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) if seed is not None else torch.seed())
 
@@ -330,7 +357,7 @@ def sample_progressive(
     told = (None if fraction_spread is None
             else torch.as_tensor(target_mean, dtype=torch.float32, device=device))
     eps_fn = _Eps(model, settings, size_multiple, periodic, dtype, should_stop,
-                  fraction_condition=told is not None)
+                  fraction_condition=told is not None, dist=dist)
     box = tuple(int(s) for s in shape)
     kept = [(k.plane, int(k.index), encode(k.labels, num_phases).to(device)) for k in keep]
     x = torch.randn((count, channels, *box), generator=gen, device=device)
