@@ -101,6 +101,8 @@ class Recipe:
                                  "summing to 1")
         for section in keep:
             _check_section(section, shape, k)
+        if shape is not None:
+            _check_crossings(keep)
 
 
 def _check_section(section: KeptSection, shape, k: int) -> None:
@@ -127,6 +129,39 @@ def _check_section(section: KeptSection, shape, k: int) -> None:
         raise InputError(f"{where}: the image is {labels.shape[0]}x{labels.shape[1]} but a "
                          f"{section.plane} slice of this box is {want[0]}x{want[1]} "
                          f"({rows} rows, {cols} columns); crop the image or change the box")
+
+
+def _crossing(a: KeptSection, b: KeptSection):
+    """The voxels two sections of a box share, as ``(a's line, b's line, where)``: a line
+    of each image (METHOD.md's plane table: xy [y, x], xz [z, x], yz [z, y]); None when
+    they share none (parallel planes)."""
+    if a.plane == b.plane:
+        return (a.labels, b.labels, "the whole slice") if a.index == b.index else None
+    if (a.plane, b.plane) in (("xz", "xy"), ("yz", "xy"), ("yz", "xz")):
+        crossed = _crossing(b, a)
+        return crossed[1], crossed[0], crossed[2]
+    la, lb, i, j = np.asarray(a.labels), np.asarray(b.labels), a.index, b.index
+    if (a.plane, b.plane) == ("xy", "xz"):  # z = i, y = j: along x
+        return la[j, :], lb[i, :], f"the line z = {i}, y = {j}"
+    if (a.plane, b.plane) == ("xy", "yz"):  # z = i, x = j: along y
+        return la[:, j], lb[i, :], f"the line z = {i}, x = {j}"
+    return la[:, j], lb[:, i], f"the line y = {i}, x = {j}"  # xz, yz: along z
+
+
+def _check_crossings(keep: Sequence[KeptSection]) -> None:
+    """Refuse two kept sections that disagree where they cross: no volume holds both."""
+    for n, a in enumerate(keep):
+        for b in keep[n + 1:]:
+            crossed = _crossing(a, b)
+            if crossed is None:
+                continue
+            line_a, line_b, where = crossed
+            differ = int(np.count_nonzero(np.asarray(line_a) != np.asarray(line_b)))
+            if differ:
+                raise InputError(
+                    f"kept sections {a.plane} {a.index} and {b.plane} {b.index}: they cross "
+                    f"at {where} and disagree on {differ} of its {np.asarray(line_a).size} "
+                    "voxels, so no volume can hold both; check their indices and images")
 
 
 def sampler_fields() -> dict[str, object]:

@@ -157,6 +157,14 @@ def write_keep_tif(d):
     return d / "keep.tif"
 
 
+def write_crossing_keep_tifs(d):
+    """The xy section at z 0 and, as xz at y 0, its inverse: they cross on the line z 0,
+    y 0 and disagree on all of it."""
+    xy = lamellae((8, 8, 8), axis=2, seed=0)[0]
+    tifffile.imwrite(d / "keep.tif", xy * 255)
+    tifffile.imwrite(d / "keep_xz.tif", (1 - xy) * 255)
+
+
 def mkdir(name):
     return lambda d: (d / name).mkdir()
 
@@ -214,6 +222,10 @@ CASES = [
                                                                   d / "alias.tif"),
      lambda d: sample(d, "--keep", "xy", "0", str(d / "keep.tif"), out="alias.tif"),
      ["--out", "alias.tif: is the --keep xy 0 image", "keep.tif"]),
+    ("sample-keep-sections-that-disagree", write_crossing_keep_tifs,
+     lambda d: sample(d, "--keep", "xy", "0", str(d / "keep.tif"), "--keep", "xz", "0",
+                      str(d / "keep_xz.tif")),
+     ["kept sections xy 0 and xz 0", "line z = 0, y = 0", "disagree on 8 of its 8"]),
     ("sample-out-is-the-model", lambda d: shutil.copy(d / "model.pt", d / "model.tif"),
      lambda d: sample(d, model="model.tif", out="model.tif"),
      ["--out", "model.tif: is the model"]),

@@ -193,6 +193,34 @@ def test_check_refuses_what_the_model_cannot_do():
         get_recipe("slow")
 
 
+def test_kept_sections_that_disagree_where_they_cross_are_refused():
+    """Sections cut from one volume (METHOD.md's table: xy v[z], xz v[:, y], yz v[:, :, x])
+    agree wherever they cross; a voxel changed on a crossing line is refused, naming both
+    sections and the line, and one changed off every crossing is not."""
+    ckpt = {"schedule_config": {"num_steps": 1000}, "num_phases": 3}
+    v = np.random.default_rng(0).integers(0, 3, (5, 6, 7)).astype(np.uint8)
+    keep = [KeptSection("xy", 1, v[1]), KeptSection("xz", 2, v[:, 2]),
+            KeptSection("yz", 3, v[:, :, 3]), KeptSection("xy", 4, v[4])]
+    FAST.check(ckpt, v.shape, keep=keep)
+    cases = [(0, (2, 5), "xy 1 and xz 2: they cross at the line z = 1, y = 2 and disagree "
+                         "on 1 of its 7"),
+             (0, (4, 3), "xy 1 and yz 3: they cross at the line z = 1, x = 3"),
+             (1, (3, 3), "xz 2 and yz 3: they cross at the line y = 2, x = 3"),
+             (2, (1, 0), "xy 1 and yz 3")]
+    for n, at, message in cases:
+        bad = list(keep)
+        labels = bad[n].labels.copy()
+        labels[at] = (labels[at] + 1) % 3
+        bad[n] = KeptSection(bad[n].plane, bad[n].index, labels)
+        with pytest.raises(InputError, match=message):
+            FAST.check(ckpt, v.shape, keep=bad)
+    off = v[1].copy()
+    off[0, 0] = (off[0, 0] + 1) % 3  # y 0, x 0: on no other section
+    FAST.check(ckpt, v.shape, keep=[KeptSection("xy", 1, off), *keep[1:]])
+    with pytest.raises(InputError, match="xy 1 and xy 1: they cross at the whole slice"):
+        FAST.check(ckpt, v.shape, keep=[*keep, KeptSection("xy", 1, off)])
+
+
 # -- the bundled models (tiny, small boxes, few steps) --------------------------------------
 FEW_STEPS = FAST.replace(sampling_steps=8)
 
