@@ -79,7 +79,7 @@ def copy_into(path: str | os.PathLike, folder: str | os.PathLike,
     target_dir = Path(folder) / subdir
     target_dir.mkdir(parents=True, exist_ok=True)
     target, n = target_dir / src.name, 1
-    while target.exists() and not _same_file(src, target):
+    while target.exists() and not _same_bytes(src, target):
         n += 1
         target = target_dir / f"{src.stem}_{n}{src.suffix}"
     if not target.exists():
@@ -88,7 +88,7 @@ def copy_into(path: str | os.PathLike, folder: str | os.PathLike,
     return target
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_bytes(a: Path, b: Path) -> bool:
     """Same size and bytes (a model copied in by an earlier save)."""
     try:
         if a.stat().st_size != b.stat().st_size:
