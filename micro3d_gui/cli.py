@@ -440,7 +440,7 @@ class _Progress:
     def update(self, done: int, **info) -> None:
         """Move the bar to ``done`` units; ``info`` is shown beside it."""
         self.bar.set_postfix(info, refresh=False)  # before update(), which draws the bar
-        self.bar.update(done - self.bar.n)
+        self._draw(self.bar.update, done - self.bar.n)
         every = max(1, (self.total - self.initial) // 20)
         # a line each time ``done`` passes a multiple of ``every`` (it may jump past one)
         passed = self.printed is None or done // every != self.printed // every
@@ -450,26 +450,35 @@ class _Progress:
             rate = (done - self.initial) / max(time.perf_counter() - self.start, 1e-9)
             eta = (self.total - done) / rate if rate else float("nan")
             extra = " ".join(f"{k} {v}" for k, v in info.items())
-            print(f"{self.unit} {done}/{self.total} {extra} {rate:.2f} {self.unit}/s "
-                  f"eta {eta:.0f} s", file=sys.stderr, flush=True)
+            self._draw(print, f"{self.unit} {done}/{self.total} {extra} {rate:.2f} "
+                       f"{self.unit}/s eta {eta:.0f} s", file=sys.stderr, flush=True)
+
+    def _draw(self, fn, *args, **kwargs) -> None:
+        """``fn(*args, **kwargs)``, which writes progress; a terminal that has gone (an ssh
+        session closed: EIO, which can come before SIGHUP's handler runs) silences the bar
+        instead of ending the run before it saves."""
+        try:
+            fn(*args, **kwargs)
+        except OSError:
+            self.quiet, self.interactive, self.bar.disable = True, False, True
 
     def set_total(self, total: int) -> None:
         """A time-budgeted run knows its step count only after its first steps."""
         if total != self.total:
             self.total = self.bar.total = total
-            self.bar.refresh()
+            self._draw(self.bar.refresh)
 
     def write(self, line: str) -> None:
         """A line of its own (above the bar on a terminal), on stderr with the progress."""
         if self.quiet:
             return
         if self.interactive:
-            self.bar.write(line, file=sys.stderr)
+            self._draw(self.bar.write, line, file=sys.stderr)
         else:
-            print(line, file=sys.stderr, flush=True)
+            self._draw(print, line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        self.bar.close()
+        self._draw(self.bar.close)
 
 
 def _sampling_progress(recipe, ckpt: dict, fractions=None, quiet: bool = False):
@@ -1129,7 +1138,9 @@ def main(argv: list[str] | None = None) -> int:
     before = torch.get_num_threads()  # given back at the end: main() may run in-process
     try:
         if hasattr(args, "threads"):
-            threads.use_threads(args.threads)
+            # at most the caller's count, as the app's jobs: a fresh process has torch's
+            # default (OMP_NUM_THREADS, else the cores); a program calling main() its own
+            threads.use_threads(args.threads, limit=before)
         rc = COMMANDS[args.command](args)
         if args.command not in ("demo", "info") and os.environ.get("RANK", "0") == "0":
             print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

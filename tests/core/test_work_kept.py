@@ -25,7 +25,8 @@ STEPS = 24  # tiny steps: enough that a signal sent at the first progress line l
 def train_args(dirs, out, *extra):
     return ["train", "--xy", str(dirs["xy"]), "--xz", str(dirs["xz"]), "--yz", str(dirs["yz"]),
             "--out", str(out), "--preset", "tiny", "--crop", "16", "--batch", "2",
-            "--steps", str(STEPS), "--device", "cpu", "--no-fidelity", *extra]
+            "--steps", str(STEPS), "--device", "cpu", "--no-fidelity", "--threads", "1",
+            *extra]  # one thread everywhere: float sums in one order, so weights compare equal
 
 
 def run_until_progress(argv, signum, marker: str):
