@@ -403,7 +403,12 @@ def test_bad_input_exits_2_naming_the_culprit_and_keeps_files(case, base, capsys
     for key, value in (env[0] if env else {}).items():
         monkeypatch.setenv(key, value)
     prepare(d)
-    args = argv(d)
+    assert_refused(d, argv(d), expected, capsys)
+
+
+def assert_refused(d: Path, args: list[str], expected, capsys) -> str:
+    """``micro3d args`` exits 2 with one ``error:`` line holding every text of ``expected``,
+    no traceback, and every file under ``d`` as it was -> that line."""
     before = fingerprint(d)
     try:
         rc = main(args)
@@ -417,6 +422,7 @@ def test_bad_input_exits_2_naming_the_culprit_and_keeps_files(case, base, capsys
     for text in expected:
         assert text in message[0], message[0]
     assert fingerprint(d) == before, "an existing file was changed or a new one written"
+    return message[0]
 
 
 def test_the_corpus_is_large_enough():

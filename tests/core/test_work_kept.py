@@ -104,6 +104,9 @@ def test_a_closed_terminal_stops_training_saved(lamella_dirs, tmp_path):
     pid, terminal = pty.fork()
     if pid == 0:  # the run, in a terminal wide enough for its progress bar
         fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        # a login session's default, whatever the test runner inherited (nohup's ignored
+        # SIGHUP, which the run rightly keeps ignored, would survive exec)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         os.execve(sys.executable, argv, dict(os.environ, OMP_NUM_THREADS="1"))
     seen = b""
     while not re.search(rb" [1-9]\d*/%d " % STEPS, seen):  # the bar past its first step
