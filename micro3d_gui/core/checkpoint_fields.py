@@ -15,9 +15,9 @@ import os
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 from ..io.json_file import SchemaMismatch, check_value
-from .bounds import SEED_RANGE
+from .bounds import check_seed
 from .diffusion.unet import UNet, UNetConfig
 
 
@@ -101,8 +101,11 @@ def _check_train_config(config, where: str) -> None:
     except SchemaMismatch as exc:
         raise _damaged(where, f"train_config {exc.field}", exc.value, exc.want) from None
     seed = known.get("seed", 0)
-    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
-        raise _damaged(where, "train_config seed", seed, "in the random generator's range")
+    try:
+        check_seed(seed, "train_config seed")
+    except InputError:
+        raise _damaged(where, "train_config seed", seed,
+                       "in the random generator's range") from None
     try:
         TrainConfig(**known)
     except ValueError as exc:
