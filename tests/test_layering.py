@@ -20,7 +20,7 @@ QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "pyvistaqt", "qtpy", "superqt")
 PACKAGE = Path(micro3d_gui.__file__).parent
 FLOORS = {"errors": 0, "paths": 0, "picking": 0, "interrupt": 0, "io": 1, "core": 2,
           "properties": 3, "metrics": 4, "preprocess": 5, "data_model": 6, "document": 6,
-          "estimate": 6, "cli": 6, "cli_files": 6, "gui": 6, "selftest": 6, "qt": 6,
+          "estimate": 6, "cli": 6, "gui": 6, "selftest": 6, "qt": 6,
           "__main__": 6,
           "__init__": 6}
 

@@ -105,9 +105,9 @@ def test_train_for_a_time_reports_fidelity_and_resume_says_what_it_ignores(
 @pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("10m", 600),
                                            ("1h30m", 5400), ("2.5m", 150)])
 def test_durations(text, seconds):
-    from micro3d_gui.cli import _duration
+    from micro3d_gui.cli.options import duration
 
-    assert _duration(text) == seconds
+    assert duration(text) == seconds
 
 
 def run_error(argv, capsys):

@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 
 import micro3d_gui
-from micro3d_gui.cli import _Progress, main
+from micro3d_gui.cli import main
+from micro3d_gui.cli.progress import Progress
 from micro3d_gui.io.volume import read_volume, write_tiff
 from micro3d_gui.paths import demo_model
 
@@ -141,7 +142,7 @@ def test_progress_goes_to_stderr_and_results_to_stdout(tmp_path, capsys):
 
 
 def test_the_bar_shows_the_current_steps_plane():
-    bar = _Progress(3)
+    bar = Progress(3)
     from tqdm import tqdm
 
     text = io.StringIO()

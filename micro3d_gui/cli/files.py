@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import InputError
-from .io.export import voxel_sidecar_path
-from .io.images import list_images
-from .io.run_files import NamedPath, check_run_files
+from ..errors import InputError, OutputError
+from ..io.export import voxel_sidecar_path
+from ..io.images import list_images
+from ..io.run_files import NamedPath, check_run_files, rescue
 
 #: The planes of the micrograph options --xy, --xz and --yz.
 PLANE_NAMES = ("xy", "xz", "yz")
@@ -89,3 +89,12 @@ def rescue_folders(args: argparse.Namespace) -> list[Path]:
             p = Path(source)
             return [(p if p.is_dir() else p.parent).resolve().parent]
     return []
+
+
+def save_or_rescue(save, paths: list, args) -> None:
+    """``save(paths)``, or when that fails the same to the rescue folders (an OutputError
+    saying where the work went)."""
+    try:
+        save(paths)
+    except OutputError as exc:
+        raise rescue(save, paths, rescue_folders(args), exc) from None
