@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"micro3d-gui {__version__}")
         return 0
     # Before torch loads OpenMP: its idle threads sleep instead of spinning, so a training
-    # or sampling job in a worker thread leaves the GUI thread a core (docs/benchmarks.md).
+    # or sampling job in a worker thread leaves the GUI thread a core (docs/benchmarks.md,
+    # Load and threads).
     from .core.threads import prefer_passive_wait  # noqa: PLC0415
 
     prefer_passive_wait()

@@ -40,8 +40,8 @@ def _time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> float:
 def fastest_memory_format(model: nn.Module, example: torch.Tensor) -> torch.memory_format:
     """On CPU, time a forward pass in contiguous vs channels_last and keep the faster.
 
-    channels_last was 1.4-1.7x faster for the small U-Nets on AVX2 CPUs, but that is a
-    property of the machine, so it is measured. GPUs keep the default. The model is left in
+    Which is faster for the small U-Nets is a property of the machine (docs/benchmarks.md,
+    Speed), so it is measured. GPUs keep the default. The model is left in
     the chosen format.
     """
     if example.device.type != "cpu":
@@ -71,9 +71,9 @@ def fastest_autocast(model: nn.Module, example: torch.Tensor, margin: float = 0.
     """On CUDA, time a forward pass in float32 and under bf16 / fp16 autocast and return the
     autocast dtype that is at least ``1 / margin`` times faster (None: stay float32).
 
-    CPUs stay float32 without a probe: on AVX2 EPYCs bf16 autocast made the U-Net 5-8x
-    slower (BRIEF), and CPUs with AMX are not what this app meets; a GPU's gain depends on
-    the card, so it is measured.
+    CPUs stay float32 without a probe: bf16 autocast slows the U-Net on AVX2 CPUs
+    (docs/benchmarks.md, Speed), and CPUs with AMX are not what this app meets; a GPU's
+    gain depends on the card, so it is measured.
     """
     if example.device.type != "cuda":
         return None

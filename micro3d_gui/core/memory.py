@@ -30,16 +30,16 @@ from .planes import PLANES, num_slices, slice_shape
 #: Full-size float32 copies of the latent alive at the peak of one reverse step (see the
 #: module docstring; the sampler's step is written to hold no more).
 VOLUME_COPIES = 7
-#: Measured peak / counted working set of a network call (AMD EPYC, torch 2.13 CPU: 1.3 at
-#: 128 slices of 128^2, up to 1.5 at smaller batches); 1.5 errs on the safe side.
+#: Measured peak / counted working set of a network call, on the safe side
+#: (docs/benchmarks.md, Scaling with the box).
 WORKING_SET_FACTOR = 1.5
 #: What the runtime adds whatever the box (oneDNN scratch, the layout probe, the
-#: allocator): measured peaks exceeded the count by 60-130 MiB at 32^3 and 64^3.
+#: allocator), from measured peaks (docs/benchmarks.md, Scaling with the box).
 RUNTIME_BYTES = 256 << 20
 #: Default share of the free memory (RAM, or the GPU's for CUDA) that sampling may use.
 BUDGET_FRACTION = {"cpu": 0.5, "cuda": 0.8, "mps": 0.5}
-#: On CPU a network call's throughput stops growing at about 8 slices (docs/benchmarks.md),
-#: so more memory buys no speed: the working set defaults to at most this.
+#: On CPU a larger batch runs no faster (docs/benchmarks.md, Scaling with the box), so
+#: more memory buys no speed: the working set defaults to at most this.
 CPU_WORKING_SET_CAP = 1 << 30
 
 GiB = float(1 << 30)

@@ -4,9 +4,10 @@ command starts, the app when each job (training, generation, analysis) starts.
 
 Why: OpenMP's threads wait for each other at every parallel region, so one thread on a
 core that a neighbour (a browser, another job) holds stalls all the others; under load
-2 threads on 2 cores ran 10-20x slower than 1 (docs/benchmarks.md). Giving the busy cores
-up loses only the neighbour's share. Also, OpenMP's idle threads should sleep rather than
-spin (:func:`prefer_passive_wait`), so that they take nothing from the neighbour either.
+2 threads on 2 cores ran many times slower than 1 (docs/benchmarks.md, Load and threads).
+Giving the busy cores up loses only the neighbour's share. Also, OpenMP's idle threads
+should sleep rather than spin (:func:`prefer_passive_wait`), so that they take nothing from
+the neighbour either.
 
 No Qt; torch is imported only where threads are set.
 """

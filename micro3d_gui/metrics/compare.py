@@ -96,7 +96,7 @@ def slice_s2_errors(volume: np.ndarray, reference: np.ndarray, plane: str, num_p
     """S2 relative error of every single slice of ``volume`` ``[Z, Y, X]`` in ``plane``
     against all of ``reference``'s slices in that plane (mean over phases and both image
     axes): ``[S]``. A kept section's neighbours should be no worse than the volume's own
-    average (docs/benchmarks.md)."""
+    average (docs/experiments/2026-12-02-conditioned-sampling.md)."""
     gen = label_volume_to_images(np.asarray(volume), check_plane(plane))
     ref = label_volume_to_images(np.asarray(reference), plane)
     if max_r is None:

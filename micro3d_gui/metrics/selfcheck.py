@@ -49,7 +49,8 @@ FAR_RATIO = 3.0
 ADVICE = ("try training longer (resume the model with more --steps) or sampling with the "
           "fine recipe (--recipe fine)")
 #: What to try for phases more broken up than the micrographs' (lineal path short): the
-#: recipe that harmonizes at every step kept the fibres' runs whole (core.recipe.CONNECTED).
+#: recipe that harmonizes at every step kept the fibres' runs whole (core.recipe.CONNECTED;
+#: docs/benchmarks.md, Recipes).
 BROKEN_ADVICE = ("try sampling with the connected recipe (--recipe connected: the planes "
                  "are reconciled at every step), or training longer (resume the model with "
                  "more --steps)")
@@ -83,7 +84,8 @@ def floor_crop_count(slices_per_volume: int, volumes: int, max_crops: int,
     alike (a fibre along x crosses every yz slice at the same place), while random crops
     are nearly independent: ``correlation_length`` (slices, :func:`correlation_length`)
     says how many slices make one independent image. Counting every slice as one image
-    (``correlation_length`` 1) called real sub-volumes of the fibre demo 3-9x their floor.
+    (``correlation_length`` 1) puts real sub-volumes far above their floor
+    (docs/experiments/2026-12-06-physics-yardstick.md, the self-check).
     """
     count = round(int(slices_per_volume) * int(volumes) / max(float(correlation_length), 1.0))
     return max(1, min(count, int(max_crops)))

@@ -1,10 +1,10 @@
 """The physics yardstick of generated volumes against a known 3D truth.
 
 A volume is judged by S2 *and* lineal path per plane against their floor, and by TauFactor
-relative diffusivity per phase and axis against the spread of real sub-volumes: S2 alone
-has hidden volumes 20-40 % off in diffusivity (docs/benchmarks.md). The floor is what real
-sub-volumes of the generated box's size score against the whole truth: errors at or below it
-cannot be told from a real sample of that size.
+relative diffusivity per phase and axis against the spread of real sub-volumes: S2 can sit
+at its floor while the diffusivity is far off (docs/benchmarks.md, Quality per material).
+The floor is what real sub-volumes of the generated box's size score against the whole
+truth: errors at or below it cannot be told from a real sample of that size.
 
 Every benchmark, recipe table and recipe test judges with :func:`truth_floor` and
 :func:`judge`; the product's own check without a truth is :mod:`.selfcheck`.

@@ -15,8 +15,9 @@ fractions since issue 25 because of this very case. In a 32^3 box these lamellae
 eight layers, and each layer is 1/32 of the volume. The anchor forces every volume to the
 micrographs' fraction to within a voxel count, and a volume whose layers do not add up to
 it gets the extra voxels as a speckled region across the layers. On one CI-trained model
-(docs/benchmarks.md, 2026-12-04) that happened in 5 of 12 volumes with ``fine`` and 7 of
-12 with ``fast``; without the anchor, in none (fractions 0.59-0.72 against 0.656).
+(docs/experiments/2026-12-04-decoded-anchor-lamellae.md) that happened in 5 of 12 volumes
+with ``fine`` and 7 of 12 with ``fast``; without the anchor, in none (fractions 0.59-0.72
+against 0.656).
 """
 import numpy as np
 import pytest

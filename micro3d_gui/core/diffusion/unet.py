@@ -39,10 +39,11 @@ class UNetConfig:
     #: ``2 f - 1`` for a binary), embedded into the time embedding; unknown (None / NaN)
     #: has its own input. In the multi-plane chain each plane's denoiser otherwise reads the
     #: other planes' slices as incoherent minority features and erases them, until an
-    #: anisotropic volume is all one phase (docs/benchmarks.md); told the fraction, it
-    #: keeps it. Each slice is told its own fraction as the noisy slice shows it, centred
-    #: on the target (see ``fraction_condition``): told the volume's mean, slices of lamellae
-    #: seen edge-on (each one phase) grew layers across them. On in the CPU presets.
+    #: anisotropic volume is all one phase; told the fraction, it keeps it
+    #: (docs/experiments/2026-12-03-fraction-condition.md). Each slice is told its own
+    #: fraction as the noisy slice shows it, centred on the target (see
+    #: ``fraction_condition``): told the volume's mean, slices of lamellae seen edge-on
+    #: (each one phase) grew layers across them. On in the CPU presets.
     fraction_conditioning: bool = False
     preset: str = "custom"
 
