@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..paths import DEMO_MATERIAL, demo_materials
 from .options import device_option, positive
 from .progress import sampling_progress
 
@@ -15,8 +16,8 @@ def add_arguments(sub) -> argparse.ArgumentParser:
     """The ``demo`` subcommand and its options, on the subparsers ``sub``."""
     de = sub.add_parser("demo", help="sample the bundled demo model of a synthetic material "
                                      "(or, with --train, train one on synthetic lamellae)")
-    de.add_argument("--material", default="fibres", choices=("fibres", "separator", "electrode"),
-                    help="bundled material (default fibres)")
+    de.add_argument("--material", default=DEMO_MATERIAL, choices=demo_materials() or None,
+                    help=f"bundled material (default {DEMO_MATERIAL})")
     de.add_argument("--out", default="micro3d-demo", metavar="DIR")
     de.add_argument("--size", type=positive, default=32, help="edge of the sampled cube")
     de.add_argument("--train", action="store_true",

@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.planes import PLANES
 from ..errors import InputError, OutputError
 from ..io.export import voxel_sidecar_path
 from ..io.images import list_images
 from ..io.run_files import NamedPath, check_run_files, rescue
 
 #: The planes of the micrograph options --xy, --xz and --yz.
-PLANE_NAMES = ("xy", "xz", "yz")
+PLANE_NAMES = PLANES
 
 
 def output_paths(out: str, count: int) -> list[Path]:
