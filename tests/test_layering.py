@@ -3,8 +3,9 @@
 Floors, lowest first: ``errors`` and ``paths`` (nothing of ours); ``io`` (files in and
 out); ``core`` (planes, encoding, the diffusion model, training, sampling); ``properties``
 (diffusivity, elasticity); ``metrics`` (statistics, reports); ``preprocess`` (segmentation,
-labelled data sets, plane sets, synthetic materials: it uses the fraction metrics); and on
-top the faces: ``cli``, ``gui``, ``selftest`` and the Qt layer ``qt``. A module may import
+labelled data sets, plane sets, synthetic materials: it uses the fraction metrics);
+``session`` (the Qt-free session logic both faces share: data, document, project, model
+summary); and on top the faces: ``cli``, ``gui``, ``selftest`` and the Qt layer ``qt``. A module may import
 from its own floor or below, never above (checked on the source, function-level imports
 included).
 """
@@ -19,10 +20,9 @@ import micro3d_gui
 QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "pyvistaqt", "qtpy", "superqt")
 PACKAGE = Path(micro3d_gui.__file__).parent
 FLOORS = {"errors": 0, "paths": 0, "picking": 0, "interrupt": 0, "io": 1, "core": 2,
-          "properties": 3, "metrics": 4, "preprocess": 5, "data_model": 6, "document": 6,
-          "estimate": 6, "cli": 6, "gui": 6, "selftest": 6, "qt": 6,
-          "__main__": 6,
-          "__init__": 6}
+          "properties": 3, "metrics": 4, "preprocess": 5, "session": 6, "estimate": 6,
+          "cli": 7, "gui": 7, "selftest": 7, "qt": 7, "__main__": 7,
+          "__init__": 7}
 
 
 def non_gui_modules():

@@ -1,7 +1,8 @@
 """The types of a project folder's ``project.json`` fields, as the app writes them: the
 schema (:mod:`.json_file`) it is checked against on opening, so a value of the wrong type
 is refused with the file and the field named instead of failing inside the app. The Train
-and Generate sections are the panels' settings dataclasses, added by the Qt layer.
+and Generate sections are the panels' settings dataclasses
+(:func:`micro3d_gui.session.project.project_schema`).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 segmentation with a live before/after preview, per-plane phase fractions.
 
 Widgets only: the state (sources, orientation options, segmentation settings and result,
-reference volume, project data) is a :class:`micro3d_gui.data_model.DataModel`, which reads
+reference volume, project data) is a :class:`micro3d_gui.session.data.DataModel`, which reads
 and segments with the same functions as the ``micro3d`` command. Segmentation runs as a
 :class:`~micro3d_gui.qt.jobs.Job`, debounced while the user types thresholds.
 """
@@ -21,7 +21,7 @@ from superqt.utils import qdebounced
 from micro3d_gui.core.planes import PLANES, check_plane
 from micro3d_gui.core.symmetry import Symmetry
 from micro3d_gui.preprocess.segment import Segmentation, SegmentationConfig
-from micro3d_gui.data_model import DataModel, read_files, segment_job
+from micro3d_gui.session.data import DataModel, read_files, segment_job
 from micro3d_gui.errors import InputError
 from micro3d_gui.io.images import skipped_text
 from micro3d_gui.preprocess.planeset import PlaneOptions

@@ -1,10 +1,11 @@
 """File > New / Open / Save / Save as / Recent projects, and the unsaved-changes guard.
 
 :class:`ProjectMenu` is a part of :class:`~.main_window.MainWindow` (a mixin: it uses the
-window's panels). The state model is :class:`micro3d_gui.document.Document` (no Qt): this
+window's panels). The state model is :class:`micro3d_gui.session.document.Document` (no Qt): this
 module gives it the window's state as plain data, shows its title (``*`` when modified)
 and asks "Save changes?" (Save / Discard / Cancel) before quit, New, Open and opening a
-recent project. Files on disk: :mod:`.project` and :mod:`micro3d_gui.io.project_files`.
+recent project. Files on disk: :mod:`micro3d_gui.session.project` and
+:mod:`micro3d_gui.io.project_files`; the recent projects: :mod:`.project`.
 """
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QLineEdit,
                                QSpinBox, QWidget)
 
-from ..document import Document
+from ..session.document import Document
 from ..errors import InputError
 from ..io.project_files import copy_into
+from ..session.project import Project, load_project, project_schema, save_project
 from . import dialogs
-from .project import Project, add_recent_project, load_project, recent_projects, save_project
+from .generate_panel import GenerateSettings
+from .project import add_recent_project, recent_projects
+from .train_panel import TrainSettings
 from .viewport import VIEW_MODES
 
 
@@ -146,7 +150,7 @@ class ProjectMenu:
         if self._refuse_while_running("Open project"):
             return False
         try:
-            project = load_project(folder)
+            project = load_project(folder, project_schema(TrainSettings, GenerateSettings))
         except InputError as exc:
             dialogs.show_error(self, "Cannot open the project", str(exc))
             return False

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGridL
 
 from micro3d_gui.core.planes import PLANES
 from micro3d_gui.preprocess.segment import MAX_OTSU_PHASES, Segmentation
-from micro3d_gui.data_model import METHODS
+from micro3d_gui.session.data import METHODS
 
 from .palette import phase_rgb
 

@@ -7,7 +7,7 @@ import pytest
 
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.core.training import steps_for_more_time
-from micro3d_gui.document import Document
+from micro3d_gui.session.document import Document
 from micro3d_gui.io.project_files import absolute_path, copy_into, map_paths, relative_path
 from micro3d_gui.metrics.report import run_evaluation
 from micro3d_gui.metrics.saved import evaluation_from_json, evaluation_to_json

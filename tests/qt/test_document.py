@@ -20,7 +20,7 @@ from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.qt import main_window, project_menu, train_panel
 from micro3d_gui.qt.main_window import MainWindow
-from micro3d_gui.qt.project import PROJECT_FILE
+from micro3d_gui.session.project import PROJECT_FILE
 from micro3d_gui.qt.train_panel import TrainSettings
 
 TINY = dict(preset="tiny", batch=2, crop=16, device="cpu", seed=0, checkpoint_every=1000)

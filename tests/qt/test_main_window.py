@@ -325,7 +325,7 @@ sys.exit(app_module.main([project, "--model", model]))
 
 
 def test_main_opens_a_project_and_preloads_a_model(tmp_path):
-    from micro3d_gui.qt.project import Project, save_project
+    from micro3d_gui.session.project import Project, save_project
 
     folder = tmp_path / "proj"
     save_project(folder, Project(volumes=[np.ones((3, 4, 5), np.uint8)], num_phases=2))

@@ -13,9 +13,9 @@ from micro3d_gui.core.training import TrainConfig, Trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.preprocess.planeset import PlaneOptions
 from micro3d_gui.qt.main_window import MainWindow
-from micro3d_gui.qt.project import (MAX_RECENT, PROJECT_FILE, Project, ProjectError,
-                                    add_recent_project, load_project, recent_projects,
-                                    save_project)
+from micro3d_gui.qt.project import MAX_RECENT, add_recent_project, recent_projects
+from micro3d_gui.session.project import (PROJECT_FILE, Project, ProjectError, load_project,
+                                         save_project)
 from micro3d_gui.qt.train_panel import TrainSettings
 
 

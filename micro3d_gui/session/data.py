@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.planes import PLANES, check_plane, volume_plane_images
-from .core.symmetry import Symmetry
-from .errors import InputError, SegmentationError
-from .io.images import list_images, read_images
-from .io.volume import read_volume
-from .preprocess.planeset import PlaneOptions, apply_plane_options
-from .preprocess.segment import Segmentation, SegmentationConfig, segment_planes
+from ..core.planes import PLANES, check_plane, volume_plane_images
+from ..core.symmetry import Symmetry
+from ..errors import InputError, SegmentationError
+from ..io.images import list_images, read_images
+from ..io.volume import read_volume
+from ..preprocess.planeset import PlaneOptions, apply_plane_options
+from ..preprocess.segment import Segmentation, SegmentationConfig, segment_planes
 
 #: A multipage TIFF with at least this many equal-shaped pages is taken as a 3D stack.
 VOLUME_MIN_PAGES = 8

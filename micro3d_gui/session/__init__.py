@@ -1,0 +1,1 @@
+"""Qt-free session logic shared by the CLI and the app."""
