@@ -38,6 +38,7 @@ from .. import paths
 from ..core.planes import PLANES
 from ..errors import InputError
 from ..io.export import VOXEL_UNIT
+from ..session.model import model_summary
 from . import dialogs, help_texts
 from .analysis_panel import AnalysisPanel
 from .data_panel import DataPanel
@@ -65,33 +66,6 @@ def demo_paths() -> tuple[Path | None, Path | None]:
     when not bundled (see :mod:`micro3d_gui.paths`)."""
     demo, model = paths.demo_dir(), paths.demo_model()
     return (demo if demo.is_dir() else None), (model if model.is_file() else None)
-
-
-def model_summary(path: str, device: str = "auto") -> dict:
-    """Worker body: read a model file; what the panels show about it, and the seconds per
-    voxel of one network call on ``device`` (for the time estimate)."""
-    from ..core.checkpoint import load_checkpoint
-    from ..core.device import resolve_device
-    from ..estimate import probe_seconds_per_voxel
-
-    ckpt = load_checkpoint(path)
-    try:
-        per_voxel = probe_seconds_per_voxel(ckpt, resolve_device(device))
-    except (ValueError, RuntimeError):  # no such device here: no estimate, still usable
-        per_voxel = None
-    losses = ckpt.get("losses")
-    return {"path": str(path), "preset": ckpt["model_config"].get("preset", "custom"),
-            "num_phases": int(ckpt["num_phases"]), "step": int(ckpt.get("step", 0)),
-            "crop": int(ckpt.get("crop", 0)), "seconds_per_voxel": per_voxel,
-            # its T, for a recipe of all T steps, and whether it has a fraction condition to
-            # guide (Recipe.steps_for / network_calls)
-            "schedule_config": dict(ckpt["schedule_config"]),
-            "model_config": dict(ckpt["model_config"]),
-            "data_summary": ckpt.get("data_summary"),
-            "train_config": dict(ckpt.get("train_config", {})),
-            "train_seconds": float(ckpt.get("train_seconds", 0.0)),
-            "losses": [] if losses is None else [float(v) for v in losses],
-            "fidelity": list(ckpt.get("fidelity", []))}
 
 
 def plural(n: int, word: str) -> str:
