@@ -10,9 +10,8 @@ Its Analyse button asks (``analyse_requested``) rather than runs: the main windo
 the references (segmented micrographs, reference volume) and calls :meth:`AnalysisPanel.analyse`,
 so the panel's button and the Generate panel's give the same comparison.
 
-Colours (:mod:`.palette`): with two phases one colour per direction (x, y, z) and one line
-style per source (generated solid, micrographs dashed, reference volume dotted); with K >= 3
-phases one colour per phase and one marker per direction. Legends sit beside the axes.
+The figures are drawn by :mod:`.analysis_plots` (matplotlib only); this panel holds them
+in tabs with their Save PNG / Save CSV buttons.
 """
 from __future__ import annotations
 
@@ -21,36 +20,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
-from micro3d_gui.core.planes import PLANES, image_axes
 from micro3d_gui.errors import InputError
 
 from . import dialogs
+from .analysis_plots import (draw_cte, draw_curves, draw_diffusivity, draw_elastic,
+                             draw_fractions, draw_message)
 from .jobs import Job, throttled
-from .palette import direction_hex, phase_float
 from .plot_widget import PlotWidget
 
-AXES = ("z", "y", "x")
-MODULI = ("E1", "E2", "E3", "G12", "G13", "G23")
-POISSON = ("nu12", "nu13", "nu23")
-CTE_KEYS = ("a11", "a22", "a33", "a12", "a13", "a23")
 #: Plot tabs: key -> title.
 TABS = {"s2": "S2", "lineal_path": "Lineal path", "volume_fraction": "Volume fractions",
         "diffusivity": "Diffusivity", "elastic": "Elastic", "cte": "CTE"}
-
-
-#: Line style per source of a curve.
-SOURCE_STYLES = {"generated": "-", "micrographs": "--", "volume": "--",
-                 "reference volume": ":"}
-#: Marker per image direction (rows, columns) when colours are taken by phases.
-DIRECTION_MARKERS = {"along_rows": "o", "along_cols": "s"}
-LEGEND_FONT = 8
-TITLE_FONT = 9
 
 
 def analysis_job(volumes: Sequence[np.ndarray], num_phases: int,
@@ -301,218 +285,35 @@ class AnalysisPanel(QWidget):
 
     # -- drawing -------------------------------------------------------------------------
     def _draw_empty(self) -> None:
-        for key, plot in self.plots.items():
-            plot.clear()
-            ax = plot.figure.add_subplot()
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, "Nothing analysed yet", ha="center", va="center")
-            plot.draw()
+        for plot in self.plots.values():
+            self._show(plot, draw_message, "Nothing analysed yet")
 
     def _draw(self, raw: dict, num_phases: int) -> None:
         for key in ("s2", "lineal_path"):
-            self._draw_curves(key, raw, num_phases)
-        self._draw_fractions(raw, num_phases)
-        self._draw_diffusivity(raw, num_phases)
-        self._draw_elastic(raw)
-
-    def _r_axis(self, n: int) -> tuple[np.ndarray, str]:
-        """Lags 0..n-1 in physical units when a voxel size is set, and the axis label."""
-        if self.voxel_size:
-            return np.arange(n) * self.voxel_size, f"r ({self.unit})"
-        return np.arange(n, dtype=float), "r (voxels)"
-
-    def _draw_curves(self, key: str, raw: dict, num_phases: int) -> None:
-        plot = self.plots[key]
-        plot.clear()
-        metrics = raw["metrics"]
-        reference = self._report["reference"]
-        by_volume = raw.get("metrics_volume")
-        err_key = "s2_relative_error" if key == "s2" else "lineal_path_relative_error"
-        # With two phases one phase's curve says it all (coloured by direction); with
-        # K >= 3 every phase, coloured by phase, the direction told by the marker.
-        by_phase = num_phases > 2
-        phases = list(range(num_phases)) if by_phase else [1]
-        sources = [("generated", metrics, "generated")]
-        if reference is not None:
-            sources.append((reference, metrics, "reference"))
-        if by_volume:
-            sources.append(("reference volume", by_volume, "reference"))
-        axes = np.atleast_1d(plot.figure.subplots(1, len(PLANES), sharey=True))
-        r_label = self._r_axis(1)[1]
-        directions_seen: dict[str, None] = {}
-        for ax, plane in zip(axes, PLANES):
-            ax.set_xlabel(r_label)
-            if plane not in metrics[0]["curves"][key]:  # no micrographs of this plane
-                ax.set_title(f"{plane}: no reference images", fontsize=TITLE_FONT)
-                continue
-            rows_axis, cols_axis = (AXES[a] for a in image_axes(plane))
-            for k in phases:
-                for direction, axis_name in (("along_rows", rows_axis),
-                                             ("along_cols", cols_axis)):
-                    directions_seen[axis_name] = None
-                    colour = phase_float(k) if by_phase else direction_hex(axis_name)
-                    marker = DIRECTION_MARKERS[direction] if by_phase else None
-                    for name, source, field in sources:
-                        if field == "generated":
-                            curves = [m["curves"][key][plane][str(k)][field][direction]
-                                      for m in source]
-                        else:
-                            curves = [source[0]["curves"][key][plane][str(k)][field][direction]]
-                        n_r = min(len(c) for c in curves)
-                        stack = np.array([c[:n_r] for c in curves], dtype=float)
-                        r, _ = self._r_axis(n_r)
-                        ax.plot(r, stack.mean(0), color=colour, linestyle=SOURCE_STYLES[name],
-                                marker=marker, markersize=3, markevery=max(1, n_r // 8),
-                                lw=1.6 if field == "generated" else 1.2,
-                                label=f"{name} φ{k} along {axis_name}")
-                        if len(stack) > 1:
-                            ax.fill_between(r, stack.min(0), stack.max(0), color=colour,
-                                            alpha=0.15)
-            ax.set_title(self._curve_title(plane, err_key), fontsize=TITLE_FONT)
-            ax.grid(alpha=0.3)
-        axes[0].set_ylabel("S2" if key == "s2" else "lineal path L")
-        self._figure_legend(plot, sources, phases if by_phase else None,
-                            list(directions_seen))
-        plot.draw()
-
-    def _curve_title(self, plane: str, err_key: str) -> str:
-        """``plane`` and its relative errors against each reference (Sec. 4's measure)."""
-        report = self._report
-        parts = []
-        if report["reference"] is not None:
-            parts.append(f"{report[err_key][plane]:.3f} vs {report['reference']}")
-        if "reference_volume" in report and plane in report["reference_volume"][err_key]:
-            parts.append(f"{report['reference_volume'][err_key][plane]:.3f} vs volume")
-        return plane + (": rel. error " + ",\n".join(parts) if parts else "")
+            self._show(self.plots[key], draw_curves, key, raw, self._report, num_phases,
+                       self.voxel_size, self.unit)
+        self._show(self.plots["volume_fraction"], draw_fractions, raw, self._report,
+                   num_phases)
+        not_computed = (draw_message, "Not computed: tick Properties and press Analyse")
+        if raw.get("diffusion"):
+            self._show(self.plots["diffusivity"], draw_diffusivity, raw, num_phases)
+        else:
+            self._show(self.plots["diffusivity"], *not_computed)
+        for key, draw in (("elastic", draw_elastic), ("cte", draw_cte)):
+            if raw.get("elastic"):
+                self._show(self.plots[key], draw, raw["elastic"])
+            else:
+                self._show(self.plots[key], *not_computed)
 
     @staticmethod
-    def _figure_legend(plot: PlotWidget, sources, phases, directions) -> None:
-        """One legend for the figure, beside the axes: colours, then line styles."""
-        handles = []
-        if phases is None:
-            handles += [Line2D([], [], color=direction_hex(a), lw=2, label=f"along {a}")
-                        for a in sorted(directions)]
-        else:
-            handles += [Line2D([], [], color=phase_float(k), lw=2, label=f"φ{k}")
-                        for k in phases]
-            handles += [Line2D([], [], color="grey", marker=m, linestyle="none",
-                               label="along rows" if d == "along_rows" else "along columns")
-                        for d, m in DIRECTION_MARKERS.items()]
-        handles += [Line2D([], [], color="black", linestyle=SOURCE_STYLES[name], label=name)
-                    for name, _, _ in sources]
-        # Right of the plots: the dock is wider than tall.
-        plot.figure.legend(handles=handles, loc="outside right upper", fontsize=LEGEND_FONT,
-                           frameon=False)
-
-    def _draw_fractions(self, raw: dict, num_phases: int) -> None:
-        plot = self.plots["volume_fraction"]
+    def _show(plot: PlotWidget, draw, *args) -> None:
+        """Redraw ``plot`` with ``draw(plot.figure, *args)`` (:mod:`.analysis_plots`); the
+        table it returns is the plot's CSV."""
         plot.clear()
-        ax = plot.figure.add_subplot()
-        fractions = np.array([[m["volume_fraction"][str(k)] for k in range(num_phases)]
-                              for m in raw["metrics"]], dtype=float)
-        rows = [[i, k, float(fractions[i, k]), "generated"]
-                for i in range(len(fractions)) for k in range(num_phases)]
-        bins = np.linspace(0.0, 1.0, 41)
-        for k in range(num_phases):
-            ax.hist(fractions[:, k], bins=bins, color=phase_float(k), alpha=0.7,
-                    label=f"φ{k} generated")
-        references = [(self._report["reference"], raw["metrics"][0], "--")]
-        if raw.get("metrics_volume"):
-            references.append(("reference volume", raw["metrics_volume"][0], ":"))
-        for name, metrics, style in references:
-            if name is None:
-                continue
-            ref = metrics.get("reference_volume_fraction")
-            if ref is None:
-                continue
-            for k in range(num_phases):
-                ax.axvline(ref[str(k)], color=phase_float(k), linestyle=style,
-                           label=f"φ{k} {name}")
-                rows.append(["", k, float(ref[str(k)]), name])
-        ax.set_xlabel("volume fraction")
-        ax.set_ylabel("volumes")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"Volume fractions over {len(fractions)} volume(s)", fontsize=TITLE_FONT)
-        ax.legend(fontsize=LEGEND_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  frameon=False)
-        plot.set_table(("volume", "phase", "fraction", "source"), rows)
+        table = draw(plot.figure, *args)
+        if table is not None:
+            plot.set_table(*table)
         plot.draw()
-
-    def _not_computed(self, plot: PlotWidget) -> None:
-        plot.clear()
-        ax = plot.figure.add_subplot()
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "Not computed: tick Properties and press Analyse",
-                ha="center", va="center")
-        plot.draw()
-
-    def _draw_diffusivity(self, raw: dict, num_phases: int) -> None:
-        plot = self.plots["diffusivity"]
-        if not raw.get("diffusion"):
-            self._not_computed(plot)
-            return
-        plot.clear()
-        ax = plot.figure.add_subplot()
-        data, names, colours, rows = [], [], [], []
-        for k in range(num_phases):
-            for axis in AXES:
-                values = []
-                for i, d in enumerate(raw["diffusion"]):
-                    entry = d[k] if k in d else d[str(k)]
-                    value = float(entry["relative_diffusivity"][axis])
-                    values.append(value)
-                    rows.append([i, k, axis, value, float(entry["tortuosity"][axis])])
-                data.append(values)
-                names.append(f"φ{k} {axis}")
-                colours.append(phase_float(k))
-        boxes = ax.boxplot(data, patch_artist=True)
-        for patch, colour in zip(boxes["boxes"], colours):
-            patch.set_facecolor((*colour, 0.5))
-        ax.set_xticks(range(1, len(names) + 1), names, fontsize=8)
-        ax.set_ylabel("relative diffusivity D_eff / D_0")
-        ax.set_title(f"Relative diffusivity per phase and direction "
-                     f"({len(raw['diffusion'])} volume(s))", fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
-        plot.set_table(("volume", "phase", "direction", "relative_diffusivity", "tortuosity"),
-                       rows)
-        plot.draw()
-
-    def _draw_elastic(self, raw: dict) -> None:
-        elastic, cte_plot = self.plots["elastic"], self.plots["cte"]
-        if not raw.get("elastic"):
-            self._not_computed(elastic)
-            self._not_computed(cte_plot)
-            return
-        results = raw["elastic"]
-        elastic.clear()
-        ax_mod, ax_nu = elastic.figure.subplots(1, 2, width_ratios=(2, 1))
-        ax_mod.boxplot([[r.constants[c] for r in results] for c in MODULI])
-        ax_mod.set_xticks(range(1, len(MODULI) + 1), MODULI)
-        ax_mod.set_ylabel("modulus (GPa)")
-        ax_mod.set_title("Young's and shear moduli (1 = x, 2 = y, 3 = z)", fontsize=9)
-        ax_nu.boxplot([[r.constants[c] for r in results] for c in POISSON])
-        ax_nu.set_xticks(range(1, len(POISSON) + 1), POISSON)
-        ax_nu.set_ylabel("Poisson's ratio")
-        ax_nu.set_title("Poisson's ratios", fontsize=9)
-        for ax in (ax_mod, ax_nu):
-            ax.grid(alpha=0.3, axis="y")
-        elastic.set_table(("volume", "constant", "value", "unit"),
-                          [[i, c, float(r.constants[c]), "GPa" if c in MODULI else ""]
-                           for i, r in enumerate(results) for c in MODULI + POISSON])
-        elastic.draw()
-
-        cte_plot.clear()
-        ax = cte_plot.figure.add_subplot()
-        ax.boxplot([[r.cte[c] * 1e6 for r in results] for c in CTE_KEYS])
-        ax.set_xticks(range(1, len(CTE_KEYS) + 1), CTE_KEYS)
-        ax.set_ylabel("thermal expansion (10^-6 / K)")
-        ax.set_title(f"Effective CTE ({len(results)} volume(s); 1 = x, 2 = y, 3 = z)",
-                     fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
-        cte_plot.set_table(("volume", "coefficient", "value_per_K"),
-                           [[i, c, float(r.cte[c])] for i, r in enumerate(results)
-                            for c in CTE_KEYS])
-        cte_plot.draw()
 
     # -- saving --------------------------------------------------------------------------
     def save_all(self, folder: str | os.PathLike) -> list[Path]:
