@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.preprocess.synthetic import lamellae
-from micro3d_gui.qt import main_window, project_menu, train_panel
+from micro3d_gui.qt import model_loading, project_menu, train_panel
 from micro3d_gui.qt.main_window import MainWindow
 from micro3d_gui.session.project import PROJECT_FILE
 from micro3d_gui.qt.train_panel import TrainSettings
@@ -70,7 +70,7 @@ class FileDialogs:
 def file_dialogs(monkeypatch):
     fake = FileDialogs()
     monkeypatch.setattr(project_menu, "QFileDialog", fake)
-    monkeypatch.setattr(main_window, "QFileDialog", fake)
+    monkeypatch.setattr(model_loading, "QFileDialog", fake)
     monkeypatch.setattr(train_panel, "QFileDialog", fake)
     return fake
 
