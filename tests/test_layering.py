@@ -5,9 +5,9 @@ out); ``core`` (planes, encoding, the diffusion model, training, sampling); ``pr
 (diffusivity, elasticity); ``metrics`` (statistics, reports); ``preprocess`` (segmentation,
 labelled data sets, plane sets, synthetic materials: it uses the fraction metrics);
 ``session`` (the Qt-free session logic both faces share: data, document, project, model
-summary); and on top the faces: ``cli``, ``gui``, ``selftest`` and the Qt layer ``qt``. A module may import
-from its own floor or below, never above (checked on the source, function-level imports
-included).
+summary); and on top the faces: ``cli``, ``gui``, ``selftest`` and the Qt layer ``qt``. A
+module may import from its own floor or below, never above (checked on the source,
+function-level imports included).
 """
 import ast
 import pkgutil

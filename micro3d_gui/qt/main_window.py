@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QMainWindow, QScrollArea,
-                               QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFormLayout,
+                               QHBoxLayout, QLabel, QMainWindow, QScrollArea, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from .. import paths
 from ..core.planes import PLANES

@@ -1,10 +1,10 @@
 """File > New / Open / Save / Save as / Recent projects, and the unsaved-changes guard.
 
 :class:`ProjectMenu` is a part of :class:`~.main_window.MainWindow` (a mixin: it uses the
-window's panels). The state model is :class:`micro3d_gui.session.document.Document` (no Qt): this
-module gives it the window's state as plain data, shows its title (``*`` when modified)
-and asks "Save changes?" (Save / Discard / Cancel) before quit, New, Open and opening a
-recent project. Files on disk: :mod:`micro3d_gui.session.project` and
+window's panels). The state model is :class:`micro3d_gui.session.document.Document` (no
+Qt): this module gives it the window's state as plain data, shows its title (``*`` when
+modified) and asks "Save changes?" (Save / Discard / Cancel) before quit, New, Open and
+opening a recent project. Files on disk: :mod:`micro3d_gui.session.project` and
 :mod:`micro3d_gui.io.project_files`; the recent projects: :mod:`.project`.
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QLineEdit,
                                QSpinBox, QWidget)
 
-from ..session.document import Document
 from ..errors import InputError
 from ..io.project_files import copy_into
+from ..session.document import Document
 from ..session.project import Project, load_project, project_schema, save_project
 from . import dialogs
 from .generate_panel import GenerateSettings

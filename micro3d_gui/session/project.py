@@ -184,4 +184,3 @@ def load_project(folder: str | os.PathLike, schema: type = ProjectFile) -> Proje
         analysis=analysis,
         notes=notes,
     )
-
