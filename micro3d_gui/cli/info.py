@@ -17,12 +17,11 @@ def add_arguments(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     import json
 
-    from ..core.checkpoint import describe_checkpoint, load_checkpoint
     from ..core.symmetry import Symmetry
     from ..io.export import report_json
+    from ..session.model import describe_model
 
-    info = describe_checkpoint(load_checkpoint(args.model))
-    info = {"file": str(args.model), **info}
+    info = describe_model(args.model)
     if args.json:
         sys.stdout.write(report_json(info))
         return 0
