@@ -45,7 +45,7 @@ RECIPE_FLAGS = {
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     """--recipe and one flag per recipe field; every default is the recipe's, shown in the
     help from the dataclasses (not restated here)."""
-    from ..core.diffusion.sampler import SOLVERS, X0_PROJECTIONS
+    from ..core.diffusion.settings import SOLVERS, X0_PROJECTIONS
     from ..core.recipe import DEFAULT_RECIPE, RECIPES
 
     parser.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE,

@@ -129,7 +129,7 @@ def _memory_budget(gib: float | None) -> int | None:
 def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
     """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
     from ..core.diffusion.unet import UNetConfig
-    from ..core.generate import uses_fraction_condition
+    from ..core.pipeline import uses_fraction_condition
     from ..core.memory import VolumeTooLarge, free_bytes, plan_sampling
 
     try:
