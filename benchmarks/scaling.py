@@ -37,7 +37,7 @@ def rss_mib() -> float:
 
 def app_recipe():
     """The app's sampling recipe: the Generate panel's defaults (one definition)."""
-    from micro3d_gui.qt.generate_panel import GenerateSettings
+    from micro3d_gui.session.generation import GenerateSettings
 
     return GenerateSettings().to_recipe()
 

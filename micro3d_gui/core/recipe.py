@@ -48,7 +48,7 @@ class Recipe:
 
     sampling_steps: int | None = setting(
         12, "respaced reverse steps (unset: all T of the model, as the paper's 1000)", low=1,
-        flag="--sampling-steps", metavar="S", panel=(1, 100_000))
+        flag="--sampling-steps", metavar="S", panel=(1, 100_000), unset="T")
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
 
     def __post_init__(self):

@@ -28,7 +28,8 @@ class Setting:
     included (None: unbounded; a float must also be finite); ``choices``: the valid
     strings; ``symbol``: the paper's name (n_h, gamma, ...); ``flag``: the CLI flag;
     ``metavar``: the flag's argument; ``panel``: the Generate panel's spin-box range where
-    the valid one is unbounded (a spin box needs two ends), and ``step`` its step.
+    the valid one is unbounded (a spin box needs two ends), and ``step`` its step;
+    ``unset``: what None means, in words (a field that may be None).
     """
 
     help: str
@@ -41,6 +42,13 @@ class Setting:
     metavar: str | None = None
     panel: tuple[float, float] | None = None
     step: float = 1.0
+    unset: str = ""
+
+    def text(self, value) -> str:
+        """A value in words: ``unset`` for None, on / off for a flag, else the value."""
+        if value is None:
+            return self.unset
+        return ("on" if value else "off") if self.kind is bool else f"{value}"
 
     def range_text(self) -> str:
         """The valid values in words: '0 to 1', '>= 1', 'rms, clip, none', 'on / off'."""
@@ -120,7 +128,7 @@ class SamplerSettings:
     #: Most slices in one network call (memory cap); divided internally by the branches
     #: that guidance asks for (:meth:`calls_per_denoise`).
     max_batch: int = setting(256, "most slices per network call (lower it to save memory)",
-                             low=1, flag="--max-batch")
+                             low=1, flag="--max-batch", metavar="SLICES")
     #: Correction of each x0 estimate before the reverse step: see :func:`~.sampler.project_x0`.
     x0_projection: str = setting("rms", "correction of each x0 estimate (none = the paper's)",
                                  choices=X0_PROJECTIONS, flag="--x0-projection")
@@ -140,7 +148,8 @@ class SamplerSettings:
     #: speckles materials whose boxes hold few features (docs/benchmarks.md).
     anchor_decoded: bool | None = setting(
         None, "hold the decoded (sign / argmax) fractions at the target exactly (auto: "
-        "for target fractions given, --fractions)", kind=bool, flag="--decoded-anchor")
+        "for target fractions given, --fractions)", kind=bool, flag="--decoded-anchor",
+        unset="auto")
     #: Reverse step: one of :data:`SOLVERS`.
     solver: str = setting("ancestral", "reverse step", choices=SOLVERS, flag="--solver")
     #: DDIM's noise scale (solver "ddim" only).
