@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from micro3d_gui.cli import build_parser
+from micro3d_gui.cli import build_parser, sampling_recipe
 from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.recipe import DEFAULT_RECIPE, FAST, PAPER, RECIPES, Recipe, get_recipe, \
     sampling_settings
@@ -55,7 +55,7 @@ def test_every_field_has_a_flag_with_its_help_and_range(name, capsys):
         assert getattr(sample_args(f"--no-{spec.flag[2:]}"), name) is False
         return
     inside = spec.choices[0] if spec.choices else f"{spec.low if spec.low is not None else 2}"
-    assert sampling_recipe_value(sample_args(spec.flag, inside), name) == \
+    assert sampling_recipe(sample_args(spec.flag, inside)).value(name) == \
         (inside if spec.choices else spec.kind(inside))
     outside = ([f"{spec.low - 1}"] if spec.low is not None else []) + \
         ([f"{spec.high + 1}"] if spec.high is not None else []) + \
@@ -68,8 +68,3 @@ def test_every_field_has_a_flag_with_its_help_and_range(name, capsys):
         with pytest.raises(InputError, match=name.replace("_", " ")):  # the library's check
             get_recipe().replace(**{name: value})
 
-
-def sampling_recipe_value(args, name):
-    from micro3d_gui.cli import sampling_recipe
-
-    return sampling_recipe(args).value(name)
