@@ -15,10 +15,10 @@ import time
 import torch
 from machine import describe
 
-from micro3d_gui.core.diffusion.sampler import SamplerSettings
+from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.diffusion.schedule import ScheduleConfig
 from micro3d_gui.core.diffusion.unet import UNet, count_parameters, flops_per_slice, preset_config
-from micro3d_gui.core.generate import generate_progressive
+from micro3d_gui.core.pipeline import pipeline_progressive
 
 BOXES = (32, 64)
 SCHEDULES = ((1000, 4), (100, 1), (50, 1), (50, 0))  # (S, n_h); (1000, 4) is the paper's
@@ -36,8 +36,8 @@ def checkpoint_for(preset: str) -> dict:
 def time_steps(ckpt, box, steps, harmonize, device):
     """Seconds per network call over the steps after the first (which holds the layout
     probe), and whether the whole run was timed."""
-    settings = SamplerSettings(harmonize=harmonize)
-    gen = generate_progressive(ckpt, (box,) * 3, 1, steps, settings, seed=0, device=device)
+    settings = SamplerSettings(harmonize=harmonize, gamma=0.5, harmonize_fraction=1.0)  # every step
+    gen = pipeline_progressive(ckpt, (box,) * 3, 1, steps, settings, seed=0, device=device)
     next(gen)
     start = time.perf_counter()
     done = 0

@@ -37,7 +37,7 @@ def rss_mib() -> float:
 
 def app_recipe():
     """The app's sampling recipe: the Generate panel's defaults (one definition)."""
-    from micro3d_gui.qt.generate_panel import GenerateSettings
+    from micro3d_gui.session.generation import GenerateSettings
 
     return GenerateSettings().to_recipe()
 
@@ -49,7 +49,7 @@ def run_one(side: int, steps: int, device: str) -> dict:
 
     from micro3d_gui.core.checkpoint import load_checkpoint
     from micro3d_gui.core.diffusion.unet import UNetConfig
-    from micro3d_gui.core.generate import generate_progressive
+    from micro3d_gui.core.pipeline import pipeline_progressive
     from micro3d_gui.core.memory import estimate_sampling
     from micro3d_gui.paths import demo_model
 
@@ -63,7 +63,7 @@ def run_one(side: int, steps: int, device: str) -> dict:
     base = rss_mib()
     times, calls = [], []
     start = time.perf_counter()
-    gen = generate_progressive(ckpt, shape, 1, recipe.sampling_steps, settings, seed=0,
+    gen = pipeline_progressive(ckpt, shape, 1, recipe.sampling_steps, settings, seed=0,
                                device=device)
     for k, step in zip(range(steps), gen):
         step.labels()  # what every consumer does with the estimate

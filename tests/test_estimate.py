@@ -4,13 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from micro3d_gui.core.diffusion.sampler import SamplerSettings
+from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.estimate import about, probe_seconds_per_voxel, sampling_seconds
 
 
 def test_sampling_seconds_counts_network_calls_over_all_voxels():
     # 50 steps x (n_h + 1 = 2) calls x 2 volumes x 8*16*32 voxels x 1e-6 s
-    calls = SamplerSettings(harmonize=1).network_calls(50)
+    calls = SamplerSettings(harmonize=1, harmonize_fraction=1.0).network_calls(50)
     assert sampling_seconds(1e-6, (8, 16, 32), 2, calls) == pytest.approx(
         50 * 2 * 2 * 8 * 16 * 32 * 1e-6)
     # Guidance w != 1 batches the unconditional call too: twice the work; harmonizing

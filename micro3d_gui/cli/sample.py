@@ -12,7 +12,7 @@ from ..errors import InputError, OutputError
 from ..interrupt import stop_on_signals
 from ..io.atomic import check_output
 from ..io.run_files import rescue
-from .files import PLANE_NAMES, check_command_files, output_paths, rescue_folders, save_or_rescue
+from .files import check_command_files, output_paths, rescue_folders, save_or_rescue
 from .options import device_option, positive, positive_float, seed_value, stopped_by, warn
 from .progress import sampling_progress
 from .ranks import launch_ranks
@@ -101,24 +101,6 @@ def _volume_writer(out: str, voxel_size, unit):
         return write_npy
     return lambda vol, path: export_volume(vol, path, voxel_size=size, unit=unit)
 
-def _kept_sections(keep, num_phases: int):
-    """--keep PLANE INDEX IMAGE triples -> KeptSection list (InputError naming the image)."""
-    from ..core.diffusion.sampler import KeptSection
-    from ..preprocess.labels import read_section_labels
-
-    sections = []
-    for plane, index, image in keep:
-        if plane not in PLANE_NAMES:
-            raise InputError(f"--keep {plane} {index} {image}: the plane must be one of "
-                             f"{', '.join(PLANE_NAMES)}")
-        try:
-            k = int(index)
-        except ValueError:
-            raise InputError(f"--keep {plane} {index} {image}: the index must be a whole "
-                             "number (the slice along the plane's fixed axis)") from None
-        sections.append(KeptSection(plane, k, read_section_labels(image, num_phases)))
-    return sections
-
 def _memory_budget(gib: float | None) -> int | None:
     if gib is None:
         return None
@@ -129,7 +111,7 @@ def _memory_budget(gib: float | None) -> int | None:
 def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
     """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
     from ..core.diffusion.unet import UNetConfig
-    from ..core.generate import uses_fraction_condition
+    from ..core.pipeline import uses_fraction_condition
     from ..core.memory import VolumeTooLarge, free_bytes, plan_sampling
 
     try:
@@ -169,12 +151,13 @@ def run(args) -> int:
     from ..io.export import write_report
     from ..metrics.checked_sample import run_checked, sample_checked
     from ..metrics.selfcheck import self_check_lines
+    from ..session.generation import kept_sections
 
     write = _volume_writer(args.out, args.voxel_size, args.unit)
     recipe = sampling_recipe(args)
     ckpt = load_checkpoint(args.model)
     _warn_untrained(ckpt, args.model)
-    keep = _kept_sections(args.keep, int(ckpt["num_phases"]))
+    keep = kept_sections(args.keep, int(ckpt["num_phases"]), name="--keep")
     shape = tuple(args.shape)
     recipe.check(ckpt, shape, args.fractions, keep)
     device = device_option(args.device)

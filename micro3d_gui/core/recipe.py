@@ -3,11 +3,14 @@ the benchmarks and the self-test sample (in the spirit of improved-diffusion's
 ``model_and_diffusion_defaults()``).
 
 A :class:`Recipe` is the number of respaced reverse steps and a
-:class:`~.diffusion.sampler.SamplerSettings`. :data:`RECIPES` names the tested ones;
-:data:`DEFAULT_RECIPE` is the default everywhere. :meth:`Recipe.replace` overrides fields
+:class:`~.diffusion.settings.SamplerSettings`; the defaults of both are the ``fast``
+recipe's. :data:`RECIPES` names the tested ones; :data:`DEFAULT_RECIPE` is the default
+everywhere. :func:`sampling_settings` gives every field's range and help (the CLI's flags,
+the Generate panel's fields, the README's table). :meth:`Recipe.replace` overrides fields
 by name (the CLI's flags, the Generate panel's fields); :meth:`Recipe.check` refuses what a
 checkpoint cannot do, as an :class:`~micro3d_gui.errors.InputError` that names the fix;
-:func:`sample_progressive` / :func:`sample` turn a checkpoint and a recipe into volumes.
+:func:`sample_progressive` / :func:`sample` turn a checkpoint and a recipe into volumes
+(the layers under them: :mod:`.pipeline`, then the chain in :mod:`.diffusion.sampler`).
 
     from micro3d_gui.core.recipe import get_recipe, sample
     recipe = get_recipe("fast").replace(harmonize=2)
@@ -16,20 +19,17 @@ checkpoint cannot do, as an :class:`~micro3d_gui.errors.InputError` that names t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 
 from ..errors import InputError
 from .distributed import SINGLE, Distributed
-from .diffusion.sampler import KeptSection, SampleStep, SamplerSettings, run_to_end
-from .generate import uses_fraction_condition
+from .diffusion.sampler import KeptSection, SampleStep, run_to_end
+from .diffusion.settings import SamplerSettings, Setting, check_settings, setting, settings_of
+from .pipeline import pipeline_progressive, uses_fraction_condition
 from .planes import PLANES, slice_shape, num_slices
-
-
-def _fast_sampler() -> SamplerSettings:
-    return SamplerSettings(harmonize=8, gamma=1.0, harmonize_fraction=0.6, harmonize_late=True)
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,13 @@ class Recipe:
     stay at 0.3-1.2x the real-sub-volume floor with them on, on the demos and the devdata
     volumes (docs/benchmarks.md, 2026-12-06)."""
 
-    sampling_steps: int | None = 12
-    sampler: SamplerSettings = field(default_factory=_fast_sampler)
+    sampling_steps: int | None = setting(
+        12, "respaced reverse steps (unset: all T of the model, as the paper's 1000)", low=1,
+        flag="--sampling-steps", metavar="S", panel=(1, 100_000), unset="T")
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
 
     def __post_init__(self):
-        if self.sampling_steps is not None and self.sampling_steps < 1:
-            raise ValueError("sampling steps must be >= 1")
+        check_settings(self)
 
     def replace(self, **overrides) -> "Recipe":
         """A copy with fields overridden by name: ``sampling_steps`` or any
@@ -59,13 +60,18 @@ class Recipe:
         or a bad value raises :class:`InputError`."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
         ours = {k: overrides.pop(k) for k in list(overrides) if k == "sampling_steps"}
-        unknown = set(overrides) - set(sampler_fields())
+        unknown = set(overrides) - set(settings_of(SamplerSettings))
         if unknown:
             raise InputError(f"unknown sampling setting(s): {', '.join(sorted(unknown))}")
         try:
             return replace(self, sampler=replace(self.sampler, **overrides), **ours)
         except ValueError as exc:
             raise InputError(str(exc)) from None
+
+    def value(self, name: str):
+        """The value of field ``name``: ``sampling_steps`` or a :class:`SamplerSettings`
+        field (see :func:`sampling_settings`)."""
+        return self.sampling_steps if name == "sampling_steps" else getattr(self.sampler, name)
 
     def steps_for(self, ckpt: dict) -> int:
         """Reverse steps this recipe takes with ``ckpt`` (its T when ``sampling_steps`` is
@@ -164,37 +170,42 @@ def _check_crossings(keep: Sequence[KeptSection]) -> None:
                     "voxels, so no volume can hold both; check their indices and images")
 
 
-def sampler_fields() -> dict[str, object]:
-    """Every :class:`SamplerSettings` field and its default (for a parser or a form)."""
-    return {f.name: f.default for f in fields(SamplerSettings)}
+def sampling_settings() -> dict[str, Setting]:
+    """Every field of a recipe, ``sampling_steps`` then the :class:`SamplerSettings`
+    fields, with its :class:`~.diffusion.settings.Setting` (range and help): what the CLI's
+    flags, the Generate panel's fields and the README's table are built from."""
+    return {**settings_of(Recipe), **settings_of(SamplerSettings)}
 
 
+#: Harmonize at every step, as the paper (the ``fast`` default harmonizes the last 60 %).
+_EVERY_STEP = dict(harmonize_fraction=1.0, harmonize_late=False)
 #: The paper's sampler exactly: T steps, n_h = 4, gamma = 0.5, the plain Eq. 17 blend, no
 #: x0 correction and no anchor (METHOD.md Sec. 3).
 PAPER = Recipe(None, SamplerSettings(harmonize=4, gamma=0.5, x0_projection="none",
                                      match_variance=False, anchor_fractions=False,
-                                     anchor_decoded=False))
+                                     anchor_decoded=False, **_EVERY_STEP))
 FAST = Recipe()
 #: 70 network calls: 25 steps, n_h = 3 on the last 60 %, the Eq. 17 blend at gamma 0.5
 #: (variance-matched): ``fast`` until 2026-12-05. With the corrections on, 0.1-0.3x the
 #: floor lower than ``fast`` on tf500, the separator and the electrode; with them off it
 #: lost 10 points of tf500's minority phase on a default-trained model (docs/benchmarks.md).
-BLEND = Recipe(25, SamplerSettings(harmonize=3, harmonize_fraction=0.6, harmonize_late=True))
+BLEND = Recipe(25, SamplerSettings(harmonize=3, gamma=0.5, harmonize_fraction=0.6,
+                                   harmonize_late=True))
 #: 100 network calls: 50 steps, n_h = 1 at every step (``fast`` until 2026-12). The lowest
 #: S2 errors measured on the near-isotropic separator and electrodes (0.2-0.3x the floor),
 #: above ``blend`` on the fibres and the anisotropic devdata volume (docs/benchmarks.md).
-FINE = Recipe(50, SamplerSettings(harmonize=1))
+FINE = Recipe(50, SamplerSettings(harmonize=1, gamma=0.5, **_EVERY_STEP))
 #: 100 network calls: 20 steps, n_h = 4 at EVERY step, no blend. Eight rounds in one plane
 #: at low noise (``fast``) rebuild that plane's slices each on its own and cut what runs
 #: across them; spread over every step, no plane is alone that long. It mends the fibres'
 #: lineal path and the matrix's diffusivity across the fibres and the devdata electrode's
 #: minority phase, but costs the separator's pores along y (docs/benchmarks.md): what the
 #: self-check suggests for phases more broken up than the micrographs', not the default.
-CONNECTED = Recipe(20, SamplerSettings(harmonize=4, gamma=1.0))
+CONNECTED = Recipe(20, SamplerSettings(harmonize=4, gamma=1.0, **_EVERY_STEP))
 #: 50 network calls: 25 steps, n_h = 1 at every step; at the real-sub-volume floor or below
 #: on all five measured materials but the fibres (1.2x); for previews and large boxes
 #: (docs/benchmarks.md, Pareto table).
-QUICK = Recipe(25, SamplerSettings(harmonize=1))
+QUICK = Recipe(25, SamplerSettings(harmonize=1, gamma=0.5, **_EVERY_STEP))
 RECIPES: dict[str, Recipe] = {"fast": FAST, "blend": BLEND, "quick": QUICK, "fine": FINE,
                               "connected": CONNECTED, "paper": PAPER}
 DEFAULT_RECIPE = "fast"
@@ -234,11 +245,9 @@ def sample_progressive(
     step for ``count`` volumes of ``shape = (Z, Y, X)``. ``fractions`` ``[K]``: target phase
     fractions (None: the training micrographs'); ``keep``: measured sections each volume
     holds exactly; ``memory_budget`` (bytes), ``compile_network`` and ``dist`` as in
-    :func:`~.generate.generate_progressive`."""
-    from .generate import generate_progressive
-
+    :func:`~.pipeline.pipeline_progressive`."""
     recipe.check(ckpt, shape, fractions, keep)
-    return generate_progressive(
+    return pipeline_progressive(
         ckpt, tuple(int(s) for s in shape), count, recipe.sampling_steps,
         resolved_sampler(recipe, fractions),
         periodic=periodic, seed=seed, device=device, should_stop=should_stop,

@@ -1,9 +1,10 @@
 """Generate panel: a model, a box, sampler settings; Generate / Cancel; live preview; Analyse.
 
-It mirrors ``micro3d sample``: the fields are a :mod:`~micro3d_gui.core.recipe` recipe with
-overrides (:meth:`GenerateSettings.to_recipe`), and
-:func:`~micro3d_gui.core.recipe.sample_progressive` runs in a worker thread and yields a :class:`~micro3d_gui.core.diffusion.sampler.SampleStep` per
-reverse step; the worker decodes volume 0's current x0 estimate to labels and hands it on.
+It mirrors ``micro3d sample``; the logic is the Qt-free session layer's
+(:mod:`micro3d_gui.session.generation`): the fields are a :mod:`~micro3d_gui.core.recipe`
+recipe with overrides (:meth:`GenerateSettings.to_recipe`; each field's range and tooltip
+are the recipe field's), and its :func:`sample_job` runs in a worker thread and yields a
+:class:`SamplePreview` per reverse step: volume 0's current x0 estimate as labels.
 Only the latest estimate matters, so the panel forwards at most one every
 ``preview_interval_ms`` (250 ms: <= 4 viewport updates a second; 0: every one; superqt's
 ``qthrottled``) and drops the rest. The worker then self-checks the volumes against the
@@ -13,171 +14,39 @@ sample`` does), so the panel hands on the volumes and their report together.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSpinBox, QVBoxLayout, QWidget)
 
-from ..core.recipe import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
+from ..core.recipe import RECIPES, get_recipe, sampling_settings
 from ..errors import InputError
+from ..session.generation import (PANEL_FIELDS, GenerateSettings, SamplePreview,
+                                  check_kept_sections, parse_fractions, parse_keep, sample_job)
 from . import dialogs
 from .drops import local_paths
 from .jobs import Job, JobPanel, throttled
 from .train_panel import DEVICES, spin_box as _spin
 
 RANDOM_SEED = -1  # the seed spin box's "random" value
+ALL_STEPS = 0  # the sampling-steps spin box's "all (T)" value (None in the settings)
 
 
-@dataclass(frozen=True)
-class GenerateSettings:
-    """The panel's fields (plain data for projects). Box is ``(Z, Y, X)`` voxels.
-
-    ``recipe`` names a :mod:`~micro3d_gui.core.recipe` recipe; the sampler fields default
-    to the default recipe's (``fast``) and override it (:meth:`to_recipe`), as the flags of
-    ``micro3d sample`` do. ``sampling_steps`` 0 = all T of the model. ``fractions``: target
-    phase fractions (None: the micrographs'); ``keep``: measured sections
-    ``(plane, index, image path)`` that each volume holds.
-    """
-
-    model_path: str = ""
-    shape: tuple[int, int, int] = (64, 64, 64)
-    count: int = 1
-    recipe: str = DEFAULT_RECIPE
-    sampling_steps: int = get_recipe(DEFAULT_RECIPE).sampling_steps or 0
-    harmonize: int = get_recipe(DEFAULT_RECIPE).sampler.harmonize
-    gamma: float = get_recipe(DEFAULT_RECIPE).sampler.gamma
-    guidance: float = get_recipe(DEFAULT_RECIPE).sampler.guidance
-    fraction_guidance: float = get_recipe(DEFAULT_RECIPE).sampler.fraction_guidance
-    periodic: bool = False
-    seed: int | None = None
-    device: str = "auto"
-    fractions: tuple[float, ...] | None = None
-    keep: tuple[tuple[str, int, str], ...] = ()
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GenerateSettings":
-        names = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        if "shape" in d:
-            d["shape"] = tuple(int(v) for v in d["shape"])
-        if d.get("fractions") is not None:
-            d["fractions"] = tuple(float(v) for v in d["fractions"])
-        if "keep" in d:
-            d["keep"] = tuple((str(p), int(i), str(path)) for p, i, path in d["keep"])
-        return cls(**d)
-
-    @classmethod
-    def from_recipe(cls, name: str, **others) -> "GenerateSettings":
-        """The panel's fields for recipe ``name`` (``others``: the non-sampler fields)."""
-        r = get_recipe(name)
-        return cls(recipe=name, sampling_steps=r.sampling_steps or 0,
-                   harmonize=r.sampler.harmonize, gamma=r.sampler.gamma,
-                   guidance=r.sampler.guidance,
-                   fraction_guidance=r.sampler.fraction_guidance, **others)
-
-    def to_recipe(self) -> Recipe:
-        """The named recipe with this panel's fields over it (InputError if bad)."""
-        r = get_recipe(self.recipe).replace(harmonize=self.harmonize, gamma=self.gamma,
-                                            guidance=self.guidance,
-                                            fraction_guidance=self.fraction_guidance)
-        return replace(r, sampling_steps=self.sampling_steps or None)
-
-
-@dataclass
-class SamplePreview:
-    """One reverse step's estimate of volume 0, decoded: ``labels [Z, Y, X]`` uint8;
-    ``calls`` of ``total_calls`` network calls done (what the progress counts)."""
-
-    step: int
-    total: int
-    plane: str
-    labels: np.ndarray
-    num_phases: int
-    calls: int
-    total_calls: int
-
-
-def kept_sections(settings: GenerateSettings, num_phases: int):
-    """The settings' ``keep`` entries, their images read -> KeptSection list."""
-    from ..core.diffusion.sampler import KeptSection
-    from ..preprocess.labels import read_section_labels
-
-    return [KeptSection(plane, int(index), read_section_labels(path, num_phases))
-            for plane, index, path in settings.keep]
-
-
-def check_kept_sections(settings: GenerateSettings) -> None:
-    """Read the kept sections' images and check them against the model and the box
-    (InputError naming the file or section and the fix), as the sampler would."""
-    from ..core.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(settings.model_path)
-    sections = kept_sections(settings, int(ckpt["num_phases"]))
-    settings.to_recipe().check(ckpt, settings.shape, settings.fractions, sections)
-
-
-def sample_job(settings: GenerateSettings, device,
-               micrographs: Mapping[str, Sequence[np.ndarray]] | None = None,
-               micrograph_phases: int | None = None, *, should_stop: Callable[[], bool]):
-    """Worker body (no Qt): yields a :class:`SamplePreview` per step, then self-checks the
-    volumes against ``micrographs`` (labels per plane with ``micrograph_phases`` phases:
-    the project's, segmented as for training), else the micrographs the model keeps
-    (:func:`~micro3d_gui.metrics.checked_sample.sample_checked`, as ``micro3d sample``).
-    Returns ``(volumes [N, Z, Y, X] uint8, num_phases, self-check report)``."""
-    from ..core.checkpoint import load_checkpoint
-    from ..core.encoding import decode_preview
-    from ..metrics.checked_sample import sample_checked
-
-    recipe = settings.to_recipe()
-    ckpt = load_checkpoint(settings.model_path)
-    k = int(ckpt["num_phases"])
-    steps = sample_checked(ckpt, recipe, settings.shape, settings.count,
-                           micrographs=micrographs, micrograph_phases=micrograph_phases,
-                           fractions=settings.fractions, keep=kept_sections(settings, k),
-                           periodic=settings.periodic, seed=settings.seed, device=device,
-                           should_stop=should_stop)
-    while True:
-        try:
-            step = next(steps)
-        except StopIteration as stop:
-            result = stop.value
-            return result.volumes, result.num_phases, result.self_check
-        # Only volume 0 is shown while sampling, coarser for large boxes: decode just that.
-        preview = decode_preview(step.x0, k).cpu().numpy()
-        yield SamplePreview(step.step, step.total, step.plane, preview, k, step.calls,
-                            step.total_calls)
-
-
-def parse_fractions(text: str) -> tuple[float, ...] | None:
-    """'0.6 0.4' (or comma separated) -> (0.6, 0.4); empty -> None; InputError otherwise.
-    Whether they fit the model is :meth:`Recipe.check`'s job."""
-    parts = text.replace(",", " ").split()
-    if not parts:
-        return None
-    try:
-        return tuple(float(p) for p in parts)
-    except ValueError:
-        raise InputError(f"fractions {text!r}: give numbers, one per phase, e.g. 0.6 0.4") \
-            from None
-
-
-def parse_keep(text: str) -> tuple[tuple[str, int, str], ...]:
-    """'xy 0 a.png; xz 5 b.png' -> (('xy', 0, 'a.png'), ('xz', 5, 'b.png'))."""
-    out = []
-    for entry in (e.strip() for e in text.split(";")):
-        if not entry:
-            continue
-        parts = entry.split(maxsplit=2)
-        if len(parts) != 3 or not parts[1].lstrip("-").isdigit():
-            raise InputError(f"kept section {entry!r}: write PLANE INDEX IMAGE, e.g. "
-                             "xy 0 face.png")
-        out.append((parts[0], int(parts[1]), parts[2]))
-    return tuple(out)
+def _setting_spin(name: str) -> QSpinBox | QDoubleSpinBox:
+    """A spin box for recipe field ``name``: its range, step and help from the field's
+    :class:`~micro3d_gui.core.diffusion.settings.Setting` (the one definition)."""
+    spec = sampling_settings()[name]
+    low, high = spec.panel or (spec.low, spec.high)
+    box = _spin(int(low), int(high), "") if spec.kind is int else QDoubleSpinBox()
+    if spec.kind is float:
+        box.setRange(low, high)
+        box.setSingleStep(spec.step)
+    box.setToolTip(spec.help[0].upper() + spec.help[1:])
+    return box
 
 
 class GeneratePanel(JobPanel):
@@ -226,24 +95,17 @@ class GeneratePanel(JobPanel):
         self.recipe_combo.setToolTip("Named sampling recipe; choosing one sets the fields "
                                      "below, which then override it")
         self.recipe_combo.textActivated.connect(self._apply_recipe)
-        self.steps_spin = _spin(0, 100_000, "Reverse steps (respaced; the paper: all 1000)")
+        self.steps_spin = _setting_spin("sampling_steps")
+        self.steps_spin.setMinimum(ALL_STEPS)
         self.steps_spin.setSpecialValueText("all (T)")
-        self.harmonize_spin = _spin(0, 100, "Harmonizing steps n_h per reverse step "
-                                    "(the paper: 4; each costs one more network call)")
-        self.gamma_spin = QDoubleSpinBox()
-        self.gamma_spin.setRange(0.0, 1.0)
-        self.gamma_spin.setSingleStep(0.05)
-        self.gamma_spin.setToolTip("Blend of harmonized and plain slices (Eq. 17; paper 0.5)")
-        self.guidance_spin = QDoubleSpinBox()
-        self.guidance_spin.setRange(0.0, 20.0)
-        self.guidance_spin.setSingleStep(0.1)
-        self.guidance_spin.setToolTip("Classifier-free guidance w (1 = conditional only)")
-        self.fraction_guidance_spin = QDoubleSpinBox()
-        self.fraction_guidance_spin.setRange(0.0, 20.0)
-        self.fraction_guidance_spin.setSingleStep(0.5)
-        self.fraction_guidance_spin.setToolTip(
-            "Guidance on the phase fractions w_f (1 = off): holds the volume at the target "
-            "fractions by the model itself; each denoising costs one more network call")
+        self.harmonize_spin = _setting_spin("harmonize")
+        self.gamma_spin = _setting_spin("gamma")
+        self.guidance_spin = _setting_spin("guidance")
+        self.fraction_guidance_spin = _setting_spin("fraction_guidance")
+        #: The spin box of each recipe field the panel shows.
+        self.recipe_spins = dict(zip(PANEL_FIELDS, (
+            self.steps_spin, self.harmonize_spin, self.gamma_spin, self.guidance_spin,
+            self.fraction_guidance_spin)))
         self.periodic_check = QCheckBox("Periodic (tileable) volume")
         self.seed_spin = _spin(RANDOM_SEED, 2**31 - 1, "Seed of the initial noise")
         self.seed_spin.setSpecialValueText("random")
@@ -319,14 +181,13 @@ class GeneratePanel(JobPanel):
         """The fields as plain data; InputError when the fractions or kept sections do not
         parse."""
         seed = self.seed_spin.value()
+        recipe = {n: spin.value() for n, spin in self.recipe_spins.items()}
+        if recipe["sampling_steps"] == ALL_STEPS:
+            recipe["sampling_steps"] = None
         return GenerateSettings(
             model_path=self._model_file(),
             shape=tuple(s.value() for s in self.shape_spins),
-            count=self.count_spin.value(), recipe=self.recipe_combo.currentText(),
-            sampling_steps=self.steps_spin.value(),
-            harmonize=self.harmonize_spin.value(), gamma=self.gamma_spin.value(),
-            guidance=self.guidance_spin.value(),
-            fraction_guidance=self.fraction_guidance_spin.value(),
+            count=self.count_spin.value(), recipe=self.recipe_combo.currentText(), **recipe,
             periodic=self.periodic_check.isChecked(),
             seed=None if seed == RANDOM_SEED else seed, device=self.device_combo.currentText(),
             fractions=parse_fractions(self.fractions_edit.text()),
@@ -340,12 +201,8 @@ class GeneratePanel(JobPanel):
         for spin, n in zip(self.shape_spins, s.shape):
             spin.setValue(int(n))
         self.recipe_combo.setCurrentText(s.recipe)
-        self._show_harmonized_part(s.recipe)
-        for spin, value in ((self.count_spin, s.count), (self.steps_spin, s.sampling_steps),
-                            (self.harmonize_spin, s.harmonize), (self.gamma_spin, s.gamma),
-                            (self.guidance_spin, s.guidance),
-                            (self.fraction_guidance_spin, s.fraction_guidance)):
-            spin.setValue(value)
+        self.count_spin.setValue(s.count)
+        self._set_recipe_fields(s)
         self.periodic_check.setChecked(s.periodic)
         self.seed_spin.setValue(RANDOM_SEED if s.seed is None else s.seed)
         self.device_combo.setCurrentText(s.device)
@@ -364,13 +221,14 @@ class GeneratePanel(JobPanel):
 
     def _apply_recipe(self, name: str) -> None:
         """Set the sampler fields to recipe ``name``'s."""
-        r = GenerateSettings.from_recipe(name)
-        self._show_harmonized_part(name)
-        self.steps_spin.setValue(r.sampling_steps)
-        self.harmonize_spin.setValue(r.harmonize)
-        self.gamma_spin.setValue(r.gamma)
-        self.guidance_spin.setValue(r.guidance)
-        self.fraction_guidance_spin.setValue(r.fraction_guidance)
+        self._set_recipe_fields(GenerateSettings.from_recipe(name))
+
+    def _set_recipe_fields(self, s: GenerateSettings) -> None:
+        """The recipe fields' spin boxes to ``s``'s values (steps None: "all (T)")."""
+        self._show_harmonized_part(s.recipe)
+        for name, spin in self.recipe_spins.items():
+            value = getattr(s, name)
+            spin.setValue(ALL_STEPS if value is None else value)
 
     def _show_harmonized_part(self, name: str) -> None:
         """Say beside n_h which of the steps harmonize, when the recipe harmonizes only

@@ -261,7 +261,7 @@ class MainWindow(QMainWindow, ProjectMenu, ModelLoading, VolumeView):
         if per_voxel:
             from ..estimate import about, sampling_seconds
 
-            calls = recipe.network_calls(self.model_info, s.fractions)  # steps 0: all T
+            calls = recipe.network_calls(self.model_info, s.fractions)  # steps None: all T
             when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count, calls)) + " here"
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ..errors import InputError
 from ..io.project_files import copy_into
 from ..session.document import Document
+from ..session.generation import GenerateSettings
 from ..session.project import Project, load_project, project_schema, save_project
 from . import dialogs
-from .generate_panel import GenerateSettings
 from .project import add_recent_project, recent_projects
 from .train_panel import TrainSettings
 from .viewport import VIEW_MODES

@@ -5,7 +5,8 @@ import torch
 
 from micro3d_gui.core.diffusion.fraction_condition import (UNKNOWN_SPREAD, crop_mean_spread,
                                                            plane_spreads, slice_condition)
-from micro3d_gui.core.diffusion.sampler import SamplerSettings, sample_progressive
+from micro3d_gui.core.diffusion.sampler import chain_progressive
+from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.diffusion.respace import respace
 from micro3d_gui.core.planes import NULL_LABEL
@@ -87,9 +88,9 @@ def test_the_sampler_tells_every_slice_and_each_volume_the_target(guidance):
                                anchor_decoded=False, match_variance=False)
     spread = {"xy": [0.3], "xz": [0.3], "yz": [1.0]}
     net, first_call = Recorder(), []
-    for step in sample_progressive(net, schedule, (4, 6, 8), 2, 1, count=2,
-                                   settings=settings, seed=0, target_fractions=[0.7, 0.3],
-                                   fraction_spread=spread):
+    for step in chain_progressive(net, schedule, (4, 6, 8), 2, 1, count=2,
+                                  settings=settings, seed=0, target_fractions=[0.7, 0.3],
+                                  fraction_spread=spread):
         first_call.append(len(net.calls))
     # the second xy step (the 4th; moderate noise): 2 volumes x 4 slices, in chunks
     calls = net.calls[first_call[2]:first_call[3]]
@@ -106,7 +107,7 @@ def test_the_sampler_tells_every_slice_and_each_volume_the_target(guidance):
                           atol=1e-5)  # ... around the target 2 * 0.3 - 1, per volume
     # a network without the option is called with three arguments, as before
     plain = Recorder()
-    list(sample_progressive(plain, schedule, (4, 6, 8), 2, 1, settings=settings, seed=0))
+    list(chain_progressive(plain, schedule, (4, 6, 8), 2, 1, settings=settings, seed=0))
     assert all(means is None for _, means in plain.calls)
 
 
@@ -126,14 +127,14 @@ def test_fraction_guidance_composes_with_plane_guidance_in_one_batch():
     def constant(x, t, c, means=None):
         return torch.full_like(x, 32.0)
 
-    common = dict(harmonize=1, x0_projection="none", anchor_fractions=False,
-                  anchor_decoded=False, match_variance=False)
+    common = dict(harmonize=1, gamma=0.5, harmonize_fraction=1.0, x0_projection="none",
+                  anchor_fractions=False, anchor_decoded=False, match_variance=False)
     spread = {p: [0.3] for p in ("xy", "xz", "yz")}
     run = dict(seed=0, target_fractions=[0.7, 0.3], fraction_spread=spread)
     guided = SamplerSettings(guidance=2.0, fraction_guidance=3.0, **common)
-    steps = list(sample_progressive(net, schedule, (3, 4, 5), 2, 1, 1, guided, **run))
-    plain = list(sample_progressive(constant, schedule, (3, 4, 5), 2, 1, 1,
-                                    SamplerSettings(**common), **run))
+    steps = list(chain_progressive(net, schedule, (3, 4, 5), 2, 1, 1, guided, **run))
+    plain = list(chain_progressive(constant, schedule, (3, 4, 5), 2, 1, 1,
+                                   SamplerSettings(**common), **run))
     for a, b in zip(steps, plain):
         assert torch.allclose(a.x0, b.x0)
     # three branches per call, the cost counted: 4 steps x (n_h + 1) calls, each of 3
@@ -147,8 +148,8 @@ def test_fraction_guidance_composes_with_plane_guidance_in_one_batch():
 def test_fraction_guidance_costs_nothing_without_a_fraction_condition():
     settings = SamplerSettings(harmonize=0, fraction_guidance=3.0)
     net = Recorder()
-    steps = list(sample_progressive(net, respace(Schedule.from_config(ScheduleConfig()), 3),
-                                    (2, 2, 2), 2, 1, settings=settings, seed=0))
+    steps = list(chain_progressive(net, respace(Schedule.from_config(ScheduleConfig()), 3),
+                                   (2, 2, 2), 2, 1, settings=settings, seed=0))
     assert [c.shape[0] for c, _ in net.calls] == [2, 2, 2]  # one branch: the conditional
     assert steps[-1].total_calls == settings.network_calls(3, False) == 3
     assert settings.network_calls(3) == 6  # with one, it doubles

@@ -6,9 +6,10 @@ from torch import nn
 
 from micro3d_gui.cli import main
 from micro3d_gui.core.checkpoint import load_checkpoint
-from micro3d_gui.core.diffusion.sampler import SamplerSettings, run_to_end
+from micro3d_gui.core.diffusion.sampler import run_to_end
+from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.diffusion.unet import UNet, UNetConfig, preset_config
-from micro3d_gui.core.generate import generate_progressive
+from micro3d_gui.core.pipeline import pipeline_progressive
 from micro3d_gui.core.memory import (
     RUNTIME_BYTES, VOLUME_COPIES, VolumeTooLarge, estimate_sampling, network_bytes_per_slice,
     plan_sampling,
@@ -68,7 +69,7 @@ def test_a_small_budget_bounds_every_network_batch_and_keeps_the_sample():
     settings = SamplerSettings(harmonize=0)
     hook = nn.modules.module.register_module_forward_pre_hook(record)
     try:
-        low = run_to_end(generate_progressive(ckpt, shape, 1, 3, settings, seed=2,
+        low = run_to_end(pipeline_progressive(ckpt, shape, 1, 3, settings, seed=2,
                                               memory_budget=budget))
     finally:
         hook.remove()
@@ -76,7 +77,7 @@ def test_a_small_budget_bounds_every_network_batch_and_keeps_the_sample():
     # a plane's 16, 8 or 16 slices went through in ceil(S / 3) calls per pass
     assert max(batches) == 3
     assert len(batches) >= 6 + 3 + 6
-    high = run_to_end(generate_progressive(ckpt, shape, 1, 3, settings, seed=2,
+    high = run_to_end(pipeline_progressive(ckpt, shape, 1, 3, settings, seed=2,
                                            memory_budget=1 << 40))
     # the chunking changes the batches the network sees, not the sample
     torch.testing.assert_close(low.x0, high.x0, atol=1e-4, rtol=0)

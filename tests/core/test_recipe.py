@@ -11,8 +11,8 @@ from scipy import stats
 from micro3d_gui.cli import build_parser, main, sampling_recipe
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.diffusion.respace import respace
-from micro3d_gui.core.diffusion.sampler import (KeptSection, SamplerSettings, run_to_end,
-                                                sample_progressive)
+from micro3d_gui.core.diffusion.sampler import KeptSection, chain_progressive, run_to_end
+from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.planes import PLANE_LABELS, PLANES, slices_to_volume, volume_to_slices
 from micro3d_gui.core.recipe import (DEFAULT_RECIPE, FAST, PAPER, RECIPES, Recipe, get_recipe,
@@ -115,8 +115,8 @@ def test_paper_recipe_reproduces_the_papers_equations_exactly():
 
     sched = respace(SCHED, 9)
     shape = (3, 4, 5)
-    ours = run_to_end(sample_progressive(model, sched, shape, 2, 1, 1, PAPER.sampler, seed=4,
-                                         target_fractions=[0.3, 0.7]))
+    ours = run_to_end(chain_progressive(model, sched, shape, 2, 1, 1, PAPER.sampler, seed=4,
+                                        target_fractions=[0.3, 0.7]))
     theirs = paper_loop(model, sched, shape, 4)
     torch.testing.assert_close(ours.x0, theirs, rtol=1e-5, atol=1e-5)
 
@@ -155,8 +155,8 @@ def test_ddim_eta_1_on_the_full_schedule_samples_what_the_ancestral_step_does(da
     out = {}
     for solver, seed in (("ancestral", 1), ("ddim", 2)):
         settings = SamplerSettings(solver=solver, eta=1.0, **plain)
-        last = run_to_end(sample_progressive(eps, SCHED, (16, 16, 16), 2, 1, 2, settings,
-                                             seed=seed))
+        last = run_to_end(chain_progressive(eps, SCHED, (16, 16, 16), 2, 1, 2, settings,
+                                            seed=seed))
         out[solver] = last.x0.flatten().double().numpy()
     assert stats.ks_2samp(out["ancestral"], out["ddim"]).pvalue > 1e-3
     for v in out.values():
@@ -166,9 +166,9 @@ def test_ddim_eta_1_on_the_full_schedule_samples_what_the_ancestral_step_does(da
             assert (v > 0).mean() == pytest.approx(p, abs=0.02)
     # and a deterministic DDIM (eta = 0) does not: its Gaussian samples are the same law,
     # but it is a different sampler; here only that it runs to a finite end
-    det = run_to_end(sample_progressive(eps, respace(SCHED, 50), (8, 8, 8), 2, 1, 1,
-                                        SamplerSettings(solver="ddim", eta=0.0, **plain),
-                                        seed=0))
+    det = run_to_end(chain_progressive(eps, respace(SCHED, 50), (8, 8, 8), 2, 1, 1,
+                                       SamplerSettings(solver="ddim", eta=0.0, **plain),
+                                       seed=0))
     assert torch.isfinite(det.x0).all()
 
 

@@ -5,13 +5,21 @@ import torch
 import torch.nn.functional as F
 
 from micro3d_gui.core.diffusion.respace import respace
+from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.diffusion.sampler import (
-    SamplerSettings, SamplingCancelled, project_x0, run_to_end, sample_progressive,
+    SamplingCancelled, chain_progressive, project_x0, run_to_end,
 )
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.planes import NULL_LABEL
 
 SCHED = Schedule.from_config(ScheduleConfig())
+
+
+def every_step(**overrides) -> SamplerSettings:
+    """Settings that harmonize at every step with the paper's gamma 0.5 (the defaults are
+    the ``fast`` recipe's), with ``overrides``."""
+    return SamplerSettings(**{**dict(gamma=0.5, harmonize_fraction=1.0,
+                                     harmonize_late=False), **overrides})
 LABEL_PLANE = {0: "xy", 1: "xz", 2: "yz"}
 
 
@@ -62,8 +70,8 @@ def test_oracle_returns_the_volume(shape, harmonize, steps):
     v = rng.choice([-1.0, 1.0], size=(1, *shape))
     oracle = Oracle(v)
     sched = respace(SCHED, steps)
-    settings = SamplerSettings(harmonize=harmonize, gamma=0.5)
-    estimates = list(sample_progressive(oracle, sched, shape, 2, 1, 1, settings, seed=3))
+    settings = every_step(harmonize=harmonize)
+    estimates = list(chain_progressive(oracle, sched, shape, 2, 1, 1, settings, seed=3))
     assert len(estimates) == steps
     assert [e.plane for e in estimates[:4]] == ["xy", "xz", "yz", "xy"][: min(4, steps)]
     for e in estimates:  # the exact denoiser's x0 estimate is v at every step
@@ -91,9 +99,9 @@ def test_oracle_multichannel_many_volumes_chunked_and_padded():
             return (x - np.sqrt(abar) * ref) / np.sqrt(1 - abar)
 
     oracle = TwoVolumeOracle(None)
-    settings = SamplerSettings(harmonize=1, max_batch=4)
-    last = run_to_end(sample_progressive(oracle, respace(SCHED, 12), shape, 3, 3, 2, settings,
-                                         seed=0, size_multiple=4))
+    settings = every_step(harmonize=1, max_batch=4)
+    last = run_to_end(chain_progressive(oracle, respace(SCHED, 12), shape, 3, 3, 2, settings,
+                                        seed=0, size_multiple=4))
     np.testing.assert_allclose(last.x0.numpy(), vols, atol=1e-3)
     assert all(s[0] <= 4 and s[-2] % 4 == 0 and s[-1] % 4 == 0 for _, _, s in oracle.calls)
     assert last.labels().shape == (2, *shape)
@@ -113,10 +121,10 @@ def test_gaussian_data_keeps_its_variance(harmonize, gamma):
         abar = SCHED.alphas_cumprod[int(t[0])]
         return np.sqrt(1 - abar) * x / (abar * s2 + 1 - abar)
 
-    last = run_to_end(sample_progressive(eps, respace(SCHED, 200), (16, 16, 16), 2, 1, 4,
-                                         SamplerSettings(harmonize=harmonize, gamma=gamma,
-                                                         x0_projection="none"),
-                                         seed=1))
+    last = run_to_end(chain_progressive(eps, respace(SCHED, 200), (16, 16, 16), 2, 1, 4,
+                                        every_step(harmonize=harmonize, gamma=gamma,
+                                                   x0_projection="none"),
+                                        seed=1))
     assert last.x0.var().item() == pytest.approx(s2, rel=0.1)
 
 
@@ -130,13 +138,13 @@ def test_guidance_batches_conditional_and_null_together():
 
     w = 3.0
     sched = respace(SCHED, 3)
-    guided = list(sample_progressive(model, sched, (2, 2, 2), 2, 1, 1,
-                                     SamplerSettings(harmonize=0, guidance=w), seed=0))
+    guided = list(chain_progressive(model, sched, (2, 2, 2), 2, 1, 1,
+                                    SamplerSettings(harmonize=0, guidance=w), seed=0))
     assert len(seen) == 3  # one call per step: both halves in one batch
     assert seen[0] == [0, 0, NULL_LABEL, NULL_LABEL]
     # eps_hat = w * 1 + (1 - w) * 0 = w: the same as an unguided model that predicts w
-    plain = list(sample_progressive(lambda x, t, c: torch.full_like(x, w), sched, (2, 2, 2), 2,
-                                    1, 1, SamplerSettings(harmonize=0), seed=0))
+    plain = list(chain_progressive(lambda x, t, c: torch.full_like(x, w), sched, (2, 2, 2), 2,
+                                   1, 1, SamplerSettings(harmonize=0), seed=0))
     for a, b in zip(guided, plain):
         assert torch.allclose(a.x0, b.x0)
 
@@ -149,8 +157,8 @@ def test_should_stop_cancels_within_one_call():
         return torch.zeros_like(x)
 
     stop_after = 5
-    gen = sample_progressive(model, SCHED, (8, 8, 8), 2, 1, 1, SamplerSettings(harmonize=4),
-                             seed=0, should_stop=lambda: len(calls) >= stop_after)
+    gen = chain_progressive(model, SCHED, (8, 8, 8), 2, 1, 1, every_step(harmonize=4),
+                            seed=0, should_stop=lambda: len(calls) >= stop_after)
     with pytest.raises(SamplingCancelled):
         for _ in gen:
             pass
@@ -160,17 +168,17 @@ def test_should_stop_cancels_within_one_call():
 def test_callback_can_cancel():
     steps = []
     with pytest.raises(SamplingCancelled):
-        run_to_end(sample_progressive(lambda x, t, c: torch.zeros_like(x), respace(SCHED, 10),
-                                      (4, 4, 4), 2, 1, 1, SamplerSettings(harmonize=0), seed=0),
+        run_to_end(chain_progressive(lambda x, t, c: torch.zeros_like(x), respace(SCHED, 10),
+                                     (4, 4, 4), 2, 1, 1, SamplerSettings(harmonize=0), seed=0),
                    callback=lambda s: steps.append(s.step) or s.step == 3)
     assert steps == [1, 2, 3]
 
 
 def test_seed_makes_runs_reproducible():
     def run(seed):
-        return run_to_end(sample_progressive(lambda x, t, c: 0.1 * x, respace(SCHED, 10),
-                                             (4, 4, 4), 2, 1, 1, SamplerSettings(harmonize=1),
-                                             seed=seed)).x0
+        return run_to_end(chain_progressive(lambda x, t, c: 0.1 * x, respace(SCHED, 10),
+                                            (4, 4, 4), 2, 1, 1, every_step(harmonize=1),
+                                            seed=seed)).x0
     assert torch.equal(run(7), run(7)) and not torch.equal(run(7), run(8))
 
 
@@ -220,9 +228,9 @@ def test_blend_is_eq17_and_variance_matching_restores_the_plain_rms():
 def test_anchored_sampler_keeps_the_oracle_volume_and_needs_no_target():
     rng = np.random.default_rng(2)
     v = rng.choice([-1.0, 1.0], size=(1, 4, 5, 6), p=[0.7, 0.3])
-    settings = SamplerSettings(harmonize=1)
-    last = run_to_end(sample_progressive(Oracle(v), respace(SCHED, 12), (4, 5, 6), 2, 1, 1,
-                                         settings, seed=0, target_mean=[float(v.mean())]))
+    settings = every_step(harmonize=1)
+    last = run_to_end(chain_progressive(Oracle(v), respace(SCHED, 12), (4, 5, 6), 2, 1, 1,
+                                        settings, seed=0, target_mean=[float(v.mean())]))
     np.testing.assert_allclose(last.x0[0].numpy(), v, atol=1e-3)
 
 
@@ -236,9 +244,9 @@ def test_harmonizing_only_a_fraction_of_the_steps_calls_the_network_there(late):
         ts.append(int(t[0]))
         return torch.zeros_like(x)
 
-    settings = SamplerSettings(harmonize=3, harmonize_fraction=0.4, harmonize_late=late)
+    settings = every_step(harmonize=3, harmonize_fraction=0.4, harmonize_late=late)
     sched = respace(SCHED, 10)
-    steps = list(sample_progressive(model, sched, (4, 4, 4), 2, 1, 1, settings, seed=0))
+    steps = list(chain_progressive(model, sched, (4, 4, 4), 2, 1, 1, settings, seed=0))
     per_step = [ts.count(int(t)) for t in sched.timestep_map[::-1]]  # noisiest first
     assert per_step == ([1] * 6 + [4] * 4 if late else [4] * 4 + [1] * 6)
     assert len(ts) == settings.network_calls(10) == 22
@@ -262,16 +270,16 @@ def test_consensus_steps_step_from_the_mean_of_the_three_planes_estimates():
                  anchor_decoded=False)
     sched = respace(SCHED, 4)
     settings = SamplerSettings(consensus_steps=2, **plain)
-    got = list(sample_progressive(model, sched, (3, 4, 5), 2, 1, 1, settings, seed=0))
+    got = list(chain_progressive(model, sched, (3, 4, 5), 2, 1, 1, settings, seed=0))
     assert len(seen) == settings.network_calls(4) == 1 + 1 + 3 + 3
     assert sorted(c for t, c in seen if t == sched.timestep_map[0]) == [0, 1, 2]
     # the first two steps as the plane network, the last two as a constant 2
     calls = iter([1.0, 2.0, 2.0, 2.0])  # step 0 is xy (1), step 1 is xz (2)
-    ref = list(sample_progressive(lambda x, t, c: torch.full_like(x, next(calls)), sched,
-                                  (3, 4, 5), 2, 1, 1, SamplerSettings(**plain), seed=0))
+    ref = list(chain_progressive(lambda x, t, c: torch.full_like(x, next(calls)), sched,
+                                 (3, 4, 5), 2, 1, 1, SamplerSettings(**plain), seed=0))
     for a, b in zip(got, ref):
         torch.testing.assert_close(a.x0, b.x0)
     v = np.random.default_rng(0).choice([-1.0, 1.0], size=(1, 3, 4, 5))
-    exact = run_to_end(sample_progressive(Oracle(v), respace(SCHED, 6), (3, 4, 5), 2, 1, 1,
-                                          SamplerSettings(consensus_steps=6), seed=1))
+    exact = run_to_end(chain_progressive(Oracle(v), respace(SCHED, 6), (3, 4, 5), 2, 1, 1,
+                                         every_step(harmonize=4, consensus_steps=6), seed=1))
     np.testing.assert_allclose(exact.x0[0].numpy(), v, atol=1e-3)

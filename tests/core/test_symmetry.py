@@ -9,8 +9,8 @@ import torch
 from micro3d_gui.cli import main
 from micro3d_gui.core.checkpoint import (checkpoint_symmetry, load_checkpoint,
                                          reference_micrographs, save_checkpoint)
-from micro3d_gui.core.generate import generate, generate_progressive
-from micro3d_gui.core.diffusion.sampler import SamplerSettings
+from micro3d_gui.core.pipeline import pipeline_progressive, run_pipeline
+from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.symmetry import APP_WORDS, Symmetry, parse_like
 from micro3d_gui.core.plane_dataset import PlaneDataset
 from micro3d_gui.errors import DatasetError
@@ -166,7 +166,7 @@ def test_a_stand_in_plane_is_sampled_with_its_source_label(lamella_dirs, tmp_pat
     settings = SamplerSettings(harmonize=0)
 
     def run(ckpt):  # the final x0 estimate, before decoding (3 steps: xy, xz, yz)
-        steps = list(generate_progressive(ckpt, (8, 8, 8), 1, 3, settings, seed=1))
+        steps = list(pipeline_progressive(ckpt, (8, 8, 8), 1, 3, settings, seed=1))
         assert [s.plane for s in steps] == ["xy", "xz", "yz"]
         return steps[-1].x0
 
@@ -189,8 +189,8 @@ def test_models_without_a_declaration_load_and_sample_as_before(lamella_dirs, tm
     before = load_checkpoint(old)
     assert "symmetry" not in before and checkpoint_symmetry(before) == Symmetry()
     settings = SamplerSettings(harmonize=0)
-    assert torch.equal(generate(ckpt, (8, 8, 8), 1, 3, settings, seed=2),
-                       generate(before, (8, 8, 8), 1, 3, settings, seed=2))
+    assert torch.equal(run_pipeline(ckpt, (8, 8, 8), 1, 3, settings, seed=2),
+                       run_pipeline(before, (8, 8, 8), 1, 3, settings, seed=2))
     capsys.readouterr()
     assert main(["info", str(old)]) == 0
     out = capsys.readouterr().out

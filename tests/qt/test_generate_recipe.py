@@ -8,12 +8,14 @@ import pytest
 from PIL import Image
 
 from micro3d_gui.cli import build_parser, main, sampling_recipe
-from micro3d_gui.core.recipe import DEFAULT_RECIPE, PAPER, get_recipe
+from micro3d_gui.core.recipe import DEFAULT_RECIPE, PAPER, get_recipe, sampling_settings
 from micro3d_gui.errors import InputError
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.fractions import volume_fractions
 from micro3d_gui.paths import demo_dir, demo_model
-from micro3d_gui.qt.generate_panel import GeneratePanel, GenerateSettings, sample_job
+from micro3d_gui.qt.generate_panel import ALL_STEPS, GeneratePanel
+from micro3d_gui.session.generation import (PANEL_FIELDS, GenerateSettings, check_kept_sections,
+                                            sample_job)
 
 
 def run_job(settings, previews=None):
@@ -78,3 +80,54 @@ def test_panel_and_cli_give_the_same_volume(tmp_path):
     assert main(["sample", model, "--shape", "8", "10", "12", "--out", str(out),
                  "--sampling-steps", "5", "--seed", "3", "--device", "cpu"]) == 0
     np.testing.assert_array_equal(read_volume(out), volumes[0])
+
+
+def test_the_cli_and_the_panel_keep_the_same_sections(qtbot, tmp_path, capsys):
+    """``micro3d sample --keep`` and the panel's Keep sections field go through one function
+    (session.generation.kept_sections): the same section gives the same volume, holding
+    it, and the same refusal of a plane that is none of xy, xz, yz."""
+    model = str(demo_model("fibres"))
+    truth = read_volume(demo_dir("fibres") / "truth.tif")
+    section = truth[:8, 20, :12]  # an xz section of an 8 x 10 x 12 box: rows z, columns x
+    image = tmp_path / "xz.png"
+    Image.fromarray(section * 255).save(image)
+    panel = GeneratePanel()
+    qtbot.addWidget(panel)
+    panel.set_settings(replace(GenerateSettings(), model_path=model, shape=(8, 10, 12),
+                               sampling_steps=3, seed=1, device="cpu"))
+    panel.keep_edit.setText(f"xz 4 {image}")  # as a user types it
+    volumes, _, _ = run_job(panel.settings())
+    out = tmp_path / "v.tif"
+    cli = ["sample", model, "--shape", "8", "10", "12", "--sampling-steps", "3", "--seed", "1",
+           "--device", "cpu", "--out", str(out)]
+    assert main([*cli, "--keep", "xz", "4", str(image)]) == 0
+    np.testing.assert_array_equal(read_volume(out), volumes[0])
+    np.testing.assert_array_equal(volumes[0][:, 4, :], section)
+    capsys.readouterr()
+    assert main([*cli, "--keep", "zz", "4", str(image)]) == 2
+    assert f"--keep zz 4 {image}: the plane must be one of xy, xz, yz" in capsys.readouterr().err
+    panel.keep_edit.setText(f"zz 4 {image}")
+    with pytest.raises(InputError, match="kept section zz 4 .*: the plane must be one of xy, "
+                                         "xz, yz"):
+        check_kept_sections(panel.settings())
+
+
+def test_each_recipe_field_of_the_panel_takes_its_range_and_help_from_its_definition(qtbot):
+    panel = GeneratePanel()
+    qtbot.addWidget(panel)
+    assert tuple(panel.recipe_spins) == PANEL_FIELDS
+    for name, spin in panel.recipe_spins.items():
+        spec = sampling_settings()[name]
+        assert spin.toolTip().lower() == spec.help.lower()
+        low, high = spec.panel or (spec.low, spec.high)
+        assert (spin.minimum(), spin.maximum()) == ((ALL_STEPS if name == "sampling_steps"
+                                                     else low), high)
+        # whatever the panel lets a user type, the recipe takes
+        for value in (spin.minimum(), spin.maximum()):
+            spin.setValue(value)
+            panel.settings().to_recipe()
+    # "all (T)" is the library's None, and a project that stored 0 for it still loads
+    panel.steps_spin.setValue(ALL_STEPS)
+    assert panel.steps_spin.text() == "all (T)" and panel.settings().sampling_steps is None
+    assert panel.settings().to_recipe().sampling_steps is None
+    assert GenerateSettings.from_dict({"sampling_steps": 0}).sampling_steps is None

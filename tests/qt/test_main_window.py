@@ -15,7 +15,7 @@ import torch
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.qt import main_window as mw
-from micro3d_gui.qt.generate_panel import SamplePreview
+from micro3d_gui.session.generation import SamplePreview
 from micro3d_gui.qt.main_window import MainWindow
 from micro3d_gui.qt.train_panel import TrainSettings
 

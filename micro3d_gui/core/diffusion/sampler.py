@@ -5,10 +5,15 @@ Reverse step number k works on plane ``xy, xz, yz``[k % 3]: the volume is cut in
 plane's slices, harmonized ``n_h`` times (denoise, then one forward step back: Eq. 16),
 blended with the unharmonized slices by ``gamma`` (Eq. 17), denoised once more and put back.
 
-The sampler is a generator (improved-diffusion's ``p_sample_loop_progressive``): it yields a
-:class:`SampleStep` after every reverse step with the current estimate of the clean volume,
-so a viewer can show the volume forming. It knows nothing of any GUI; ``should_stop`` is
-polled before every network call so a cancel takes effect within one call.
+The chain, :func:`chain_progressive`, is a generator (improved-diffusion's
+``p_sample_loop_progressive``): it yields a :class:`SampleStep` after every reverse step
+with the current estimate of the clean volume, so a viewer can show the volume forming. It
+knows nothing of any GUI; ``should_stop`` is polled before every network call so a cancel
+takes effect within one call.
+
+Its settings are :class:`~.settings.SamplerSettings`. The layers above: the pipeline
+(:mod:`..pipeline`: a checkpoint's network and schedule wired to this chain) and the
+recipes (:mod:`..recipe`: a named recipe, checked; what callers use).
 
 Over several processes (``dist``, see :mod:`..distributed`) every rank runs this same
 chain with the same draws; only each network call's slices are shared out and gathered.
@@ -28,23 +33,16 @@ from ..planes import (NULL_LABEL, PLANE_LABELS, PLANES, fixed_axis, slices_to_vo
                       volume_to_slices)
 from .fraction_condition import slice_condition
 from .schedule import Schedule
+from .settings import SamplerSettings
 
 #: The network (x [B, C, H, W], t [B] long, c [B] long) -> [B, C, H, W]: eps or v, as the
-#: schedule's ``prediction`` says. With a fraction condition (``sample_progressive``'s
+#: schedule's ``prediction`` says. With a fraction condition (``chain_progressive``'s
 #: ``fraction_spread``) it is also given the slices' condition ``[B, C]`` as a 4th argument.
 Denoiser = Callable[..., torch.Tensor]
 
 
 class SamplingCancelled(Exception):
     """Raised inside the sampler when ``should_stop()`` returned True."""
-
-
-X0_PROJECTIONS = ("none", "clip", "rms")
-#: Reverse steps: the paper's ancestral step (sigma^2 = beta), DDIM with noise ``eta``
-#: (eta = 1: the posterior variance; 0: deterministic), DPM-Solver++(2M) (second order,
-#: deterministic; its history is the previous step's x0 estimate of the whole volume, so it
-#: fits the plane rotation: the volume is re-cut in the current plane).
-SOLVERS = ("ancestral", "ddim", "dpm2m")
 
 
 def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
@@ -65,118 +63,6 @@ def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
         rms = x0.pow(2).mean(dim=(-3, -2, -1), keepdim=True).sqrt()
         x0 = x0 / rms.clamp_min(1e-6)
     return x0.clamp(-1.0, 1.0)
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """How to sample. n_h, gamma and w default to the paper's (4, 0.5, 1); the three
-    corrections (x0 projection, anchor, variance-matched blend) are on by default, and
-    ``x0_projection="none", match_variance=False, anchor_fractions=False`` is the paper's
-    sampler exactly (docs/benchmarks.md says why they are on)."""
-
-    harmonize: int = 4
-    gamma: float = 0.5
-    guidance: float = 1.0
-    #: Classifier-free guidance on the fraction condition, w_f (1 = off): each denoising
-    #: also asks the network with the slices' fractions unknown (training drops them as it
-    #: drops the plane label) and steps away from that answer, as w does for the plane
-    #: (see :class:`_Eps`). A no-op, at no cost, for a network without the fraction
-    #: condition.
-    fraction_guidance: float = 1.0
-    #: Most slices in one network call (memory cap); divided internally by the branches
-    #: that guidance asks for (:meth:`calls_per_denoise`).
-    max_batch: int = 256
-    #: Correction of each x0 estimate before the reverse step: see :func:`project_x0`.
-    x0_projection: str = "rms"
-    #: Rescale the blend of Eq. 17 to the RMS of the unharmonized slices (see _blend).
-    match_variance: bool = True
-    #: Hold each volume's mean x0 at the training data's (see _anchor_mean); the pipeline
-    #: supplies the target from the checkpoint (``sample_progressive(target_mean=...)``).
-    anchor_fractions: bool = True
-    #: Also hold the DECODED phase fractions (sign / argmax of x0) at the target, by one
-    #: offset per volume and channel (see :func:`_anchor_decoded`); needs target fractions.
-    #: None (auto): only for target fractions the user gave (the pipeline decides, see
-    #: ``core.recipe.sample_progressive``): forcing a box to the micrographs' exact mean
-    #: speckles materials whose boxes hold few features (docs/benchmarks.md).
-    anchor_decoded: bool | None = None
-    #: Reverse step: one of :data:`SOLVERS`.
-    solver: str = "ancestral"
-    #: DDIM's noise scale (solver "ddim" only).
-    eta: float = 1.0
-    #: Harmonize only in this leading fraction of the reverse steps (the noisy part,
-    #: where the planes disagree most); 1 = every step, as the paper.
-    harmonize_fraction: float = 1.0
-    #: Take that fraction at the end of the reverse steps (the low-noise part, where the
-    #: planes' fine structure is reconciled) instead of at the start.
-    harmonize_late: bool = False
-    #: The last ``consensus_steps`` reverse steps estimate x0 in all three planes from the
-    #: same latent and step from their mean (2 more denoisings each): a single plane's last
-    #: word decides each voxel slice by slice, with nothing to keep neighbouring slices'
-    #: fine structure together across them.
-    consensus_steps: int = 0
-
-    def __post_init__(self):
-        if self.harmonize < 0:
-            raise ValueError("harmonize (n_h) must be >= 0")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError("gamma must be between 0 and 1")
-        if self.max_batch < 1:
-            raise ValueError("max_batch must be >= 1")
-        if not (np.isfinite(self.fraction_guidance) and self.fraction_guidance >= 0):
-            raise ValueError("fraction guidance (w_f) must be a number >= 0 (1 = off)")
-        if self.x0_projection not in X0_PROJECTIONS:
-            raise ValueError(f"x0_projection must be one of {', '.join(X0_PROJECTIONS)}")
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}")
-        if not 0.0 <= self.eta <= 1.0:
-            raise ValueError("eta must be between 0 and 1")
-        if not 0.0 <= self.harmonize_fraction <= 1.0:
-            raise ValueError("harmonize_fraction must be between 0 and 1")
-        if self.consensus_steps < 0:
-            raise ValueError("consensus steps must be >= 0")
-
-    def calls_per_denoise(self, fraction_condition: bool = True) -> int:
-        """Network evaluations per denoising of a slice batch: guidance w != 1 adds the
-        one without the plane label, w_f != 1 (with a ``fraction_condition``) the one
-        without the fractions."""
-        return (1 + (self.guidance != 1.0)
-                + (fraction_condition and self.fraction_guidance != 1.0))
-
-    def calls_per_step(self, fraction_condition: bool = True) -> int:
-        """Network evaluations per slice batch in a harmonized reverse step."""
-        return (self.harmonize + 1) * self.calls_per_denoise(fraction_condition)
-
-    def harmonized_steps(self, steps: int) -> int:
-        """How many of ``steps`` reverse steps harmonize (the first ones; the last ones
-        with ``harmonize_late``)."""
-        return int(round(self.harmonize_fraction * steps)) if self.harmonize else 0
-
-    def harmonizes(self, k: int, steps: int) -> bool:
-        """Whether reverse step ``k`` (0 = the noisiest) of ``steps`` harmonizes."""
-        n = self.harmonized_steps(steps)
-        return k >= steps - n if self.harmonize_late else k < n
-
-    @property
-    def extra_volume_copies(self) -> int:
-        """Full-size latent copies a step holds beyond the memory plan's usual ones: a
-        consensus step keeps the volume, the running mean and one other plane's slices
-        and estimate."""
-        return 4 if self.consensus_steps else 0
-
-    def consensus(self, k: int, steps: int) -> bool:
-        """Whether reverse step ``k`` of ``steps`` steps from all three planes' x0."""
-        return k >= steps - self.consensus_steps
-
-    def step_calls(self, k: int, steps: int, fraction_condition: bool = True) -> int:
-        """Network evaluations per slice batch in reverse step ``k`` of ``steps``."""
-        return self.calls_per_denoise(fraction_condition) * (
-            1 + (self.harmonize if self.harmonizes(k, steps) else 0)
-            + 2 * self.consensus(k, steps))
-
-    def network_calls(self, steps: int, fraction_condition: bool = True) -> int:
-        """Network evaluations per slice batch for a whole run of ``steps`` reverse steps
-        (``fraction_condition``: whether the network has one, see ``fraction_guidance``)."""
-        return sum(self.step_calls(k, steps, fraction_condition) for k in range(steps))
 
 
 @dataclass(frozen=True)
@@ -295,7 +181,7 @@ class _Eps:
         return out
 
 
-def sample_progressive(
+def chain_progressive(
     model: Denoiser,
     schedule: Schedule,
     shape: tuple[int, int, int],

@@ -1,4 +1,7 @@
-"""Pipeline: a checkpoint -> 3D volumes (model, schedule and sampler wired together)."""
+"""The pipeline: a checkpoint -> 3D volumes (its network and schedule wired to the sampler's
+chain, :func:`~.diffusion.sampler.chain_progressive`), with a given number of steps
+and :class:`~.diffusion.settings.SamplerSettings`. Callers want the recipe layer above it,
+:func:`micro3d_gui.core.recipe.sample_progressive`, which checks the inputs first."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
@@ -14,18 +17,18 @@ from .diffusion.fraction_condition import plane_spreads
 from .diffusion.respace import respace
 from .diffusion.unet import UNetConfig
 from .memory import default_budget, plan_sampling
-from .diffusion.sampler import (KeptSection, SampleStep, SamplerSettings, run_to_end,
-                                sample_progressive)
+from .diffusion.sampler import KeptSection, SampleStep, chain_progressive, run_to_end
+from .diffusion.settings import SamplerSettings
 from .encoding import num_channels
 from .planes import PLANES
 
 
-def generate_progressive(
+def pipeline_progressive(
     ckpt: dict,
     shape: tuple[int, int, int],
-    count: int = 1,
-    sampling_steps: int | None = None,
-    settings: SamplerSettings = SamplerSettings(),
+    count: int,
+    sampling_steps: int | None,
+    settings: SamplerSettings,
     *,
     periodic: bool = False,
     seed: int | None = None,
@@ -42,8 +45,8 @@ def generate_progressive(
     ``sampling_steps`` respaces the training schedule (None = all T steps). ``fractions``
     ``[K]``: the phase fractions the anchor holds and, for a network with the fraction
     condition, that each volume's slices are told around (None: the training micrographs');
-    ``keep``: sections every volume holds (see the sampler). Most callers want
-    :func:`micro3d_gui.core.recipe.sample_progressive`, which checks the inputs first.
+    ``keep``: sections every volume holds (see the sampler). No defaults here: the steps
+    and settings are a recipe's (:mod:`.recipe`).
     Each network call takes as many slices as fit ``memory_budget`` bytes (default: a share
     of the free memory, :func:`~.memory.default_budget`), at most ``settings.max_batch``; a
     box that cannot fit at all raises :class:`~.memory.VolumeTooLarge` before anything is
@@ -92,7 +95,7 @@ def generate_progressive(
             return net(x.contiguous(memory_format=fmt), t, c, means).float()
 
     with torch.inference_mode():
-        yield from sample_progressive(
+        yield from chain_progressive(
             network, schedule, shape, k, channels, count, settings, seed=seed, device=device,
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
             target_fractions=fractions,
@@ -121,13 +124,12 @@ def training_fractions(ckpt: dict) -> list[float] | None:
             for k in range(ckpt["num_phases"])]
 
 
-
-def generate(ckpt: dict, shape, count: int = 1, sampling_steps: int | None = None,
-             settings: SamplerSettings = SamplerSettings(),
-             callback: Callable[[SampleStep], object] | None = None, **kwargs) -> torch.Tensor:
-    """Run :func:`generate_progressive` to the end: labels ``[N, Z, Y, X]`` uint8 (CPU).
+def run_pipeline(ckpt: dict, shape, count: int, sampling_steps: int | None,
+                 settings: SamplerSettings,
+                 callback: Callable[[SampleStep], object] | None = None, **kwargs) -> torch.Tensor:
+    """Run :func:`pipeline_progressive` to the end: labels ``[N, Z, Y, X]`` uint8 (CPU).
 
     ``callback`` as in :func:`~.diffusion.sampler.run_to_end`.
     """
-    steps = generate_progressive(ckpt, shape, count, sampling_steps, settings, **kwargs)
+    steps = pipeline_progressive(ckpt, shape, count, sampling_steps, settings, **kwargs)
     return run_to_end(steps, callback).labels().cpu()
