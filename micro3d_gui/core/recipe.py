@@ -42,9 +42,7 @@ class Recipe:
     harmonizing round draws a large step of fresh noise, so the Eq. 17 blend mixes two
     different samples and, without its variance matching, fades the latent; fewer, more
     harmonized steps without the blend keep the structure in the model's own chain
-    (tf500 within 0.0-3.9 points with the corrections off, over four training runs) and
-    stay at 0.3-1.2x the real-sub-volume floor with them on, on the demos and the devdata
-    volumes (docs/benchmarks.md, 2026-12-06)."""
+    (docs/benchmarks.md, Recipes)."""
 
     sampling_steps: int | None = setting(
         12, "respaced reverse steps (unset: all T of the model, as the paper's 1000)", low=1,
@@ -186,25 +184,23 @@ PAPER = Recipe(None, SamplerSettings(harmonize=4, gamma=0.5, x0_projection="none
                                      anchor_decoded=False, **_EVERY_STEP))
 FAST = Recipe()
 #: 70 network calls: 25 steps, n_h = 3 on the last 60 %, the Eq. 17 blend at gamma 0.5
-#: (variance-matched): ``fast`` until 2026-12-05. With the corrections on, 0.1-0.3x the
-#: floor lower than ``fast`` on tf500, the separator and the electrode; with them off it
-#: lost 10 points of tf500's minority phase on a default-trained model (docs/benchmarks.md).
+#: (variance-matched). Not the default: without the corrections the blend loses an
+#: anisotropic volume's minority phase (docs/benchmarks.md, Recipes).
 BLEND = Recipe(25, SamplerSettings(harmonize=3, gamma=0.5, harmonize_fraction=0.6,
                                    harmonize_late=True))
-#: 100 network calls: 50 steps, n_h = 1 at every step (``fast`` until 2026-12). The lowest
-#: S2 errors measured on the near-isotropic separator and electrodes (0.2-0.3x the floor),
-#: above ``blend`` on the fibres and the anisotropic devdata volume (docs/benchmarks.md).
+#: 100 network calls: 50 steps, n_h = 1 at every step: more, smaller steps, for low S2
+#: errors on near-isotropic materials (docs/benchmarks.md, Recipes).
 FINE = Recipe(50, SamplerSettings(harmonize=1, gamma=0.5, **_EVERY_STEP))
 #: 100 network calls: 20 steps, n_h = 4 at EVERY step, no blend. Eight rounds in one plane
 #: at low noise (``fast``) rebuild that plane's slices each on its own and cut what runs
 #: across them; spread over every step, no plane is alone that long. It mends the fibres'
 #: lineal path and the matrix's diffusivity across the fibres and the devdata electrode's
-#: minority phase, but costs the separator's pores along y (docs/benchmarks.md): what the
-#: self-check suggests for phases more broken up than the micrographs', not the default.
+#: minority phase, but costs the separator's pores along y (docs/benchmarks.md, Recipes):
+#: what the self-check suggests for phases more broken up than the micrographs', not the
+#: default.
 CONNECTED = Recipe(20, SamplerSettings(harmonize=4, gamma=1.0, **_EVERY_STEP))
-#: 50 network calls: 25 steps, n_h = 1 at every step; at the real-sub-volume floor or below
-#: on all five measured materials but the fibres (1.2x); for previews and large boxes
-#: (docs/benchmarks.md, Pareto table).
+#: 50 network calls: 25 steps, n_h = 1 at every step: the cheapest recipe near the floor,
+#: for previews and large boxes (docs/benchmarks.md, Recipes).
 QUICK = Recipe(25, SamplerSettings(harmonize=1, gamma=0.5, **_EVERY_STEP))
 RECIPES: dict[str, Recipe] = {"fast": FAST, "blend": BLEND, "quick": QUICK, "fine": FINE,
                               "connected": CONNECTED, "paper": PAPER}

@@ -53,7 +53,8 @@ def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
     clamp: encoded data are +-1 everywhere, so every slice of a real sample has RMS 1.
     A small network's estimate is shrunken where it is unsure, and in the multi-plane chain
     that shrinkage compounds through the posterior mean until the latent fades and the
-    sample decays to noise (``clip`` and ``none`` did, docs/benchmarks.md); ``rms`` keeps
+    sample decays to noise (``clip`` and ``none`` do:
+    docs/experiments/2026-11-25-sampler-corrections.md); ``rms`` keeps
     the chain's norm. Its failure mode, a drift of the mean to one phase, is what
     :func:`_anchor_mean` prevents.
     """

@@ -145,7 +145,8 @@ class SamplerSettings:
     #: offset per volume and channel (see :func:`~.sampler._anchor_decoded`); needs target fractions.
     #: None (auto): only for target fractions the user gave (the recipe decides, see
     #: ``core.recipe.resolved_sampler``): forcing a box to the micrographs' exact mean
-    #: speckles materials whose boxes hold few features (docs/benchmarks.md).
+    #: speckles materials whose boxes hold few features (docs/benchmarks.md, Quality per
+    #: material).
     anchor_decoded: bool | None = setting(
         None, "hold the decoded (sign / argmax) fractions at the target exactly (auto: "
         "for target fractions given, --fractions)", kind=bool, flag="--decoded-anchor",
