@@ -29,6 +29,7 @@ from .encoding import num_channels
 from .memory import free_bytes
 from .planes import PLANES
 from .symmetry import Symmetry, fill_stand_ins
+from .train_config import TrainConfig
 
 FORMAT = "micro3d-checkpoint"
 VERSION = 1
@@ -274,8 +275,6 @@ def require_training_state(ckpt: dict, path: str | os.PathLike) -> dict:
     if missing:
         raise CheckpointError(f"{path}: lacks {', '.join(missing)}, so its training cannot "
                               "be resumed; train a new model instead of --resume")
-    from .training import TrainConfig  # noqa: PLC0415  (training imports this module)
-
     config = ckpt["train_config"]
     known = {f.name for f in fields(TrainConfig)}
     if not isinstance(config, dict) or set(config) - known or not {

@@ -19,6 +19,7 @@ from ..errors import CheckpointError, InputError
 from ..io.json_file import SchemaMismatch, check_value
 from .bounds import check_seed
 from .diffusion.unet import UNet, UNetConfig
+from .train_config import TrainConfig
 
 
 def _is_int(v, low: int = 0) -> bool:
@@ -90,8 +91,6 @@ def _check_train_config(config, where: str) -> None:
     """The recipe's fields have TrainConfig's types (its hints) and pass its own checks;
     the seed is in the generator's range. Unknown fields (a newer Micro3D) are left for
     :func:`~.checkpoint.require_training_state` to refuse when resuming."""
-    from .training import TrainConfig  # noqa: PLC0415  (training imports the checkpoint)
-
     if not isinstance(config, dict):
         raise _damaged(where, "train_config", config, "a table of settings")
     names = {f.name for f in dataclasses.fields(TrainConfig)}

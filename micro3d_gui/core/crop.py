@@ -74,8 +74,8 @@ def _smallest(shapes: Shapes) -> tuple[str, int, tuple[int, int]]:
                key=lambda t: min(t[2]))
 
 
-def check_image_sides(shapes: Shapes, names: Names, crop: int,
-                      advice: str = CLI_CROP_ADVICE, multiple: int = 8) -> None:
+def check_image_sides(shapes: Shapes, names: Names, crop: int, advice: str,
+                      multiple: int) -> None:
     """:class:`DatasetError` naming the first image smaller than ``crop`` px on a side, with
     ``advice`` formatted with the largest multiple of ``multiple`` that fits it."""
     for plane, ss in shapes.items():
@@ -87,8 +87,7 @@ def check_image_sides(shapes: Shapes, names: Names, crop: int,
                     f"training crop; " + advice.format(fit=fit))
 
 
-def check_plane_area(shapes: Shapes, crop: int, advice: str = CLI_CROP_ADVICE,
-                     multiple: int = 8) -> None:
+def check_plane_area(shapes: Shapes, crop: int, advice: str, multiple: int) -> None:
     """:class:`DatasetError`, with the numbers, for the first plane whose micrographs
     together cover less than :data:`MIN_PLANE_CROPS` crops of ``crop`` px."""
     for plane, ss in shapes.items():

@@ -6,6 +6,10 @@ import time
 import torch
 from torch import nn
 
+#: The devices offered by name (:func:`resolve_device` also takes any torch device, e.g.
+#: ``cuda:1``).
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA, else Apple MPS, else CPU; otherwise ``torch.device(name)``.

@@ -51,15 +51,6 @@ class PlaneDataset:
     def channels(self) -> int:
         return num_channels(self.num_phases)
 
-    def min_size(self) -> int:
-        return min(min(im.shape) for p in self.planes for im in self.images[p])
-
-    def check_crop(self, crop: int) -> None:
-        """ValueError when an image is smaller than ``crop`` px on its short side."""
-        if crop > self.min_size():
-            raise ValueError(f"the crop ({crop} px) is larger than the smallest image "
-                             f"({self.min_size()} px)")
-
     def summary(self, crop: int | None = None) -> dict:
         """Counts, sizes and per-phase volume fractions per plane (plain data); with
         ``crop``, also the spread of ``crop``-px tiles' means per channel (model space),

@@ -14,16 +14,17 @@ resumed run continues exactly as an uninterrupted one.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from ..errors import DatasetError
 from .checkpoint import save_checkpoint
-from .crop import CLI_CROP_ADVICE, CropChoice, image_shapes, training_crop
+from .crop import (CLI_CROP_ADVICE, CropChoice, check_image_sides, image_shapes,
+                   training_crop)
 from .device import enable_fast_matmul, to_device
 from .distributed import SINGLE, Distributed
 from .diffusion.schedule import Schedule, ScheduleConfig
@@ -33,11 +34,8 @@ from .plane_dataset import PlaneDataset
 from .planes import NULL_LABEL, PLANE_LABELS
 from .reference import reference_images
 from .symmetry import Symmetry
+from .train_config import DEFAULT_SCHEDULE, TrainConfig, auto_preset
 
-
-#: Training time when neither steps nor a time is given: the product's promise of a
-#: validated model in 10 minutes on a laptop CPU (docs/benchmarks.md, time to quality).
-DEFAULT_TIME_BUDGET_S = 600.0
 
 #: Steps timed before a time budget is turned into a step count (the first two are slow:
 #: allocator and kernel warm-up, so they are not counted in the rate).
@@ -56,136 +54,6 @@ FIDELITY_TIME_FRACTION = 0.05
 #: fixed: the speed of the run's second half can differ from the first's (10-minute runs
 #: planned without it took 590-621 s, docs/benchmarks.md 2026-12-05).
 SPEED_MARGIN = 0.04
-
-#: The schedule new models train with: the paper's, with v prediction (an eps model's x0 at
-#: t near T carries its error x156; with v the plain 2D samples went from 22x to 1.7x their
-#: floor on tf500, docs/benchmarks.md).
-DEFAULT_SCHEDULE = ScheduleConfig(prediction="v")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train. Build it with :meth:`for_preset`, which applies the preset's recipe;
-    the class defaults are the paper's (Adam lr 1e-4, batch 32, crops of 64 px, p_drop
-    0.1) with a time budget instead of its 60k steps.
-
-    ``steps`` None: as many steps as ``time_budget_s`` seconds allow, estimated from the
-    speed of the first :data:`PROBE_STEPS` steps, fitted again as the speed changes during
-    the first half of the run (:data:`REFIT_UNTIL`) and then fixed (stored in the
-    checkpoint, so a resumed run is exact); should the machine slow down after that, the
-    run ends early, at the last step that leaves room for the final fidelity report
-    within the budget. The learning rate warms up linearly over
-    ``warmup_steps``, then follows a cosine to ``lr_final * lr`` at the last step
-    (``lr_schedule="constant"``: no warm-up, no decay, as checkpoints before the schedule
-    trained). ``ema_decay`` None: fitted to the step count (:func:`fitted_ema_decay`).
-    """
-
-    steps: int | None = None
-    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S
-    batch_size: int = 32
-    crop: int = 64
-    lr: float = 1e-4
-    lr_schedule: str = "cosine"
-    warmup_steps: int = 100
-    lr_final: float = 0.1
-    cond_drop: float = 0.1
-    ema_decay: float | None = None
-    seed: int = 0
-    checkpoint_every: int = 1000
-    #: Stop once every plane's fidelity report is at its floor (see metrics.fidelity).
-    stop_at_floor: bool = False
-
-    def __post_init__(self):
-        checks = (
-            ("steps", self.steps is None or self.steps >= 1, "a positive whole number"),
-            ("time_budget_s", self.time_budget_s is None or
-             (math.isfinite(self.time_budget_s) and self.time_budget_s > 0),
-             "a positive number of seconds"),
-            ("batch_size", self.batch_size >= 1, "a positive whole number"),
-            ("crop", self.crop >= 1, "a positive whole number"),
-            ("lr", math.isfinite(self.lr) and 0 < self.lr < 1, "a number between 0 and 1"),
-            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {LR_SCHEDULES}"),
-            ("warmup_steps", self.warmup_steps >= 0, "0 or more"),
-            ("lr_final", 0 <= self.lr_final <= 1, "between 0 and 1"),
-            ("cond_drop", 0 <= self.cond_drop < 1, "between 0 and 1"),
-            ("ema_decay", self.ema_decay is None or 0 <= self.ema_decay < 1,
-             "between 0 and 1"),
-            ("checkpoint_every", self.checkpoint_every >= 0, "0 (never) or more"),
-        )
-        for name, ok, what in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
-        if self.steps is None and self.time_budget_s is None:
-            raise ValueError("give a number of steps or a time budget")
-
-    @classmethod
-    def for_preset(cls, preset: str, **overrides) -> "TrainConfig":
-        """The training recipe of a network preset, with ``overrides`` (None = keep).
-
-        The one place a recipe is made: ``micro3d train``, the app's Train panel, the
-        benchmarks and the Python API all call it, so the same inputs train the same model.
-        A given ``steps`` wins over the time budget.
-        """
-        if preset not in PRESET_RECIPES:
-            raise ValueError(f"unknown preset {preset!r}; choose one of "
-                             f"{', '.join(PRESET_RECIPES)}")
-        given = {k: v for k, v in overrides.items() if v is not None}
-        unknown = set(given) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown training options: {', '.join(sorted(unknown))}")
-        if "steps" in given and "time_budget_s" not in given:
-            given["time_budget_s"] = None
-        return cls(**{**PRESET_RECIPES[preset], **given})
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "TrainConfig":
-        """A checkpoint's ``train_config``; one written before the schedule existed trained
-        at a constant rate with a fixed EMA, and resumes so."""
-        d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
-        if "lr_schedule" not in d:
-            d.update(lr_schedule="constant", warmup_steps=0, time_budget_s=None)
-        return cls(**d)
-
-    def lr_at(self, step: int, total: int) -> float:
-        """Learning rate of step ``step`` (0-based) of a run of ``total`` steps."""
-        if self.lr_schedule == "constant":
-            return self.lr
-        warmup = min(self.warmup_steps, max(1, total // 5))
-        if step < warmup:
-            return self.lr * (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return self.lr * (self.lr_final + (1 - self.lr_final) * 0.5 *
-                          (1 + math.cos(math.pi * progress)))
-
-    def ema_at(self, total: int) -> float:
-        return self.ema_decay if self.ema_decay is not None else fitted_ema_decay(total)
-
-
-LR_SCHEDULES = ("cosine", "constant")
-
-#: Recipe per network preset (every field not named takes the class default). The CPU
-#: presets learn at a higher rate than the paper's 1e-4 (docs/benchmarks.md: the tiny
-#: preset at 1e-4 learned nothing anisotropic in 1,500 steps); ``small`` sits between.
-PRESET_RECIPES: dict[str, dict] = {
-    "tiny": dict(lr=1e-3, batch_size=16, crop=64),
-    "small": dict(lr=5e-4, batch_size=16, crop=64),
-    "paper": dict(lr=1e-4, batch_size=32, crop=64),
-}
-
-#: The preset used when none is chosen, per device type: the largest network that reaches
-#: the floor within the default time budget there (docs/benchmarks.md).
-AUTO_PRESET = {"cpu": "tiny", "cuda": "small", "mps": "small"}
-
-
-def auto_preset(device: torch.device | str) -> str:
-    return AUTO_PRESET.get(torch.device(device).type, "tiny")
-
-
-def fitted_ema_decay(total_steps: int) -> float:
-    """EMA decay whose averaging window is about a tenth of the run (at most 0.9999):
-    0.999 for 10,000 steps, 0.99 for 1,000. A fixed 0.999 would average a short run's
-    first, poor weights into the model it keeps."""
-    return float(min(0.9999, 1.0 - 1.0 / max(10.0, 0.1 * total_steps)))
 
 
 @dataclass
@@ -230,10 +98,6 @@ class Trainer:
                  device: torch.device | str = "cpu", dist: Distributed = SINGLE):
         if model_config.in_channels != data.channels:
             raise ValueError("model channels do not match the number of phases")
-        if config.crop % model_config.size_multiple:
-            raise ValueError(
-                f"crop must be a multiple of {model_config.size_multiple} for this model"
-            )
         self.data = data
         # The data and crop are fixed for the run: summarized once, not at every checkpoint.
         self._data_summary = data.summary(config.crop)
@@ -461,43 +325,51 @@ class Trainer:
 
 def prepare_trainer(data: PlaneDataset, preset: str = "auto",
                     device: torch.device | str = "cpu", resume: dict | None = None,
-                    check_crop: Callable[[int], None] | None = None,
                     dist: Distributed = SINGLE, origins: Mapping[str, Sequence] | None = None,
                     crop_advice: str = CLI_CROP_ADVICE,
                     **overrides) -> tuple[Trainer, list[str]]:
-    """The trainer ``micro3d train`` and the app's Train panel both run.
+    """The trainer ``micro3d train``, ``micro3d demo`` and the app's Train panel run: the one
+    place their training input is checked.
 
     A new run: the network ``preset`` (``auto``: :func:`auto_preset` of ``device``) and
     :meth:`TrainConfig.for_preset` with ``overrides`` (None = the recipe's). With
     ``resume`` (a checkpoint), its run continues with its own recipe: only ``steps`` is
-    taken from ``overrides``; the names of the other given overrides are returned, so the
-    caller can say they were ignored. ``check_crop(crop)`` is called with the run's crop
-    before anything is built (e.g. a check whose message names the too-small image file);
-    by default a crop larger than an image is a ValueError. ``dist``: this process's place
-    in a torchrun run (core/distributed.py). Raises ValueError with a readable message.
+    taken from ``overrides``; the names of the other given overrides whose values differ
+    from the model's (and ``preset`` when it is neither ``auto`` nor the model's) are
+    returned in the order given, so that the caller can say they were ignored. ``dist``:
+    this process's place in a torchrun run (core/distributed.py). Raises ValueError with
+    a readable message.
 
     A new run without a ``crop`` trains with :func:`~micro3d_gui.core.crop.training_crop`'s
     (the recipe's, or the largest the micrographs hold); why, when it is not the recipe's,
-    is in the trainer's :attr:`~Trainer.notes`. ``origins`` (the file of each image) and
-    ``crop_advice`` word its messages (a DatasetError when the images are too small).
+    is in the trainer's :attr:`~Trainer.notes`. The crop (given, chosen or the resumed
+    model's) is checked against every image: ``origins`` (the file of each image) and
+    ``crop_advice`` word the DatasetError when the images are too small.
     """
-    if check_crop is None:
-        check_crop = data.check_crop
     given = {k: v for k, v in overrides.items() if v is not None}
     if resume is not None:
-        ignored = sorted(k for k in given if k not in ("steps", "seed"))
+        kept = resume["train_config"]
+        ignored = [k for k, v in given.items() if k != "steps" and v != kept.get(k)]
+        if preset not in ("auto", resume["model_config"].get("preset")):
+            ignored.append("preset")
         steps = given.get("steps")
         if steps is not None and steps <= int(resume["step"]):
             raise ValueError(f"the model has already trained {int(resume['step'])} steps; "
                              "ask for more steps to continue its training")
-        check_crop(int(resume["crop"]))
-        check_training_fits(UNetConfig.from_dict(resume["model_config"]), int(resume["crop"]),
-                            int(resume["train_config"]["batch_size"]), dist.world_size, device)
+        crop = int(resume["crop"])
+        model_config = UNetConfig.from_dict(resume["model_config"])
+        try:
+            check_image_sides(image_shapes(data.images), origins, crop, crop_advice,
+                              model_config.size_multiple)
+        except DatasetError as exc:
+            raise DatasetError(f"{exc} (the model to resume trains on {crop} px crops, so "
+                               "its images must be at least that large)") from None
+        check_training_fits(model_config, crop, int(kept["batch_size"]), dist.world_size,
+                            device)
         return Trainer.resume(resume, data, steps=steps, device=device, dist=dist), ignored
     if preset == "auto":
         preset = auto_preset(device)
-    choice = new_run_crop(data.images, preset, given.get("crop"), check_crop, origins,
-                          crop_advice)
+    choice = new_run_crop(data.images, preset, given.get("crop"), origins, crop_advice)
     config = TrainConfig.for_preset(preset, **{**given, "crop": choice.crop})
     # refused here, before the network or a batch exists (a batch of 10^9 crops would
     # otherwise grow until the machine swaps)
@@ -518,18 +390,17 @@ def steps_for_more_time(step: int, train_seconds: float, seconds: float) -> int:
 
 
 def new_run_crop(images: Mapping[str, Sequence], preset: str, crop: int | None,
-                 check_crop: Callable[[int], None], origins: Mapping[str, Sequence] | None = None,
+                 origins: Mapping[str, Sequence] | None = None,
                  crop_advice: str = CLI_CROP_ADVICE) -> CropChoice:
     """The crop a new run of ``preset`` (not ``auto``) trains with on label ``images``
     ``{plane: [[H, W]]}``: ``crop`` (None: :func:`~micro3d_gui.core.crop.training_crop`'s
-    choice), checked first to be a multiple of the network's stride (ValueError) and by
-    ``check_crop(crop)`` (whose message names the caller's option). One rule for
-    :func:`prepare_trainer` and the app's note on the crop before a start."""
+    choice), checked first to be a multiple of the network's stride (ValueError), then
+    against every image and every plane's area (a DatasetError worded with ``origins`` and
+    ``crop_advice``). One rule for :func:`prepare_trainer` and the app's note on the crop
+    before a start."""
     multiple = preset_config(preset, 1).size_multiple
-    if crop:
-        if crop % multiple:
-            raise ValueError(f"the crop ({crop} px) must be a multiple of {multiple} for "
-                             f"the {preset} preset")
-        check_crop(crop)
+    if crop and crop % multiple:
+        raise ValueError(f"the crop ({crop} px) must be a multiple of {multiple} for "
+                         f"the {preset} preset")
     return training_crop(image_shapes(images), TrainConfig.for_preset(preset).crop, multiple,
                          crop, origins, crop_advice)

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from .segment import Segmentation, SegmentationConfig, segment_planes
-from ..core.crop import CLI_CROP_ADVICE, check_image_sides, image_shapes
 from ..errors import DatasetError, InputError
 from ..io.images import read_sources, skipped_text
 from .labels import MAX_LABEL_LEVELS, quantised_groups
@@ -44,10 +43,6 @@ class PlaneImageSet:
         return skipped + ([shared] if shared else []) + (
             list(self.segmentation.warnings) if self.segmentation else [])
 
-    def check_crop(self, crop: int) -> None:
-        """:class:`DatasetError` naming the smallest image when ``crop`` does not fit."""
-        check_crop(self.images, self.origins, crop)
-
 
 def shared_planes(origins: Mapping[str, Sequence[Path]]) -> str | None:
     """A warning when planes were given the very same files (the same folder for xy, xz
@@ -66,15 +61,6 @@ def shared_planes(origins: Mapping[str, Sequence[Path]]) -> str | None:
             f"({Path(files[0]).parent}); a plane's micrographs are its own sections: give "
             "each plane its own, or, for a material that looks the same in every direction, "
             "one plane's with --isotropic (or --like for two planes alike)")
-
-
-def check_crop(images: Mapping[str, Sequence[np.ndarray]],
-               origins: Mapping[str, Sequence[Path]] | None, crop: int,
-               advice: str = CLI_CROP_ADVICE, multiple: int = 8) -> None:
-    """:class:`DatasetError` naming the first image smaller than ``crop`` px on a side (its
-    file when ``origins`` has it, else "xy image 3"), with ``advice`` formatted with the
-    largest multiple of ``multiple`` that fits (:func:`..core.crop.check_image_sides`)."""
-    check_image_sides(image_shapes(images), origins, crop, advice, multiple)
 
 
 def _count_levels(images: Mapping[str, Sequence[np.ndarray]]) -> int:

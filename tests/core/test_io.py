@@ -12,6 +12,15 @@ from micro3d_gui.io.images import list_images, read_folder, read_images
 from micro3d_gui.io.volume import read_volume, write_tiff
 
 
+def check_training_crop(image_set, crop: int) -> None:
+    """The check of training input (prepare_trainer's) of a ``crop`` on these micrographs."""
+    from micro3d_gui.core.plane_dataset import PlaneDataset
+    from micro3d_gui.core.training import prepare_trainer
+
+    prepare_trainer(PlaneDataset(image_set.images, image_set.num_phases), "tiny", "cpu",
+                    steps=1, crop=crop, origins=image_set.origins)
+
+
 def test_natural_order_and_formats(tmp_path):
     rng = np.random.default_rng(0)
     a = (rng.random((12, 10)) > 0.5).astype(np.uint8)
@@ -66,7 +75,7 @@ def test_labelled_planes_share_one_mapping(tmp_path):
     assert set(np.unique(s.images["xz"][0])) == {0, 2}
     assert set(np.unique(s.images["yz"][0])) == {1}
     with pytest.raises(DatasetError, match="smaller than the 16 px training crop"):
-        s.check_crop(16)
+        check_training_crop(s, 16)
 
 
 def test_planes_with_disagreeing_labels_are_refused(tmp_path):
@@ -92,7 +101,8 @@ def test_volume_tiff_round_trip(tmp_path):
 
 from micro3d_gui.preprocess.segment import SegmentationConfig, segment_planes  # noqa: E402
 from micro3d_gui.preprocess.synthetic import lamellae  # noqa: E402
-from micro3d_gui.preprocess.dataset import check_crop  # noqa: E402
+from micro3d_gui.core.crop import CLI_CROP_ADVICE, check_image_sides, image_shapes  # noqa: E402
+from micro3d_gui.core.train_config import CROP_MULTIPLE  # noqa: E402
 from micro3d_gui.errors import InputError, SegmentationError  # noqa: E402
 from micro3d_gui.io.images import read_sources  # noqa: E402
 from micro3d_gui.core.planes import volume_plane_images  # noqa: E402
@@ -362,7 +372,7 @@ def case_one_pixel(tmp):
 def case_smaller_than_crop(tmp):
     _labelled(tmp / "xy" / "big.png", shape=(32, 32))
     _labelled(tmp / "xy" / "small.png", shape=(12, 20))
-    return lambda: load_labelled_planes({"xy": tmp / "xy"}).check_crop(16)
+    return lambda: check_training_crop(load_labelled_planes({"xy": tmp / "xy"}), 16)
 
 
 def case_nan(tmp):
@@ -468,9 +478,10 @@ def test_every_bad_input_is_named_with_a_fix(tmp_path, case, error, names, fix):
 
 def test_check_crop_works_on_plain_mappings(tmp_path):
     ims = {"xy": [np.zeros((20, 20)), np.zeros((9, 30))]}
-    check_crop(ims, {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}, 8)
+    names = {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}
+    check_image_sides(image_shapes(ims), names, 8, CLI_CROP_ADVICE, CROP_MULTIPLE)
     with pytest.raises(DatasetError, match="b.png: image is 9x30 px.*use --crop 8"):
-        check_crop(ims, {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}, 16)
+        check_image_sides(image_shapes(ims), names, 16, CLI_CROP_ADVICE, CROP_MULTIPLE)
 
 
 def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):

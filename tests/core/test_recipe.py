@@ -20,7 +20,8 @@ from micro3d_gui.core.recipe import (DEFAULT_RECIPE, FAST, PAPER, RECIPES, Recip
 from micro3d_gui.core.recipe import sample_progressive as recipe_progressive
 from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.core.plane_dataset import PlaneDataset
-from micro3d_gui.core.training import TrainConfig, Trainer
+from micro3d_gui.core.train_config import TrainConfig
+from micro3d_gui.core.training import Trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.compare import random_sub_volumes, slice_s2_errors

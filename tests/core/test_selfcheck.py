@@ -137,7 +137,8 @@ def test_sampled_volumes_are_checked_against_the_project_else_the_model(tmp_path
     from micro3d_gui.core.checkpoint import load_checkpoint, reference_micrographs
     from micro3d_gui.core.diffusion.unet import preset_config
     from micro3d_gui.core.plane_dataset import PlaneDataset
-    from micro3d_gui.core.training import TrainConfig, Trainer
+    from micro3d_gui.core.train_config import TrainConfig
+    from micro3d_gui.core.training import Trainer
     from micro3d_gui.metrics.checked_sample import (MODEL_MICROGRAPHS, PROJECT_MICROGRAPHS,
                                                     check_sampled)
     from micro3d_gui.metrics.selfcheck import NO_REFERENCE

@@ -13,7 +13,8 @@ from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.core.plane_dataset import PlaneDataset
-from micro3d_gui.core.training import TrainConfig, Trainer
+from micro3d_gui.core.train_config import TrainConfig
+from micro3d_gui.core.training import Trainer
 
 def make_data_root(root, with_model=True):
     """``root/resources/demo/<demo material>/{xy,xz,yz}/*.png`` and ``root/models/<..>.pt``."""

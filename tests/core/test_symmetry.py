@@ -199,7 +199,8 @@ def test_models_without_a_declaration_load_and_sample_as_before(lamella_dirs, tm
 
 def test_an_old_one_plane_model_still_samples_with_a_warning(tmp_path, capsys):
     from micro3d_gui.core.diffusion.unet import preset_config
-    from micro3d_gui.core.training import TrainConfig, Trainer
+    from micro3d_gui.core.train_config import TrainConfig
+    from micro3d_gui.core.training import Trainer
 
     rng = np.random.default_rng(0)
     data = PlaneDataset({"xy": [rng.integers(0, 2, (16, 16), dtype=np.uint8)]}, 2)

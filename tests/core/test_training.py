@@ -13,7 +13,8 @@ from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.core.plane_dataset import PlaneDataset
-from micro3d_gui.core.training import TrainConfig, Trainer, crop_means
+from micro3d_gui.core.train_config import TrainConfig
+from micro3d_gui.core.training import Trainer, crop_means
 from micro3d_gui.errors import CheckpointError, OutputError
 
 

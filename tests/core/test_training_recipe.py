@@ -10,8 +10,8 @@ from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS, volume_plane_images
 from micro3d_gui.core.plane_dataset import PlaneDataset
-from micro3d_gui.core.training import (PROBE_STEPS, REFIT_UNTIL, TrainConfig, auto_preset,
-                                       fitted_ema_decay, prepare_trainer)
+from micro3d_gui.core.train_config import TrainConfig, auto_preset, fitted_ema_decay
+from micro3d_gui.core.training import PROBE_STEPS, REFIT_UNTIL, prepare_trainer
 from micro3d_gui.core.encoding import encode
 from micro3d_gui.metrics.fidelity import FidelityMonitor, FidelitySettings, describe
 from micro3d_gui.preprocess.synthetic import lamellae
