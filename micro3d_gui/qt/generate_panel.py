@@ -30,7 +30,8 @@ from ..session.generation import (PANEL_FIELDS, GenerateSettings, SamplePreview,
 from . import dialogs
 from .drops import local_paths
 from .jobs import Job, JobPanel, throttled
-from .train_panel import DEVICES, spin_box as _spin
+from ..core.device import DEVICES
+from .widgets import spin_box as _spin
 
 RANDOM_SEED = -1  # the seed spin box's "random" value
 ALL_STEPS = 0  # the sampling-steps spin box's "all (T)" value (None in the settings)

@@ -22,9 +22,9 @@ from ..io.project_files import copy_into
 from ..session.document import Document
 from ..session.generation import GenerateSettings
 from ..session.project import Project, load_project, project_schema, save_project
+from ..session.training import TrainSettings
 from . import dialogs
 from .project import add_recent_project, recent_projects
-from .train_panel import TrainSettings
 from .viewport import VIEW_MODES
 
 

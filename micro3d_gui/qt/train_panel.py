@@ -12,155 +12,37 @@ that file's run.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QPushButton, QVBoxLayout, QWidget)
 
-from ..core.crop import APP_CROP_ADVICE, CropChoice
+from ..core.crop import CropChoice
+from ..core.device import DEVICES
 from ..core.symmetry import APP_WORDS, Symmetry
-from ..core.training import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
+from ..core.train_config import CROP_MULTIPLE, PRESET_NAMES
 from ..errors import InputError
-from ..preprocess import dataset
+from ..session.training import TrainHistory, TrainSettings, crop_choice, recipe_for, train_job
 from . import dialogs
 from .fidelity_plot import LossPlot, fidelity_text
 from .jobs import Job, JobPanel
+from .widgets import spin_box
 
-PRESETS = ("auto", "tiny", "small", "paper")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-CROP_STEP = 8  # every preset's size multiple (4 levels): crops must be multiples of it
-
-
-def recipe_for(preset: str, device: str = "auto") -> TrainConfig:
-    """The training recipe the panel shows for a preset (``auto``: the device's)."""
-    from ..core.device import resolve_device
-
-    if preset == "auto":
-        try:
-            preset = auto_preset(resolve_device(device))
-        except ValueError:
-            preset = auto_preset("cpu")
-    return TrainConfig.for_preset(preset)
+#: The field of each recipe option a resume may ignore (prepare_trainer's names).
+FIELD_LABELS = {"preset": "Preset", "time_budget_s": "Training time", "batch_size": "Batch",
+                "crop": "Crop", "seed": "Seed", "checkpoint_every": "Save every",
+                "stop_at_floor": "Stop when at the floor"}
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """The panel's fields (plain data for projects). Defaults: the ``auto`` preset's recipe
-    on a CPU, trained for the default time, as ``micro3d train`` with no options.
-
-    ``steps`` 0 trains for ``minutes``; a positive ``steps`` trains exactly that many.
-    ``crop`` 0 (auto): the recipe's, or the largest the micrographs hold
-    (:func:`~micro3d_gui.core.crop.training_crop`).
-    """
-
-    preset: str = "auto"
-    minutes: float = DEFAULT_TIME_BUDGET_S / 60
-    steps: int = 0
-    batch: int = recipe_for("auto", "cpu").batch_size
-    crop: int = 0
-    device: str = "auto"
-    seed: int = TrainConfig.seed
-    checkpoint_every: int = TrainConfig.checkpoint_every
-    stop_at_floor: bool = TrainConfig.stop_at_floor
-    model_path: str = ""
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainSettings":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def overrides(self) -> dict:
-        """The recipe options these fields give (the same names as ``micro3d train``'s)."""
-        return {"steps": self.steps or None,
-                "time_budget_s": None if self.steps else 60.0 * self.minutes,
-                "batch_size": self.batch, "crop": self.crop or None, "seed": self.seed,
-                "checkpoint_every": self.checkpoint_every,
-                "stop_at_floor": self.stop_at_floor}
-
-
-@dataclass
-class TrainHistory:
-    """The loss and fidelity history a resumed model brings (first report of a resumed run)."""
-
-    losses: list[float]
-    fidelity: list[dict]
-
-
-def check_crop(labels: Mapping[str, Sequence[np.ndarray]], crop: int,
-               origins: Mapping[str, Sequence] | None = None) -> None:
-    """InputError naming the first image (its file when ``origins`` has it) smaller than
-    ``crop`` px on its short side: every training image must hold a crop."""
-    dataset.check_crop(labels, origins, crop, APP_CROP_ADVICE, multiple=CROP_STEP)
-
-
-def crop_choice(labels: Mapping[str, Sequence[np.ndarray]], settings: TrainSettings, device,
-                origins: Mapping[str, Sequence] | None = None) -> CropChoice:
-    """The crop a new run of ``settings`` trains with on ``labels`` (the core's rule, as
-    ``micro3d train``: :func:`~micro3d_gui.core.training.new_run_crop`); InputError when
-    the images cannot hold it."""
-    from ..core.training import new_run_crop
-
-    preset = auto_preset(device) if settings.preset == "auto" else settings.preset
-    try:
-        return new_run_crop(labels, preset, settings.crop or None,
-                            lambda crop: check_crop(labels, crop, origins), origins,
-                            APP_CROP_ADVICE)
-    except ValueError as exc:  # (the images' own errors are InputErrors already)
-        raise InputError(str(exc)) from None
-
-
-def train_job(segmentation, settings: TrainSettings, device, resume: bool,
-              origins: Mapping[str, Sequence] | None = None, symmetry: Symmetry = Symmetry(),
-              *, report: Callable[[object], None], should_stop: Callable[[], bool]) -> dict:
-    """Worker body (no Qt): build the dataset and trainer as ``micro3d train`` does, train,
-    return a summary.
-
-    ``segmentation`` has ``labels`` (plane -> label images) and ``num_phases``; ``origins``
-    the file of each image (for messages); ``symmetry`` the declared one (the Data
-    panel's, :mod:`~micro3d_gui.core.symmetry`; resuming with none declared keeps the
-    model's). ``report`` gets a :class:`TrainHistory` first
-    when resuming, then every ``TrainProgress``.
-    """
-    from ..core.checkpoint import load_checkpoint, resumed_symmetry
-    from ..core.plane_dataset import PlaneDataset
-    from ..core.training import prepare_trainer
-    from ..metrics.fidelity import FidelityMonitor
-
-    path = settings.model_path
-    ckpt = load_checkpoint(path) if resume else None
-    data = PlaneDataset.declared(segmentation.labels, segmentation.num_phases,
-                                 resumed_symmetry(symmetry, ckpt), APP_WORDS)
-    options = settings.overrides()
-    if resume:
-        options = {"steps": settings.steps or None}
-    try:
-        trainer, _ = prepare_trainer(
-            data, settings.preset, device, ckpt,
-            check_crop=lambda crop: check_crop(segmentation.labels, crop, origins),
-            origins=origins, crop_advice=APP_CROP_ADVICE, **options)
-    except ValueError as exc:
-        raise InputError(f"{path}: {exc}" if resume else str(exc)) from None
-    if resume:
-        report(TrainHistory(list(trainer.losses), list(trainer.fidelity)))
-        if trainer.step >= trainer.config.steps:
-            # Its run is complete: training would do nothing but rewrite the file.
-            return {"nothing_left": True, "step": trainer.step, "path": path,
-                    "train_seconds": trainer.elapsed_s}
-
-    def callback(progress):
-        report(progress)
-        return should_stop()
-
-    finished = trainer.train(callback, checkpoint_path=path,
-                             monitor=FidelityMonitor.for_trainer(trainer))
-    return {"finished": finished, "step": trainer.step, "total": trainer.config.steps,
-            "path": path, "num_phases": data.num_phases,
-            "fidelity": trainer.fidelity[-1] if trainer.fidelity else None}
+def ignored_text(ignored: list[str]) -> str:
+    """What a resume says of the fields it ignored ("" when none)."""
+    if not ignored:
+        return ""
+    return ("Resume kept the model's own " +
+            ", ".join(FIELD_LABELS.get(name, name) for name in ignored))
 
 
 class TrainPanel(JobPanel):
@@ -185,7 +67,7 @@ class TrainPanel(JobPanel):
         self.default_dir: Path | None = None
 
         self.preset_combo = QComboBox()
-        self.preset_combo.addItems(PRESETS)
+        self.preset_combo.addItems(PRESET_NAMES)
         self.preset_combo.setToolTip("Network size: auto picks tiny on a CPU and small on a "
                                      "GPU; paper (Table 1) needs a GPU")
         self.preset_combo.currentTextChanged.connect(self._show_recipe)
@@ -202,14 +84,15 @@ class TrainPanel(JobPanel):
             lambda v: self.minutes_spin.setEnabled(v == 0 and not self.is_running()))
         self.batch_spin = spin_box(1, 4096, "Crops per training step")
         self.crop_spin = spin_box(0, 4096, "Side of the square training crops in pixels "
-                               f"(a multiple of {CROP_STEP}); auto: the recipe's, or the "
+                               f"(a multiple of {CROP_MULTIPLE}); auto: the recipe's, or the "
                                "largest the micrographs hold")
-        self.crop_spin.setSingleStep(CROP_STEP)
+        self.crop_spin.setSingleStep(CROP_MULTIPLE)
         self.crop_spin.setSpecialValueText("auto")
         #: The crop a run will train with, and why (or why the images cannot train).
         self.crop_note = QLabel("")
         self.crop_note.setWordWrap(True)
         self._crop_data = None  # the micrographs the note is about (see show_crop)
+        self._ignored = ""  # the fields the running resume ignored (ignored_text)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto: a CUDA or Apple MPS GPU when present, else the CPU")
@@ -381,6 +264,7 @@ class TrainPanel(JobPanel):
         if job_args is None:
             return False
         segmentation, settings, device, origins, symmetry = job_args
+        self._ignored = ""
         self.loss_plot.set_losses([])
         self.progress_bar.setValue(0)
         self.status_label.setText(f"{'Resuming' if resume else 'Starting'} on {device}...")
@@ -459,6 +343,7 @@ class TrainPanel(JobPanel):
     def _on_report(self, item) -> None:
         if isinstance(item, TrainHistory):
             self.loss_plot.set_history(item.losses, item.fidelity)
+            self._ignored = ignored_text(item.ignored)
         else:
             self.loss_plot.append(item.loss, item.fidelity)
             if item.fidelity is not None:
@@ -466,25 +351,28 @@ class TrainPanel(JobPanel):
 
     def _progress_text(self, text: str) -> str:
         loss = self.loss_plot.losses[-1] if self.loss_plot.losses else float("nan")
-        return f"{text} · loss {loss:.4f}"
+        return f"{text} · loss {loss:.4f}" + (f" · {self._ignored}" if self._ignored else "")
 
     def _on_done(self, result: dict) -> None:
         path = result["path"]
+        ignored = ignored_text(result.get("ignored", []))
+        ignored = f" ({ignored})" if ignored else ""
         if result.get("nothing_left"):
             n = result["step"]
             self.progress_bar.setValue(1000)
             self.status_label.setText(f"Nothing to resume: {Path(path).name} has trained "
-                                      f"all {n} steps of its run; the file is unchanged")
+                                      f"all {n} steps of its run; the file is unchanged"
+                                      + ignored)
             # after this run has ended (the next one may start from the question)
             QTimer.singleShot(0, lambda: self._offer_more_time(result))
             return
         if result["finished"]:
             n = result["step"]
             self.status_label.setText(f"Trained {n} step{'' if n == 1 else 's'}; model saved "
-                                      f"to {path}")
+                                      f"to {path}" + ignored)
         else:
             self.status_label.setText(f"Stopped at step {result['step']} of {result['total']}; "
-                                      f"model saved to {path}. Resume continues it.")
+                                      f"model saved to {path}{ignored}. Resume continues it.")
         self.model_saved.emit(str(path))
 
     def _offer_more_time(self, result: dict) -> None:
@@ -528,11 +416,3 @@ class TrainPanel(JobPanel):
         self.model_edit.setText(str(path))
         return True
 
-
-def spin_box(lo: int, hi: int, tip: str) -> QSpinBox:
-    """An integer spin box with a range and a tooltip."""
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setToolTip(tip)
-    s.setAccelerated(True)
-    return s

@@ -21,7 +21,7 @@ from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.qt import model_loading, project_menu, train_panel
 from micro3d_gui.qt.main_window import MainWindow
 from micro3d_gui.session.project import PROJECT_FILE
-from micro3d_gui.qt.train_panel import TrainSettings
+from micro3d_gui.session.training import TrainSettings
 
 TINY = dict(preset="tiny", batch=2, crop=16, device="cpu", seed=0, checkpoint_every=1000)
 
@@ -36,7 +36,8 @@ def untrained_model(path, steps=0):
     """A real model file from the core's Trainer, trained ``steps`` of its run of 1."""
     from micro3d_gui.core.diffusion.unet import preset_config
     from micro3d_gui.core.plane_dataset import PlaneDataset
-    from micro3d_gui.core.training import TrainConfig, Trainer
+    from micro3d_gui.core.train_config import TrainConfig
+    from micro3d_gui.core.training import Trainer
 
     data = PlaneDataset({"xy": [np.eye(16, dtype=np.uint8)]}, 2)
     trainer = Trainer(data, preset_config("tiny", 1), TrainConfig(steps=1, crop=16,

@@ -107,7 +107,8 @@ def test_first_window_leads_to_generate(qtbot, make_window, size):
 def untrained_model(path):
     from micro3d_gui.core.diffusion.unet import preset_config
     from micro3d_gui.core.plane_dataset import PlaneDataset
-    from micro3d_gui.core.training import TrainConfig, Trainer
+    from micro3d_gui.core.train_config import TrainConfig
+    from micro3d_gui.core.training import Trainer
 
     data = PlaneDataset({"xy": [np.eye(16, dtype=np.uint8)]}, 2)
     Trainer(data, preset_config("tiny", 1), TrainConfig(steps=1, crop=16)).save(path)

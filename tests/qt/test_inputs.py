@@ -6,7 +6,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from micro3d_gui.core.checkpoint import load_checkpoint
-from micro3d_gui.qt.train_panel import TrainSettings
+from micro3d_gui.session.training import TrainSettings
 
 
 def write_62px(root):

@@ -17,7 +17,7 @@ from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.qt import main_window as mw
 from micro3d_gui.session.generation import SamplePreview
 from micro3d_gui.qt.main_window import MainWindow
-from micro3d_gui.qt.train_panel import TrainSettings
+from micro3d_gui.session.training import TrainSettings
 
 TINY = dict(preset="tiny", batch=2, crop=16, device="cpu", seed=0, checkpoint_every=1000)
 
@@ -188,7 +188,8 @@ def test_open_demo_loads_bundled_planes_and_model(qtbot, window, micrograph_dirs
     models.mkdir()
     from micro3d_gui.core.diffusion.unet import preset_config
     from micro3d_gui.core.plane_dataset import PlaneDataset
-    from micro3d_gui.core.training import TrainConfig, Trainer
+    from micro3d_gui.core.train_config import TrainConfig
+    from micro3d_gui.core.training import Trainer
 
     seg = window.data_panel.segmentation()
     if seg is not None:  # a bundled demo was loaded: start from a clean window
@@ -237,7 +238,8 @@ def untrained_model(path):
     """A real model file from the core's Trainer (not trained: sampling cost is the same)."""
     from micro3d_gui.core.diffusion.unet import preset_config
     from micro3d_gui.core.plane_dataset import PlaneDataset
-    from micro3d_gui.core.training import TrainConfig, Trainer
+    from micro3d_gui.core.train_config import TrainConfig
+    from micro3d_gui.core.training import Trainer
 
     data = PlaneDataset({"xy": [np.eye(16, dtype=np.uint8)]}, 2)
     Trainer(data, preset_config("tiny", 1), TrainConfig(steps=1, crop=16)).save(path)

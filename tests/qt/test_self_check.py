@@ -18,7 +18,8 @@ from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.core.reference import reference_images
 from micro3d_gui.core.plane_dataset import PlaneDataset
-from micro3d_gui.core.training import TrainConfig, Trainer
+from micro3d_gui.core.train_config import TrainConfig
+from micro3d_gui.core.training import Trainer
 from micro3d_gui.metrics.selfcheck import level, self_check
 from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.qt.fidelity_plot import LossPlot, fidelity_text

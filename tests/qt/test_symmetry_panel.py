@@ -6,7 +6,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from micro3d_gui.core.checkpoint import checkpoint_symmetry, load_checkpoint
 from micro3d_gui.core.symmetry import Symmetry
-from micro3d_gui.qt.train_panel import TrainSettings
+from micro3d_gui.session.training import TrainSettings
 
 TINY = dict(preset="tiny", batch=2, crop=16, device="cpu", seed=0, checkpoint_every=1000)
 
