@@ -6,10 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.device import DEVICES
 from ..errors import InputError
 from ..paths import DEMO_MATERIAL, demo_materials
 from .options import device_option, positive
 from .progress import sampling_progress
+
+#: The recipe ``demo --train`` trains with (:func:`~micro3d_gui.core.training.prepare_trainer`'s
+#: options): the tiny network on 32 px crops of the 64 x 64 px sections, 16 crops a step.
+DEMO_TRAINING = dict(preset="tiny", crop=32, batch_size=16)
 
 
 def add_arguments(sub) -> argparse.ArgumentParser:
@@ -25,7 +30,8 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "instead of using the bundled model")
     de.add_argument("--steps", type=positive, default=1500,
                     help="training steps with --train (default 1500)")
-    de.add_argument("--device", default="auto")
+    de.add_argument("--device", default="auto",
+                    help=f"{', '.join(DEVICES)}, or a numbered GPU such as cuda:1")
     return de
 
 
@@ -40,7 +46,7 @@ def run(args) -> int:
 
     out = Path(args.out)
     if args.train:
-        rc, model, truth = _train_lamellae_demo(out, args.steps, args.device)
+        rc, model, truth = _train_lamellae_demo(out, args.steps, device_option(args.device))
         if rc:
             return rc
     else:
@@ -72,25 +78,33 @@ def run(args) -> int:
               ", ".join(f"{a} {r:.3f}" for a, r in rates.items()))
     return 0
 
-def _train_lamellae_demo(out: Path, steps: int, device: str):
-    """Synthetic lamellae normal to x -> micrographs -> a tiny model.
 
-    Returns (the train command's exit code, model path, truth volume)."""
+def _train_lamellae_demo(out: Path, steps: int, device):
+    """Synthetic lamellae normal to x -> micrographs -> a tiny model, trained as ``micro3d
+    train`` trains (:data:`DEMO_TRAINING`).
+
+    Returns (the training's exit code, model path, truth volume)."""
     from PIL import Image
 
+    from ..core.plane_dataset import PlaneDataset
     from ..core.planes import volume_plane_images
+    from ..core.training import prepare_trainer
+    from ..metrics.fidelity import FidelityMonitor
     from ..preprocess.synthetic import lamellae
-    from . import main
+    from .train import train_to_file
 
     truth = lamellae((64, 64, 64), axis=2, mean_thickness=4, seed=1)
-    for plane, ims in volume_plane_images(truth, step=2).items():
+    labels = volume_plane_images(truth, step=2)
+    for plane, ims in labels.items():
         folder = out / "micrographs" / plane
         folder.mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(ims):
             Image.fromarray(im * 255).save(folder / f"{plane}_{i:03d}.png")
     print(f"synthetic lamellae normal to x: micrographs in {out / 'micrographs'}")
     model = out / "model.pt"
-    rc = main(["train", "--xy", str(out / "micrographs/xy"), "--xz", str(out / "micrographs/xz"),
-               "--yz", str(out / "micrographs/yz"), "--out", str(model), "--preset", "tiny",
-               "--steps", str(steps), "--crop", "32", "--batch", "16", "--device", device])
-    return rc, model, truth
+    recipe = dict(DEMO_TRAINING, steps=steps)
+    trainer, _ = prepare_trainer(PlaneDataset.declared(labels, 2), device=device, **recipe)
+    cfg = trainer.config
+    print(f"training the {recipe['preset']} network on {device}: {cfg.steps} steps, batch "
+          f"{cfg.batch_size}, crop {cfg.crop}, lr {cfg.lr:g}")
+    return train_to_file(trainer, str(model), FidelityMonitor.for_trainer(trainer)), model, truth

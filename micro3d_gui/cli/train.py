@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from ..core.training import DEFAULT_TIME_BUDGET_S
+from ..core.device import DEVICES
+from ..core.train_config import DEFAULT_TIME_BUDGET_S, PRESET_NAMES
 from ..errors import InputError, OutputError
 from ..interrupt import stop_on_signals
 from ..io.run_files import rescue
@@ -32,7 +33,7 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "(transversely isotropic about z). Without --like or --isotropic "
                          "every plane needs its micrographs")
     tr.add_argument("--out", required=True, metavar="MODEL.pt", help="model file to write")
-    tr.add_argument("--preset", choices=("auto", "tiny", "small", "paper"), default="auto",
+    tr.add_argument("--preset", choices=PRESET_NAMES, default="auto",
                     help="network size (default auto: tiny on a CPU, small on a GPU)")
     tr.add_argument("--time", type=duration, default=None, metavar="DURATION",
                     help="training time, e.g. 10m, 90s, 1h30m or seconds (default "
@@ -46,7 +47,8 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "the micrographs hold)")
     tr.add_argument("--lr", type=positive_float, default=None,
                     help="peak Adam learning rate (default: the preset's recipe)")
-    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
+    tr.add_argument("--device", default="auto",
+                    help=f"{', '.join(DEVICES)}, or a numbered GPU such as cuda:1")
     tr.add_argument("--seed", type=seed_value, default=0)
     tr.add_argument("--checkpoint-every", type=positive, default=None, metavar="N",
                     help="save the model every N steps (default: the recipe's)")
@@ -63,47 +65,39 @@ def add_arguments(sub) -> argparse.ArgumentParser:
     return tr
 
 
-#: Options of ``micro3d train`` that a resumed run takes from its checkpoint instead:
-#: (option, train_config key).
-RESUMED_OPTIONS = (("--crop", "crop"), ("--batch", "batch_size"), ("--lr", "lr"),
-                   ("--checkpoint-every", "checkpoint_every"), ("--seed", "seed"),
-                   ("--time", "time_budget_s"))
-
 #: ``micro3d train`` options that go into the training recipe: argument name -> the
-#: TrainConfig field (None = not given: the recipe's value).
-TRAIN_OPTIONS = {"steps": "steps", "time": "time_budget_s", "batch": "batch_size",
-                 "crop": "crop", "lr": "lr", "seed": "seed",
-                 "checkpoint_every": "checkpoint_every", "stop_at_floor": "stop_at_floor"}
+#: TrainConfig field (None = not given: the recipe's value), in the order a resume names
+#: those it ignores.
+TRAIN_OPTIONS = {"steps": "steps", "crop": "crop", "batch": "batch_size", "lr": "lr",
+                 "checkpoint_every": "checkpoint_every", "seed": "seed",
+                 "time": "time_budget_s", "stop_at_floor": "stop_at_floor"}
 
-def _resumed_checkpoint(args) -> tuple[dict, int]:
-    """The --resume checkpoint (checked for a training state) and its crop; warns about
-    the given options that the checkpoint's values replace."""
-    from ..core.checkpoint import load_checkpoint, require_training_state
 
-    ckpt = require_training_state(load_checkpoint(args.resume), args.resume)
-    config = ckpt["train_config"]
-    given = getattr(args, "given", set())
-    ignored = [f"{flag} {getattr(args, flag[2:].replace('-', '_'))}"
-               for flag, key in RESUMED_OPTIONS
-               if flag in given and getattr(args, flag[2:].replace("-", "_")) != config.get(key)]
-    if "--preset" in given and args.preset != ckpt["model_config"].get("preset"):
-        ignored.append(f"--preset {args.preset}")
-    if ignored:
-        kept = ", ".join(f"{flag} {config[key]}" for flag, key in RESUMED_OPTIONS
-                         if config.get(key) is not None)
-        warn(f"--resume {args.resume} continues with the model's own {kept}; ignored "
-              f"{', '.join(ignored)}")
-    return ckpt, int(config["crop"])
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _ignored_warning(args, ckpt: dict, ignored: list[str]) -> str:
+    """The warning naming the options a resume ignored (prepare_trainer's recipe names)
+    and the model's own values it keeps instead."""
+    names = {field: name for name, field in TRAIN_OPTIONS.items()}
+    own = {**ckpt["train_config"], "preset": ckpt["model_config"].get("preset")}
+    given = ", ".join(f"{_flag(names.get(f, f))} {getattr(args, names.get(f, f))}"
+                      for f in ignored)
+    kept = ", ".join(f"{_flag(names.get(f, f))} {own.get(f)}" for f in ignored)
+    return (f"--resume {args.resume} continues with the model's own {kept}; ignored "
+            f"{given}")
+
 
 def run(args) -> int:
     from ..core.bounds import check_processes
     from ..core.distributed import from_environment
     from ..core.memory import TrainingTooLarge
-    from ..core.checkpoint import resumed_symmetry
+    from ..core.checkpoint import load_checkpoint, require_training_state, resumed_symmetry
     from ..core.symmetry import Symmetry, parse_like
     from ..core.plane_dataset import PlaneDataset
     from ..core.training import prepare_trainer
-    from ..metrics.fidelity import FidelityMonitor, describe
+    from ..metrics.fidelity import FidelityMonitor
 
     check_command_files(args)
     device = device_option(args.device)
@@ -115,28 +109,25 @@ def run(args) -> int:
     dist = from_environment(device)
     device = dist.device(device)
     say = print if dist.is_main else (lambda *a, **k: None)
-    ckpt, crop = _resumed_checkpoint(args) if args.resume else (None, None)
+    ckpt = (require_training_state(load_checkpoint(args.resume), args.resume)
+            if args.resume else None)
     image_set = load_micrographs(args)
-    if ckpt is not None:
-        try:
-            image_set.check_crop(crop)
-        except InputError as exc:
-            raise InputError(f"{exc} (--resume {args.resume}: the model trains on {crop} px "
-                             "crops, so its images must be at least that large)") from None
     symmetry = resumed_symmetry(Symmetry(parse_like(args.like), args.isotropic), ckpt)
     data = PlaneDataset.declared(image_set.images, image_set.num_phases, symmetry)
-    # A resumed run keeps its own recipe (the options it replaces were named above).
-    options = ({"steps": args.steps} if ckpt is not None else
-               {field: getattr(args, name) for name, field in TRAIN_OPTIONS.items()})
+    # A resumed run keeps its own recipe: it is given only the options written, and names
+    # those it ignores.
+    options = {field: getattr(args, name) for name, field in TRAIN_OPTIONS.items()
+               if ckpt is None or _flag(name) in args.given}
     try:
-        trainer, _ = prepare_trainer(data, args.preset, device, ckpt,
-                                     check_crop=image_set.check_crop, dist=dist,
-                                     origins=image_set.origins, **options)
+        trainer, ignored = prepare_trainer(data, args.preset, device, ckpt, dist=dist,
+                                           origins=image_set.origins, **options)
     except ValueError as exc:
         raise InputError(f"{args.resume or 'micro3d train'}: {exc}") from None
     except TrainingTooLarge as exc:
         where = args.resume or (f"--batch {args.batch}" if args.batch else "micro3d train")
         raise InputError(f"{where}: {exc}") from None
+    if ignored and dist.is_main:
+        warn(_ignored_warning(args, ckpt, ignored))
     cfg = trainer.config
     described, fractions = describe_micrographs(image_set)
     length = (f"{cfg.steps} steps" if cfg.steps else
@@ -153,7 +144,22 @@ def run(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     monitor = (None if args.no_fidelity or not dist.is_main else
                FidelityMonitor.for_trainer(trainer))
-    bar = Progress(cfg.steps or 0, trainer.step, quiet=not dist.is_main)
+    rc = train_to_file(trainer, args.out, monitor, rescue_folders(args),
+                       quiet=not dist.is_main)
+    dist.close()
+    return rc
+
+
+def train_to_file(trainer, out: str, monitor=None, rescue_to=(), quiet: bool = False) -> int:
+    """Run ``trainer`` (:func:`~micro3d_gui.core.training.prepare_trainer`'s) to its end
+    with a progress bar on stderr, the model written to ``out`` every ``checkpoint_every``
+    steps and at the end (into a folder of ``rescue_to`` when ``out`` cannot be written);
+    Ctrl-C or SIGTERM stop it after the current step, the model saved. ``monitor``: the
+    fidelity reports (None: none). Returns the exit code: 0, or the stop signal's."""
+    from ..metrics.fidelity import describe
+
+    say = (lambda *a, **k: None) if quiet else print
+    bar = Progress(trainer.config.steps or 0, trainer.step, quiet=quiet)
     with stop_on_signals() as stop_requested:
         def progress(p):
             bar.set_total(p.total)
@@ -163,19 +169,18 @@ def run(args) -> int:
             return stop_requested()
 
         try:
-            finished = trainer.train(progress, checkpoint_path=args.out, monitor=monitor)
+            finished = trainer.train(progress, checkpoint_path=out, monitor=monitor)
         except OutputError as exc:  # the folder vanished, the disk filled up, ...
             bar.close()
-            raise rescue(lambda paths: trainer.save(paths[0]), [args.out], rescue_folders(args),
+            raise rescue(lambda paths: trainer.save(paths[0]), [out], rescue_to,
                          OutputError(f"{exc}; training stopped at step {trainer.step}")
                          ) from None
     bar.close()
-    dist.close()
     if not finished:
         say(f"stopped at step {trainer.step}{stopped_by(stop_requested)}; model saved to "
-            f"{args.out}; continue with --resume {args.out}")
+            f"{out}; continue with --resume {out}")
         return stop_requested.exit_code
-    say(f"model saved to {args.out} (step {trainer.step}, "
+    say(f"model saved to {out} (step {trainer.step}, "
         f"{trainer.elapsed_s:.0f} s of training, "
         f"final loss {np.mean(trainer.losses[-50:]):.4f})")
     if trainer.fidelity:
