@@ -22,8 +22,9 @@ import numpy as np
 
 from ..errors import DatasetError
 
-#: Smallest crop chosen automatically (px): four times the stride of every preset (8), so
-#: the network's coarsest level still sees 4 x 4 pixels of structure.
+#: Smallest crop chosen automatically (px): four times every preset's stride
+#: (:data:`~.train_config.CROP_MULTIPLE`), so the network's coarsest level still sees 4 x 4
+#: pixels of structure.
 MIN_AUTO_CROP = 32
 
 #: A plane's micrographs must cover at least this many crops' area: the fidelity floor

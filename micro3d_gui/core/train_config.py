@@ -16,12 +16,11 @@ from .diffusion.unet import PRESETS
 
 
 #: Training time when neither steps nor a time is given: the product's promise of a
-#: validated model in 10 minutes on a laptop CPU (docs/benchmarks.md, time to quality).
+#: validated model in 10 minutes on a laptop CPU (docs/experiments/2026-12-02-training.md).
 DEFAULT_TIME_BUDGET_S = 600.0
 
-#: The schedule new models train with: the paper's, with v prediction (an eps model's x0 at
-#: t near T carries its error x156; with v the plain 2D samples went from 22x to 1.7x their
-#: floor on tf500, docs/benchmarks.md).
+#: The schedule new models train with: the paper's, with v prediction (an eps model's x0
+#: near t = T magnifies its error; docs/experiments/2026-12-02-v-prediction.md).
 DEFAULT_SCHEDULE = ScheduleConfig(prediction="v")
 
 
@@ -126,8 +125,8 @@ class TrainConfig:
 LR_SCHEDULES = ("cosine", "constant")
 
 #: Recipe per network preset (every field not named takes the class default). The CPU
-#: presets learn at a higher rate than the paper's 1e-4 (docs/benchmarks.md: the tiny
-#: preset at 1e-4 learned nothing anisotropic in 1,500 steps); ``small`` sits between.
+#: presets learn at a higher rate than the paper's 1e-4, at which the tiny preset learns too
+#: slowly (docs/experiments/2026-11-25-sampler-corrections.md); ``small`` sits between.
 PRESET_RECIPES: dict[str, dict] = {
     "tiny": dict(lr=1e-3, batch_size=16, crop=64),
     "small": dict(lr=5e-4, batch_size=16, crop=64),

@@ -43,16 +43,16 @@ PROBE_STEPS = 12
 
 #: After the probe the step count is fitted again whenever the steps done double (24, 48,
 #: ...), at the speed since the last fit, while at most half the run is done: a probe slowed
-#: by a passing load once fixed a 10-minute run at 468 steps, done in 3 minutes, where the
-#: machine does 1,750.
+#: by a passing load would fix the whole run at its speed
+#: (docs/experiments/2026-12-02-bundled-models-retrained.md).
 REFIT_UNTIL = 0.5
 
 #: Most of the training time the fidelity reports may take (issue: <= 5 %).
 FIDELITY_TIME_FRACTION = 0.05
 
 #: Share of the time left at the last fit that is kept back because the step count is then
-#: fixed: the speed of the run's second half can differ from the first's (10-minute runs
-#: planned without it took 590-621 s, docs/benchmarks.md 2026-12-05).
+#: fixed: the speed of the run's second half can differ from the first's
+#: (docs/experiments/2026-12-05-fast-without-blend.md).
 SPEED_MARGIN = 0.04
 
 

@@ -1,10 +1,11 @@
 """Train panel: network preset, training time and options, Start / Cancel / Resume, live loss
 and fidelity.
 
-It runs what ``micro3d train`` runs: the labelled images come from the Data panel's
-segmentation (:class:`~micro3d_gui.core.training.PlaneDataset`), the trainer from
-:func:`~micro3d_gui.core.training.prepare_trainer` (the one training recipe), the fidelity
-reports from :class:`~micro3d_gui.metrics.fidelity.FidelityMonitor`, in a worker thread. The
+It runs what ``micro3d train`` runs, in a worker thread
+(:func:`~micro3d_gui.session.training.train_job`, no Qt): the labelled images come from the
+Data panel's segmentation (:class:`~micro3d_gui.core.plane_dataset.PlaneDataset`), the
+trainer from :func:`~micro3d_gui.core.training.prepare_trainer` (the one training recipe and
+check), the fidelity reports from :class:`~micro3d_gui.metrics.fidelity.FidelityMonitor`. The
 trainer writes the model atomically to the chosen file every ``checkpoint_every`` steps and
 when it stops; Cancel stops it after the current step (the model is saved), Resume continues
 that file's run.
