@@ -104,3 +104,55 @@ def test_the_check_catches_an_upward_import(tmp_path):
         "micro3d_gui/core/worse.py:1 (core) imports micro3d_gui.metrics.report (metrics, "
         "a higher floor)",
         "micro3d_gui/io/bad.py:2 (io) imports micro3d_gui.core (core, a higher floor)"]
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join([root.name, *(parts[:-1] if parts[-1] == "__init__" else parts)])
+
+
+def import_circles(root: Path) -> list[list[str]]:
+    """Groups of the package's modules that import each other round a circle (function-level
+    imports included: a lazy import hides a circle, it does not remove it), each sorted."""
+    graph = {module_name(p, root): {m for m, _ in imports_of(p, root)}
+             for p in sorted(root.rglob("*.py"))}
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v] & graph.keys() - {v}):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(circles)
+
+
+def test_no_import_circle():
+    circles = import_circles(PACKAGE)
+    assert not circles, "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_check_catches_an_import_circle(tmp_path):
+    fake = tmp_path / "micro3d_gui"
+    (fake / "core").mkdir(parents=True)
+    (fake / "core" / "a.py").write_text("from . import b\n")
+    (fake / "core" / "b.py").write_text("def f():\n    from .c import g\n")
+    (fake / "core" / "c.py").write_text("import micro3d_gui.core.a\n")
+    (fake / "core" / "d.py").write_text("from .a import b\n")
+    assert import_circles(fake) == [["micro3d_gui.core.a", "micro3d_gui.core.b",
+                                     "micro3d_gui.core.c"]]
