@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.device import DEVICES
 from ..errors import InputError
 from ..paths import DEMO_MATERIAL, demo_materials
-from .options import device_option, positive
+from .options import add_device_option, device_option, positive
 from .progress import sampling_progress
 
 #: The recipe ``demo --train`` trains with (:func:`~micro3d_gui.core.training.prepare_trainer`'s
@@ -30,8 +29,7 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "instead of using the bundled model")
     de.add_argument("--steps", type=positive, default=1500,
                     help="training steps with --train (default 1500)")
-    de.add_argument("--device", default="auto",
-                    help=f"{', '.join(DEVICES)}, or a numbered GPU such as cuda:1")
+    add_device_option(de)
     return de
 
 

@@ -11,7 +11,7 @@ from ..interrupt import stop_on_signals
 from .files import PLANE_NAMES, check_command_files, save_or_rescue
 from .micrographs import (add_micrograph_options, describe_micrographs, load_micrographs,
                           segmentation_config)
-from .options import device_option, positive, stopped_by, warn
+from .options import add_device_option, device_option, positive, stopped_by, warn
 
 
 def add_arguments(sub) -> argparse.ArgumentParser:
@@ -34,8 +34,7 @@ def add_arguments(sub) -> argparse.ArgumentParser:
     ev.add_argument("--materials", metavar="MATERIALS.json",
                     help='phase materials for --elastic: {"0": {"E": GPa, "nu": .., '
                          '"cte": 1/K}, ...} (default: epoxy 0, carbon fibre 1, glass 2)')
-    ev.add_argument("--device", default="auto",
-                    help="for the property solvers: auto, cpu, cuda, cuda:1 or mps")
+    add_device_option(ev, "for the property solvers: ")
     ev.add_argument("--max-r", type=positive, default=None, metavar="R",
                     help="largest distance (voxels) of the S2 / lineal-path curves (default "
                          "a quarter of the smallest image side, at most 32)")

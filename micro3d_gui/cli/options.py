@@ -104,6 +104,7 @@ def stopped_by(stop) -> str:
     """`` by SIGTERM`` for a stop that came as a signal other than Ctrl-C."""
     return f" by {stop.name}" if stop() and stop.name != "SIGINT" else ""
 
+
 def device_option(name: str):
     from ..core.device import resolve_device
 
@@ -111,3 +112,11 @@ def device_option(name: str):
         return resolve_device(name)
     except (ValueError, RuntimeError) as exc:
         raise InputError(f"--device {name}: {exc}") from None
+
+
+def add_device_option(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--device``, default auto; ``what``: what runs there, when not the whole command."""
+    from ..core.device import DEVICES
+
+    parser.add_argument("--device", default=DEVICES[0],
+                        help=f"{what}{', '.join(DEVICES)}, or a numbered GPU such as cuda:1")

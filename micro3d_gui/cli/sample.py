@@ -13,7 +13,8 @@ from ..interrupt import stop_on_signals
 from ..io.atomic import check_output
 from ..io.run_files import rescue
 from .files import check_command_files, output_paths, rescue_folders, save_or_rescue
-from .options import device_option, positive, positive_float, seed_value, stopped_by, warn
+from .options import (add_device_option, device_option, positive, positive_float, seed_value,
+                      stopped_by, warn)
 from .progress import sampling_progress
 from .ranks import launch_ranks
 from .recipe_options import add_recipe_options, sampling_recipe
@@ -39,7 +40,7 @@ def add_arguments(sub) -> argparse.ArgumentParser:
     sa.add_argument("--periodic", action="store_true",
                     help="periodic (tileable) volumes: circular padding in the network")
     sa.add_argument("--seed", type=seed_value, default=None)
-    sa.add_argument("--device", default="auto")
+    add_device_option(sa)
     add_recipe_options(sa)
     sa.add_argument("--fractions", nargs="+", type=float, default=None, metavar="F",
                     help="target phase fractions F0 F1 [F2 ...] (phases 0..K-1, sum 1) that "

@@ -7,15 +7,14 @@ import sys
 
 import numpy as np
 
-from ..core.device import DEVICES
 from ..core.train_config import DEFAULT_TIME_BUDGET_S, PRESET_NAMES
 from ..errors import InputError, OutputError
 from ..interrupt import stop_on_signals
 from ..io.run_files import rescue
 from .files import check_command_files, rescue_folders
 from .micrographs import add_micrograph_options, describe_micrographs, load_micrographs
-from .options import (device_option, duration, format_duration, positive, positive_float,
-                      seed_value, stopped_by, warn)
+from .options import (add_device_option, device_option, duration, format_duration, positive,
+                      positive_float, seed_value, stopped_by, warn)
 from .progress import Progress
 from .ranks import launch_ranks
 
@@ -47,8 +46,7 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "the micrographs hold)")
     tr.add_argument("--lr", type=positive_float, default=None,
                     help="peak Adam learning rate (default: the preset's recipe)")
-    tr.add_argument("--device", default="auto",
-                    help=f"{', '.join(DEVICES)}, or a numbered GPU such as cuda:1")
+    add_device_option(tr)
     tr.add_argument("--seed", type=seed_value, default=0)
     tr.add_argument("--checkpoint-every", type=positive, default=None, metavar="N",
                     help="save the model every N steps (default: the recipe's)")

@@ -1,7 +1,6 @@
 """Training input has one check (prepare_trainer) and one definition of its choices: the
 CLI and the app offer the same presets and devices, and a resume names the options it
 ignores the same way for both."""
-import re
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,6 @@ PACKAGE = Path(micro3d_gui.__file__).parent
 def test_the_presets_and_the_crop_multiple_come_from_the_networks():
     assert PRESET_NAMES[0] == "auto" and set(PRESET_NAMES[1:]) == set(PRESETS)
     assert all(CROP_MULTIPLE % cfg.size_multiple == 0 for cfg in PRESETS.values())
-
-
-def test_the_preset_and_device_lists_are_written_once():
-    """No module lists the presets or the devices again (e.g. as a face's choices)."""
-    lists = {"presets": r'"auto",\s*"tiny"', "devices": r'"auto",\s*"cpu",\s*"cuda"'}
-    found = {name: sorted(str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py")
-                          if re.search(pattern, f.read_text()))
-             for name, pattern in lists.items()}
-    assert found == {"presets": [], "devices": ["core/device.py"]}
 
 
 def test_the_cli_offers_the_presets_and_names_the_devices():
@@ -105,3 +95,21 @@ def test_demo_trains_its_recipe_as_train_does(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"model saved to {tmp_path / 'model.pt'} (step 2" in out
     assert "wrote" in out and "truth    : phase fractions" in out
+
+
+def test_the_apps_default_training_is_the_clis_with_no_options():
+    """The Train panel's defaults and ``micro3d train`` with only planes and --out build the
+    same recipe (the faces restate no training default)."""
+    from micro3d_gui.cli.train import TRAIN_OPTIONS
+    from micro3d_gui.session.training import TrainSettings
+
+    rng = np.random.default_rng(1)
+    data = PlaneDataset({p: [(rng.random((72, 72)) > 0.5).astype(np.uint8)] for p in
+                         ("xy", "xz", "yz")}, 2)
+    args = build_parser().parse_args(["train", "--xy", "x", "--out", "m.pt"])
+    cli, _ = prepare_trainer(data, args.preset, "cpu",
+                             **{f: getattr(args, name) for name, f in TRAIN_OPTIONS.items()})
+    app_settings = TrainSettings()
+    app, _ = prepare_trainer(data, app_settings.preset, "cpu", **app_settings.overrides())
+    assert app.config == cli.config
+    assert app.model_config == cli.model_config
