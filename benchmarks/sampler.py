@@ -12,9 +12,9 @@ import os
 import sys
 import time
 
-import torch
 from machine import describe
 
+from micro3d_gui.core.device import resolve_device
 from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.diffusion.schedule import ScheduleConfig
 from micro3d_gui.core.diffusion.unet import UNet, count_parameters, flops_per_slice, preset_config
@@ -48,7 +48,7 @@ def time_steps(ckpt, box, steps, harmonize, device):
 
 
 def main(presets):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device()  # the app's choice: a GPU where there is one
     print(describe(device) + "\n")
     print("| preset | params | GFLOP/64x64 slice | box | S | n_h | network calls | slices/call "
           "| s/call | total s | timing |")

@@ -58,7 +58,7 @@ def load_micrographs(args):
     """Read and segment the --xy/--xz/--yz micrographs as the options say -> PlaneImageSet
     (as ``micro3d train`` does; an InputError when no plane is given)."""
     from ..preprocess.dataset import load_labelled_planes
-    from ..preprocess.planeset import PlaneOptions
+    from ..preprocess.orientation import PlaneOptions
 
     folders = {p: getattr(args, p) for p in PLANE_NAMES}
     segmentation = segmentation_config(args)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass
 class _PlaneFile:
     paths: list[str]
-    options: dict[str, bool]  # preprocess.planeset.PlaneOptions: transpose, flips
+    options: dict[str, bool]  # preprocess.orientation.PlaneOptions: transpose, flips
 
 
 @dataclass

@@ -16,7 +16,7 @@ from .segment import Segmentation, SegmentationConfig, segment_planes
 from ..errors import DatasetError, InputError
 from ..io.images import read_sources, skipped_text
 from .labels import MAX_LABEL_LEVELS, quantised_groups
-from .planeset import PlaneOptions, apply_options
+from .orientation import PlaneOptions, apply_options
 from ..io.volume import read_volume
 
 Source = str | os.PathLike

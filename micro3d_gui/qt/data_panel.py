@@ -24,7 +24,7 @@ from micro3d_gui.preprocess.segment import Segmentation, SegmentationConfig
 from micro3d_gui.session.data import DataModel, read_files, segment_job
 from micro3d_gui.errors import InputError
 from micro3d_gui.io.images import skipped_text
-from micro3d_gui.preprocess.planeset import PlaneOptions
+from micro3d_gui.preprocess.orientation import PlaneOptions
 
 from . import dialogs
 from .jobs import Job

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
 
 from micro3d_gui.core.planes import PLANES
 from micro3d_gui.io.images import IMAGE_SUFFIXES
-from micro3d_gui.preprocess.planeset import PlaneOptions
+from micro3d_gui.preprocess.orientation import PlaneOptions
 
 from .drops import local_paths
 from .thumbnails import grey_pixmap

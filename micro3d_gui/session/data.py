@@ -2,11 +2,12 @@
 segmentation settings and result, the reference volume, and the project data.
 
 The napari ViewerModel pattern: :class:`DataModel` holds the data and does the work with the
-same functions ``micro3d train`` / ``evaluate`` use (:func:`~micro3d_gui.io.images.list_images`
-and :func:`~micro3d_gui.io.images.read_images` to read, :func:`~micro3d_gui.preprocess.planeset.apply_plane_options`
-to orient, :func:`~micro3d_gui.preprocess.segment.segment_planes` to segment,
-:func:`~micro3d_gui.io.volume.read_volume` for a 3D stack), and ``qt.data_panel.DataPanel`` only
-draws it and forwards the user's edits. Nothing here asks a question or shows a message:
+same functions ``micro3d train`` / ``evaluate`` use
+(:func:`~micro3d_gui.io.images.list_images` and :func:`~micro3d_gui.io.images.read_images`
+to read, :func:`~micro3d_gui.preprocess.orientation.apply_plane_options` to orient,
+:func:`~micro3d_gui.preprocess.segment.segment_planes` to segment,
+:func:`~micro3d_gui.io.volume.read_volume` for a 3D stack), and ``qt.data_panel.DataPanel``
+only draws it and forwards the user's edits. Nothing here asks a question or shows a message:
 problems come back as exceptions or as lists of messages naming the file.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..core.symmetry import Symmetry
 from ..errors import InputError, SegmentationError
 from ..io.images import list_images, read_images
 from ..io.volume import read_volume
-from ..preprocess.planeset import PlaneOptions, apply_plane_options
+from ..preprocess.orientation import PlaneOptions, apply_plane_options
 from ..preprocess.segment import Segmentation, SegmentationConfig, segment_planes
 
 #: A multipage TIFF with at least this many equal-shaped pages is taken as a 3D stack.

@@ -103,7 +103,7 @@ from micro3d_gui.preprocess.segment import SegmentationConfig, segment_planes  #
 from micro3d_gui.preprocess.synthetic import lamellae  # noqa: E402
 from micro3d_gui.io.images import read_sources  # noqa: E402
 from micro3d_gui.core.planes import volume_plane_images  # noqa: E402
-from micro3d_gui.preprocess.planeset import (PlaneOptions, apply_options,  # noqa: E402
+from micro3d_gui.preprocess.orientation import (PlaneOptions, apply_options,  # noqa: E402
                                              apply_plane_options)
 
 

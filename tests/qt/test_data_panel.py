@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from scipy.ndimage import gaussian_filter
 
 from micro3d_gui.core.planes import PLANES
-from micro3d_gui.preprocess.planeset import PlaneOptions
+from micro3d_gui.preprocess.orientation import PlaneOptions
 from micro3d_gui.qt import data_panel as dp
 from micro3d_gui.qt import dialogs
 from micro3d_gui.qt.data_panel import MAX_THUMBNAILS, DataPanel

@@ -12,7 +12,7 @@ from micro3d_gui.core.plane_dataset import PlaneDataset
 from micro3d_gui.core.train_config import TrainConfig
 from micro3d_gui.core.training import Trainer
 from micro3d_gui.errors import InputError
-from micro3d_gui.preprocess.planeset import PlaneOptions
+from micro3d_gui.preprocess.orientation import PlaneOptions
 from micro3d_gui.qt.main_window import MainWindow
 from micro3d_gui.qt.project import MAX_RECENT, add_recent_project, recent_projects
 from micro3d_gui.session.project import (PROJECT_FILE, Project, ProjectError, load_project,

@@ -1,5 +1,5 @@
-"""Plane image sets: orientation fixes per plane (the three sets cut from a 3D stack are
-:func:`micro3d_gui.core.planes.volume_plane_images`).
+"""Orientation of each plane's micrographs: transpose and flips per plane (the three sets cut
+from a 3D stack are :func:`micro3d_gui.core.planes.volume_plane_images`).
 
 Images must follow METHOD.md Sec. 1 (``xy``: rows y, columns x; ``xz``: rows z, columns x;
 ``yz``: rows z, columns y). Micrographs that come another way round are fixed per plane
