@@ -46,6 +46,24 @@ def test_non_gui_modules_import_no_qt():
     assert res.stdout.strip() == "[]"
 
 
+#: The one benchmark that times the desktop app itself (its Train panel against the CLI).
+APP_BENCHMARKS = ("app_training.py",)
+
+
+def test_benchmarks_import_no_qt():
+    """The benchmarks reach the product through the Qt-free layers, as the CLI does."""
+    wrong = []
+    for path in sorted((PACKAGE.parent / "benchmarks").glob("*.py")):
+        if path.name in APP_BENCHMARKS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            wrong += [f"{path.name}:{node.lineno} imports {n}" for n in names
+                      if n.split(".")[0] in QT_MODULES or ".qt" in n or n.endswith(".gui")]
+    assert not wrong, "\n".join(wrong)
+
+
 def imports_of(path: Path, root: Path) -> list[tuple[str, int]]:
     """``(imported module of ours, line)`` for every import in the source file ``path``
     of the package folder ``root`` (relative imports resolved)."""
