@@ -85,6 +85,7 @@ def _evaluation_phases(args, volumes: list[np.ndarray], references: list[tuple[s
                          f"--phases {k} if a phase is just absent from the volumes")
     return k
 
+
 def _print_report(report: dict, file=None) -> None:
     """The report's headline numbers, one line each (to ``file``, default stdout)."""
     import builtins
@@ -113,6 +114,7 @@ def _print_report(report: dict, file=None) -> None:
     if report["num_volumes"] > 1:
         print(f"(means over {report['num_volumes']} volumes; per_volume and summary in "
               "the report)")
+
 
 def run(args) -> int:
     from ..preprocess.dataset import load_labelled_volume

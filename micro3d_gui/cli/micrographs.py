@@ -39,6 +39,7 @@ def add_micrograph_options(parser: argparse.ArgumentParser, reference: bool = Fa
                         metavar="PLANE", help="mirror this plane's images left-right "
                                               "(repeatable)")
 
+
 def segmentation_config(args):
     """The --segment / --thresholds / --phases options -> a SegmentationConfig, or None to
     let the data decide (labelled, or Otsu when grey images come with --phases)."""
@@ -53,6 +54,7 @@ def segmentation_config(args):
         raise InputError("--segment multiotsu needs --phases K (3 to 5)")
     phases = args.phases if method in ("otsu", "multiotsu") and args.phases else 2
     return SegmentationConfig(method, phases, tuple(args.thresholds or ()))
+
 
 def load_micrographs(args):
     """Read and segment the --xy/--xz/--yz micrographs as the options say -> PlaneImageSet
@@ -72,6 +74,7 @@ def load_micrographs(args):
     options = {p: PlaneOptions(p in args.transpose, p in args.flip_rows, p in args.flip_cols)
                for p in folders}
     return load_labelled_planes(folders, args.phases, segmentation, options)
+
 
 def describe_micrographs(image_set) -> list[str]:
     """Lines for the user: phases and how they were found, images per plane, fractions."""

@@ -9,17 +9,35 @@ import sys
 from ..errors import InputError
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+
+def _checked(name: str, convert, ok, must: str):
+    """An argparse type: the text ``convert``-ed, refused unless ``ok(value)`` ("must be
+    ``must``, got ..."). ``name``: argparse's word for the type in its own messages."""
+    def parse(text: str):
+        value = convert(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {must}, got {text}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+positive = _checked("positive", int, lambda v: v >= 1, "a positive integer")
+non_negative = _checked("non_negative", int, lambda v: v >= 0, ">= 0")
+positive_float = _checked("positive_float", number, lambda v: v > 0, "a positive number")
+non_negative_float = _checked("non_negative_float", number, lambda v: v >= 0, "0 or more")
+unit_interval = _checked("unit_interval", number, lambda v: 0.0 <= v <= 1.0, "between 0 and 1")
+
 
 def seed_value(text: str) -> int:
     from ..core.bounds import check_seed
@@ -31,32 +49,6 @@ def seed_value(text: str) -> int:
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc).strip()) from None
 
-def number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
-
-def positive_float(text: str) -> float:
-    value = number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-def non_negative_float(text: str) -> float:
-    value = number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-def unit_interval(text: str) -> float:
-    value = number(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
 
 def duration(text: str) -> float:
     """``600``, ``90s``, ``10m``, ``1h30m`` -> seconds."""
@@ -77,12 +69,15 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a positive duration, got {text!r}")
     return seconds
 
+
 def format_duration(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}m{s:02d}s" if s else f"{m}m"
 
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
 
 def given_options(parser: argparse.ArgumentParser, argv: list[str], command: str) -> set[str]:
     """The long options of ``command`` written on the command line (abbreviations
@@ -99,6 +94,7 @@ def given_options(parser: argparse.ArgumentParser, argv: list[str], command: str
         if len(matches) == 1:
             given.add(matches[0])
     return given
+
 
 def stopped_by(stop) -> str:
     """`` by SIGTERM`` for a stop that came as a signal other than Ctrl-C."""

@@ -63,6 +63,7 @@ class Progress:
     def close(self) -> None:
         self._draw(self.bar.close)
 
+
 def sampling_progress(recipe, ckpt: dict, fractions=None, quiet: bool = False):
     """A bar counting network calls (a harmonized step costs n_h + 1 plain ones, so steps
     would misstate the ETA) and the sampler callback that moves it, naming the step and its

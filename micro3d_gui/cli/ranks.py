@@ -17,6 +17,7 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
             out.append(a)
     return out
 
+
 def launch_ranks(args) -> int:
     """Run this command again in ``--nproc`` processes under torchrun and wait for them."""
     from ..core.distributed import torchrun_command

@@ -102,12 +102,14 @@ def _volume_writer(out: str, voxel_size, unit):
         return write_npy
     return lambda vol, path: export_volume(vol, path, voxel_size=size, unit=unit)
 
+
 def _memory_budget(gib: float | None) -> int | None:
     if gib is None:
         return None
     if not (np.isfinite(gib) and gib > 0):
         raise InputError(f"--memory-budget {gib}: must be a positive number of GiB")
     return int(gib * (1 << 30))
+
 
 def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
     """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
@@ -134,6 +136,7 @@ def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
               f"{plan.minimum_bytes / (1 << 30):.2f} GiB (one slice per network call), "
               "which it uses")
 
+
 def _warn_untrained(ckpt: dict, path: str) -> None:
     """A model from before absent planes were refused may sample planes it never saw."""
     from ..core.checkpoint import untrained_planes
@@ -143,6 +146,7 @@ def _warn_untrained(ckpt: dict, path: str) -> None:
         warn(f"{path} was trained without {' or '.join(planes)} micrographs, so its "
               f"{' and '.join(planes)} sections come from a condition the network never "
               "learned; retrain with those micrographs, or with --like / --isotropic")
+
 
 def run(args) -> int:
     from ..core.bounds import check_processes
