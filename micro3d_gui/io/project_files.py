@@ -25,11 +25,8 @@ def relative_path(path: str, folder: str | os.PathLike) -> str:
     """``path`` relative to ``folder`` when inside it (portable), else absolute."""
     if not path:
         return path
-    p = Path(path)
-    try:
-        return p.resolve().relative_to(Path(folder).resolve()).as_posix()
-    except ValueError:
-        return str(p.resolve())
+    p = Path(path).resolve()
+    return p.relative_to(Path(folder).resolve()).as_posix() if is_inside(p, folder) else str(p)
 
 
 def absolute_path(path: str, folder: str | os.PathLike) -> str:
@@ -62,11 +59,8 @@ def map_paths(meta: dict, fn: Callable[[str], str]) -> None:
 
 
 def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
-    try:
-        Path(path).resolve().relative_to(Path(folder).resolve())
-        return True
-    except ValueError:
-        return False
+    """Whether ``path`` is ``folder`` or below it, links resolved."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
 def copy_into(path: str | os.PathLike, folder: str | os.PathLike,
