@@ -24,8 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.planes import PLANES, check_plane, fixed_axis, image_axes, label_volume_to_images
-# the images a checkpoint keeps for this check (defined in core, where training stores them)
-from ..core.reference import MAX_REFERENCE_PIXELS, reference_images  # noqa: F401
 from .correlation import default_max_r, s2_images
 from .floor import MEASURES, compare_curves, fits, halves, plane_floor
 

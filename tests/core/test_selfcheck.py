@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from micro3d_gui.core.planes import volume_plane_images
+from micro3d_gui.core.reference import reference_images
 from micro3d_gui.io.volume import read_volume
 from micro3d_gui.metrics.compare import random_sub_volumes
 from micro3d_gui.metrics.selfcheck import (BROKEN_ADVICE, FAR_RATIO, SelfCheckSettings,
                                            advice, describe_self_check, floor_crop_count, level,
-                                           ratios, reference_images, self_check,
-                                           self_check_table)
+                                           ratios, self_check, self_check_table)
 from micro3d_gui.paths import demo_dir
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
-from micro3d_gui.session.project import PROJECT_FILE, Project, save_project
+from micro3d_gui.session.project import PROJECT_FILE
 
 
 def _set(path: str, value):
