@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
+from ..core.device import DEVICES
 from ..core.recipe import RECIPES, get_recipe, sampling_settings
 from ..errors import InputError
 from ..session.generation import (PANEL_FIELDS, GenerateSettings, SamplePreview,
@@ -30,7 +31,6 @@ from ..session.generation import (PANEL_FIELDS, GenerateSettings, SamplePreview,
 from . import dialogs
 from .drops import local_paths
 from .jobs import Job, JobPanel, throttled
-from ..core.device import DEVICES
 from .widgets import spin_box as _spin
 
 RANDOM_SEED = -1  # the seed spin box's "random" value

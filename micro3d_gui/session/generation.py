@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from ..core.device import DEVICES
 from ..core.planes import PLANES
 from ..core.recipe import DEFAULT_RECIPE, Recipe, get_recipe
 from ..errors import InputError
@@ -45,7 +46,7 @@ class GenerateSettings:
     fraction_guidance: float = _DEFAULT.value("fraction_guidance")
     periodic: bool = False
     seed: int | None = None
-    device: str = "auto"
+    device: str = DEVICES[0]  # auto
     fractions: tuple[float, ...] | None = None
     keep: tuple[tuple[str, int, str], ...] = ()
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from ..core.crop import APP_CROP_ADVICE, CropChoice
+from ..core.device import DEVICES
 from ..core.symmetry import APP_WORDS, Symmetry
 from ..core.train_config import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
@@ -42,7 +43,7 @@ class TrainSettings:
     steps: int = 0
     batch: int = recipe_for("auto", "cpu").batch_size
     crop: int = 0
-    device: str = "auto"
+    device: str = DEVICES[0]  # auto
     seed: int = TrainConfig.seed
     checkpoint_every: int = TrainConfig.checkpoint_every
     stop_at_floor: bool = TrainConfig.stop_at_floor
