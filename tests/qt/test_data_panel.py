@@ -55,7 +55,7 @@ def drop(qtbot, widget, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = widget.rect().center()
-    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
     event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
@@ -105,7 +105,7 @@ def test_drop_folders_on_each_plane(qtbot, panel, tmp_path, errors):
 def test_drag_without_files_is_refused(qtbot, panel):
     mime = QMimeData()
     mime.setText("not a file")
-    enter = QDragEnterEvent(QPointF(panel.targets["xy"].rect().center()), Qt.DropAction.CopyAction,
+    enter = QDragEnterEvent(panel.targets["xy"].rect().center(), Qt.DropAction.CopyAction,
                             mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(panel.targets["xy"], enter)
     assert not enter.isAccepted()

@@ -19,7 +19,7 @@ def drop_files(widget, paths):
     centre = widget.rect().center()
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
             Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(QPointF(centre), *args)
+    enter = QDragEnterEvent(centre, *args)  # a QPoint: PySide6 took a QPointF only from 6.12
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
     QApplication.sendEvent(widget, QDropEvent(QPointF(centre), *args))
@@ -78,7 +78,7 @@ def test_an_image_dropped_on_the_3d_view_is_kept_at_the_section_under_it(qtbot, 
     outline view keeps the file at its top face (xy 11), the slices view at the z slab
     (xy 5); looking down x, at the face x = 19; off the box the drag is refused."""
     from PIL import Image
-    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
     from PySide6.QtGui import QDragMoveEvent
     from PySide6.QtWidgets import QApplication
 
@@ -109,7 +109,7 @@ def test_an_image_dropped_on_the_3d_view_is_kept_at_the_section_under_it(qtbot, 
     assert vp.section_at(1, 1) is None  # the view's corner is off the box
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(face))])
-    move = QDragMoveEvent(QPointF(1, 1), Qt.DropAction.CopyAction, mime,
+    move = QDragMoveEvent(QPoint(1, 1), Qt.DropAction.CopyAction, mime,
                           Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(vp.plotter, move)
     assert not move.isAccepted()
