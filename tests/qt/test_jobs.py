@@ -1,4 +1,6 @@
 """Jobs: progress and ETA, cancel within about a second, errors as a message (no traceback)."""
+import gc
+import sys
 import time
 
 import pytest
@@ -203,9 +205,6 @@ def test_a_long_job_keeps_pythons_reference_counts(qtbot):
     ``True`` at every emit; under Python 3.11 (where True is not immortal) a long session
     then aborts ("deallocating True or False") or crashes, so pyproject.toml excludes it.
     This job's 300 reports and their progress signals must leave the counts as they were."""
-    import gc
-    import sys
-
     def counts():
         gc.collect()
         return sys.getrefcount(True), sys.getrefcount(False), sys.getrefcount(None)
