@@ -38,7 +38,7 @@ from pathlib import Path
 from machine import describe
 
 from micro3d_gui.core.checkpoint import load_checkpoint
-from micro3d_gui.core.device import resolve_device
+from micro3d_gui.core.device import DEFAULT_DEVICE, resolve_device
 from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, sample
 from micro3d_gui.core.symmetry import Symmetry, parse_like
 from micro3d_gui.core.plane_dataset import PlaneDataset
@@ -136,7 +136,7 @@ def main(argv=None) -> None:
                     default=["fibres", "separator", "electrode", "tf500", "electrode3"])
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--count", type=int, default=2)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default=DEFAULT_DEVICE)
     ap.add_argument("--devdata", type=Path, default=DEVDATA)
     ap.add_argument("--slice-step", type=int, default=None, metavar="N",
                     help="cut synthetic and devdata truths every N-th slice per plane "

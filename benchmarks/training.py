@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from machine import describe
 
-from micro3d_gui.core.device import resolve_device
+from micro3d_gui.core.device import DEFAULT_DEVICE, resolve_device
 from micro3d_gui.core.diffusion.unet import count_parameters, flops_per_slice
 from micro3d_gui.core.plane_dataset import PlaneDataset
 from micro3d_gui.core.training import prepare_trainer
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("presets", nargs="*", default=["tiny", "small"])
     ap.add_argument("--steps", type=int, default=12)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default=DEFAULT_DEVICE)
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     rng = np.random.default_rng(0)

@@ -112,7 +112,7 @@ def device_option(name: str):
 
 def add_device_option(parser: argparse.ArgumentParser, what: str = "") -> None:
     """``--device``, default auto; ``what``: what runs there, when not the whole command."""
-    from ..core.device import DEVICES
+    from ..core.device import DEFAULT_DEVICE, DEVICES
 
-    parser.add_argument("--device", default=DEVICES[0],
+    parser.add_argument("--device", default=DEFAULT_DEVICE,
                         help=f"{what}{', '.join(DEVICES)}, or a numbered GPU such as cuda:1")

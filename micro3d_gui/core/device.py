@@ -9,9 +9,11 @@ from torch import nn
 #: The devices offered by name (:func:`resolve_device` also takes any torch device, e.g.
 #: ``cuda:1``).
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: What every face asks for unless told otherwise: the best device here.
+DEFAULT_DEVICE = DEVICES[0]
 
 
-def resolve_device(name: str = "auto") -> torch.device:
+def resolve_device(name: str = DEFAULT_DEVICE) -> torch.device:
     """``auto`` -> CUDA, else Apple MPS, else CPU; otherwise ``torch.device(name)``.
 
     Raises ValueError with a readable message when the named device is not available.

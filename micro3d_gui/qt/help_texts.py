@@ -63,7 +63,7 @@ def about_html() -> str:
         ours = version("micro3d-gui")
     except PackageNotFoundError:  # a source checkout that is not installed
         ours = "source checkout"
-    device = resolve_device("auto")
+    device = resolve_device()  # the device "auto" picks here
     gpu = (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     licences = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(lic)}</td></tr>"
                        for n, lic in LICENCES)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from ..core.device import DEVICES
+from ..core.device import DEFAULT_DEVICE
 from ..core.planes import PLANES
 from ..core.recipe import DEFAULT_RECIPE, Recipe, get_recipe
 from ..errors import InputError
@@ -46,7 +46,7 @@ class GenerateSettings:
     fraction_guidance: float = _DEFAULT.value("fraction_guidance")
     periodic: bool = False
     seed: int | None = None
-    device: str = DEVICES[0]  # auto
+    device: str = DEFAULT_DEVICE
     fractions: tuple[float, ...] | None = None
     keep: tuple[tuple[str, int, str], ...] = ()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from ..core.checkpoint import describe_checkpoint, load_checkpoint
-from ..core.device import resolve_device
+from ..core.device import DEFAULT_DEVICE, resolve_device
 from ..estimate import probe_seconds_per_voxel
 
 
@@ -23,7 +23,7 @@ def describe_model(path: str | os.PathLike, ckpt: dict | None = None) -> dict:
     return {"file": str(path), **describe_checkpoint(ckpt)}
 
 
-def model_summary(path: str | os.PathLike, device: str = "auto") -> dict:
+def model_summary(path: str | os.PathLike, device: str = DEFAULT_DEVICE) -> dict:
     """The app's picture of the model file ``path``: :func:`describe_model`'s fields, plus
 
     - ``seconds_per_voxel``: one network call timed on ``device`` (the Generate time

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from ..core.crop import APP_CROP_ADVICE, CropChoice
-from ..core.device import DEVICES
+from ..core.device import DEFAULT_DEVICE
 from ..core.symmetry import APP_WORDS, Symmetry
 from ..core.train_config import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
 from ..errors import InputError
 
 
-def recipe_for(preset: str, device: str = "auto") -> TrainConfig:
+def recipe_for(preset: str, device: str = DEFAULT_DEVICE) -> TrainConfig:
     """The training recipe the panel shows for a preset (``auto``: the device's)."""
     from ..core.device import resolve_device
 
@@ -43,7 +43,7 @@ class TrainSettings:
     steps: int = 0
     batch: int = recipe_for("auto", "cpu").batch_size
     crop: int = 0
-    device: str = DEVICES[0]  # auto
+    device: str = DEFAULT_DEVICE
     seed: int = TrainConfig.seed
     checkpoint_every: int = TrainConfig.checkpoint_every
     stop_at_floor: bool = TrainConfig.stop_at_floor
