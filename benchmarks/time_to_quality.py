@@ -5,6 +5,8 @@
         [--models DIR]    # evaluate DIR/<material>.pt (e.g. the bundled models) instead
         [--recipe blend] [--set gamma=1 harmonize=6]    # sampling recipe, and fields over it
         [--seed 1]    # the training seed (micro3d train --seed)
+        [--sample-seeds 0 1 2]    # a row per sampling seed (default: 0)
+        [--self-condition]    # self-conditioned networks (micro3d train --self-condition)
         [--no-diffusivity] [--floor-cache FLOORS.json]    # reuse the truths' floors
         [--planes xy [xz]] [--isotropic | --like PLANE=PLANE ...]    # a declared symmetry
         [--slice-step N]    # cut synthetic / devdata truths every N-th slice
@@ -31,6 +33,7 @@ Markdown table for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -42,6 +45,7 @@ from micro3d_gui.core.device import DEFAULT_DEVICE, resolve_device
 from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, sample
 from micro3d_gui.core.symmetry import Symmetry, parse_like
 from micro3d_gui.core.plane_dataset import PlaneDataset
+from micro3d_gui.core.train_config import DEFAULT_PRESET
 from micro3d_gui.core.training import prepare_trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.preprocess.synthetic import electrode
@@ -155,6 +159,12 @@ def main(argv=None) -> None:
     ap.add_argument("--set", type=setting, nargs="+", default=[], metavar="NAME=VALUE",
                     help="sampling settings over the recipe for every row (e.g. "
                          "gamma=1 harmonize=6): which part of the recipe loses what")
+    ap.add_argument("--self-condition", action="store_true",
+                    help="train self-conditioned networks (micro3d train --self-condition)")
+    ap.add_argument("--sample-seeds", type=int, nargs="+", default=[0], metavar="SEED",
+                    help="sample and judge with each of these seeds, a row each: one "
+                         "seed's 2 volumes can pass where the next seed's fail "
+                         "(docs/experiments/2026-12-07-self-conditioning-seeds.md)")
     ap.add_argument("--seed", type=int, default=None,
                     help="training seed (default: the recipe's, as micro3d train)")
     ap.add_argument("--no-diffusivity", action="store_true",
@@ -210,8 +220,9 @@ def main(argv=None) -> None:
                 steps, preset = int(ckpt["step"]), ckpt["model_config"]["preset"]
                 fid = (ckpt.get("fidelity") or [None])[-1]
             else:
-                trainer, _ = prepare_trainer(data, "auto", device, time_budget_s=60 * minutes,
-                                             seed=args.seed)
+                trainer, _ = prepare_trainer(data, DEFAULT_PRESET, device,
+                                             time_budget_s=60 * minutes, seed=args.seed,
+                                             self_condition=args.self_condition)
                 trainer.train(monitor=FidelityMonitor.for_trainer(trainer))
                 if args.save:
                     args.save.mkdir(parents=True, exist_ok=True)
@@ -224,13 +235,14 @@ def main(argv=None) -> None:
             label = f"{preset}, {steps}{planes}"
             rows = [("", recipe)] + ([(", paper equations", recipe.replace(**UNCORRECTED))]
                                      if args.uncorrected else [])
-            for suffix, rec in rows:
+            for (suffix, rec), seed in itertools.product(rows, args.sample_seeds):
                 start = time.perf_counter()
-                vols = sample(ckpt, rec, (args.size,) * 3, args.count, seed=0,
+                vols = sample(ckpt, rec, (args.size,) * 3, args.count, seed=seed,
                               device=device).numpy()
                 per = (time.perf_counter() - start) / args.count
                 verdict = judge(vols, truth, k, floor, settings, device=device)
-                print(row(name, f"{minutes:.3g} min{suffix}", label, verdict,
+                seeded = "" if args.sample_seeds == [0] else f", sampling seed {seed}"
+                print(row(name, f"{minutes:.3g} min{suffix}{seeded}", label, verdict,
                           fidelity_text(fid) if not suffix else "-", per), flush=True)
 
 

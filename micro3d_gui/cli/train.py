@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from ..core.train_config import DEFAULT_TIME_BUDGET_S, PRESET_NAMES
+from ..core.train_config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET_S, PRESET_NAMES
 from ..errors import InputError, OutputError
 from ..interrupt import stop_on_signals
 from ..io.run_files import rescue
@@ -32,7 +32,7 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "(transversely isotropic about z). Without --like or --isotropic "
                          "every plane needs its micrographs")
     tr.add_argument("--out", required=True, metavar="MODEL.pt", help="model file to write")
-    tr.add_argument("--preset", choices=PRESET_NAMES, default="auto",
+    tr.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET,
                     help="network size (default auto: tiny on a CPU, small on a GPU)")
     tr.add_argument("--time", type=duration, default=None, metavar="DURATION",
                     help="training time, e.g. 10m, 90s, 1h30m or seconds (default "
@@ -57,6 +57,11 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                     help="skip the fidelity reports (S2 of 2D samples against the "
                          "micrographs, at most 5 %% of the training time)")
     tr.add_argument("--resume", metavar="MODEL.pt", help="continue training this model")
+    tr.add_argument("--self-condition", action="store_true",
+                    help="experimental, not the default: a self-conditioned network, "
+                         "which also sees the previous step's estimate of its slices "
+                         "(about 25%% fewer steps in the same time); see "
+                         "docs/benchmarks.md, Quality per material")
     tr.add_argument("--nproc", type=positive, default=1, metavar="N",
                     help="train in N processes on this machine (torchrun + DDP: one GPU "
                          "each on CUDA, gloo on CPU); --batch is the global batch")
@@ -79,7 +84,8 @@ def _ignored_warning(args, ckpt: dict, ignored: list[str]) -> str:
     """The warning naming the options a resume ignored (prepare_trainer's recipe names)
     and the model's own values it keeps instead."""
     names = {field: name for name, field in TRAIN_OPTIONS.items()}
-    own = {**ckpt["train_config"], "preset": ckpt["model_config"].get("preset")}
+    own = {**ckpt["train_config"], "preset": ckpt["model_config"].get("preset"),
+           "self_condition": ckpt["model_config"].get("self_condition", False)}
     given = ", ".join(f"{_flag(names.get(f, f))} {getattr(args, names.get(f, f))}"
                       for f in ignored)
     kept = ", ".join(f"{_flag(names.get(f, f))} {own.get(f)}" for f in ignored)
@@ -118,7 +124,8 @@ def run(args) -> int:
                if ckpt is None or _flag(name) in args.given}
     try:
         trainer, ignored = prepare_trainer(data, args.preset, device, ckpt, dist=dist,
-                                           origins=image_set.origins, **options)
+                                           origins=image_set.origins,
+                                           self_condition=args.self_condition, **options)
     except ValueError as exc:
         raise InputError(f"{args.resume or 'micro3d train'}: {exc}") from None
     except TrainingTooLarge as exc:

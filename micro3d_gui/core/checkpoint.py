@@ -109,7 +109,7 @@ def _check_model_config(d, where: str) -> UNetConfig:
         raise CheckpointError(f"{where}: model_config has {cfg.levels} levels and "
                               f"{len(cfg.attention_levels)} attention flags; the file is "
                               "damaged or not a Micro3D model")
-    for name in ("scale_shift_norm", "fraction_conditioning"):
+    for name in ("scale_shift_norm", "fraction_conditioning", "self_condition"):
         if not isinstance(getattr(cfg, name), bool):
             raise CheckpointError(f"{where}: model_config {name} "
                                   f"{getattr(cfg, name)!r} is not true or false")

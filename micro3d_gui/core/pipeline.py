@@ -90,9 +90,11 @@ def pipeline_progressive(
     spread = plane_spreads(ckpt.get("data_summary"), PLANES, channels) if conditioned else None
     spread = None if spread is None else {p: spread[s] for p, s in symmetry.sources().items()}
 
-    def network(x, t, c, means=None):
+    def network(x, t, c, means=None, x0_self=None):
+        if x0_self is not None:
+            x0_self = x0_self.contiguous(memory_format=fmt)
         with autocast(device, amp):
-            return net(x.contiguous(memory_format=fmt), t, c, means).float()
+            return net(x.contiguous(memory_format=fmt), t, c, means, x0_self).float()
 
     with torch.inference_mode():
         yield from chain_progressive(
@@ -100,7 +102,7 @@ def pipeline_progressive(
             size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
             target_fractions=fractions,
             keep=keep, fraction_spread=spread,
-            plane_labels=symmetry.labels(), dist=dist,
+            plane_labels=symmetry.labels(), dist=dist, self_condition=cfg.self_condition,
         )
 
 

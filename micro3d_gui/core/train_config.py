@@ -137,9 +137,19 @@ PRESET_RECIPES: dict[str, dict] = {
 #: the floor within the default time budget there (docs/benchmarks.md).
 AUTO_PRESET = {"cpu": "tiny", "cuda": "small", "mps": "small"}
 
+#: The preset name that leaves the network to the device (:data:`AUTO_PRESET`): the default
+#: of ``--preset`` and of the Train panel.
+DEFAULT_PRESET = "auto"
+
 
 def auto_preset(device: torch.device | str) -> str:
     return AUTO_PRESET.get(torch.device(device).type, "tiny")
+
+
+def resolve_preset(preset: str, device: torch.device | str) -> str:
+    """``preset``, or for :data:`DEFAULT_PRESET` the network :func:`auto_preset` picks for
+    ``device``."""
+    return auto_preset(device) if preset == DEFAULT_PRESET else preset
 
 
 def fitted_ema_decay(total_steps: int) -> float:
@@ -150,7 +160,7 @@ def fitted_ema_decay(total_steps: int) -> float:
 
 #: Every value of ``--preset`` and of the Train panel's Preset: ``auto`` (:func:`auto_preset`)
 #: and each recipe's network.
-PRESET_NAMES = ("auto", *PRESET_RECIPES)
+PRESET_NAMES = (DEFAULT_PRESET, *PRESET_RECIPES)
 
 #: Training crops are multiples of this (px): every preset's network halves its input
 #: ``levels - 1`` times (:attr:`~.diffusion.unet.UNetConfig.size_multiple`).

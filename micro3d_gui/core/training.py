@@ -34,7 +34,7 @@ from .plane_dataset import PlaneDataset
 from .planes import NULL_LABEL, PLANE_LABELS
 from .reference import reference_images
 from .symmetry import Symmetry
-from .train_config import DEFAULT_SCHEDULE, TrainConfig, auto_preset
+from .train_config import DEFAULT_PRESET, DEFAULT_SCHEDULE, TrainConfig, resolve_preset
 
 
 #: Steps timed before a time budget is turned into a step count (the first two are slow:
@@ -192,6 +192,19 @@ class Trainer:
         return tr
 
     # -- training -------------------------------------------------------------------------
+    def _self_condition(self, x_t, t, labels, means) -> torch.Tensor | None:
+        """A self-conditioned network's earlier x0 estimate for this batch: on half of the
+        items (drawn) its own first estimate, made without a gradient, clamped to the data's
+        [-1, 1]; zeros ("no estimate") on the other half, as Chen et al. 2022 train it.
+        None for other networks."""
+        if not self.model_config.self_condition:
+            return None
+        with torch.no_grad():
+            first = self.net(x_t, t, labels, means, None)
+            estimate = self.schedule.x0_from_output(x_t, t, first).clamp(-1, 1)
+        use = torch.rand((x_t.shape[0], 1, 1, 1), generator=self.gen) < 0.5
+        return estimate * use.to(x_t)
+
     def train_step(self, total: int) -> float:
         """One optimizer step of a run of ``total`` steps; returns the loss."""
         cfg = self.config
@@ -204,7 +217,8 @@ class Trainer:
             self.dist.shard(x0, t, noise, labels, means), self.device)
         x_t = self.schedule.q_sample(x0, t, noise)
         target = self.schedule.training_target(x0, t, noise)
-        loss = torch.mean((self.net(x_t, t, labels, means) - target) ** 2)
+        x0_self = self._self_condition(x_t, t, labels, means)
+        loss = torch.mean((self.net(x_t, t, labels, means, x0_self) - target) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lr = cfg.lr_at(self.step, total)
@@ -323,19 +337,21 @@ class Trainer:
         return report, self.clock() - start
 
 
-def prepare_trainer(data: PlaneDataset, preset: str = "auto",
+def prepare_trainer(data: PlaneDataset, preset: str = DEFAULT_PRESET,
                     device: torch.device | str = "cpu", resume: dict | None = None,
                     dist: Distributed = SINGLE, origins: Mapping[str, Sequence] | None = None,
-                    crop_advice: str = CLI_CROP_ADVICE,
+                    crop_advice: str = CLI_CROP_ADVICE, self_condition: bool = False,
                     **overrides) -> tuple[Trainer, list[str]]:
     """The trainer ``micro3d train``, ``micro3d demo`` and the app's Train panel run: the one
     place their training input is checked.
 
-    A new run: the network ``preset`` (``auto``: :func:`auto_preset` of ``device``) and
+    A new run: the network ``preset`` (``auto``: :func:`resolve_preset` for ``device``),
+    self-conditioned with ``self_condition`` (:attr:`UNetConfig.self_condition`), and
     :meth:`TrainConfig.for_preset` with ``overrides`` (None = the recipe's). With
     ``resume`` (a checkpoint), its run continues with its own recipe: only ``steps`` is
     taken from ``overrides``; the names of the other given overrides whose values differ
-    from the model's (and ``preset`` when it is neither ``auto`` nor the model's) are
+    from the model's (and ``preset`` when it is neither ``auto`` nor the model's,
+    ``self_condition`` when asked for and the model's network is not) are
     returned in the order given, so that the caller can say they were ignored. ``dist``:
     this process's place in a torchrun run (core/distributed.py). Raises ValueError with
     a readable message.
@@ -350,8 +366,10 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
     if resume is not None:
         kept = resume["train_config"]
         ignored = [k for k, v in given.items() if k != "steps" and v != kept.get(k)]
-        if preset not in ("auto", resume["model_config"].get("preset")):
+        if preset not in (DEFAULT_PRESET, resume["model_config"].get("preset")):
             ignored.append("preset")
+        if self_condition and not resume["model_config"].get("self_condition", False):
+            ignored.append("self_condition")
         steps = given.get("steps")
         if steps is not None and steps <= int(resume["step"]):
             raise ValueError(f"the model has already trained {int(resume['step'])} steps; "
@@ -367,16 +385,16 @@ def prepare_trainer(data: PlaneDataset, preset: str = "auto",
         check_training_fits(model_config, crop, int(kept["batch_size"]), dist.world_size,
                             device)
         return Trainer.resume(resume, data, steps=steps, device=device, dist=dist), ignored
-    if preset == "auto":
-        preset = auto_preset(device)
+    preset = resolve_preset(preset, device)
     choice = new_run_crop(data.images, preset, given.get("crop"), origins, crop_advice)
     config = TrainConfig.for_preset(preset, **{**given, "crop": choice.crop})
     # refused here, before the network or a batch exists (a batch of 10^9 crops would
     # otherwise grow until the machine swaps)
-    check_training_fits(preset_config(preset, data.channels), config.crop,
-                        config.batch_size, dist.world_size, device)
-    trainer = Trainer(data, preset_config(preset, data.channels), config, device=device,
-                      dist=dist)
+    network = preset_config(preset, data.channels)
+    if self_condition:
+        network = replace(network, self_condition=True)
+    check_training_fits(network, config.crop, config.batch_size, dist.world_size, device)
+    trainer = Trainer(data, network, config, device=device, dist=dist)
     trainer.notes = [choice.note] if choice.note else []
     return trainer, []
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ..core.crop import CropChoice
 from ..core.device import DEVICES
 from ..core.symmetry import APP_WORDS, Symmetry
-from ..core.train_config import CROP_MULTIPLE, PRESET_NAMES
+from ..core.train_config import CROP_MULTIPLE, DEFAULT_PRESET, PRESET_NAMES
 from ..errors import InputError
 from ..session.training import TrainHistory, TrainSettings, crop_choice, recipe_for, train_job
 from . import dialogs
@@ -225,7 +225,7 @@ class TrainPanel(JobPanel):
             return
         cfg = info.get("train_config") or {}
         self.preset_combo.blockSignals(True)
-        self.preset_combo.setCurrentText(info.get("preset", "auto"))
+        self.preset_combo.setCurrentText(info.get("preset", DEFAULT_PRESET))
         self.preset_combo.blockSignals(False)
         self.batch_spin.setValue(int(cfg.get("batch_size", self.batch_spin.value())))
         self.crop_spin.setValue(int(info.get("crop") or self.crop_spin.value()))

@@ -12,20 +12,21 @@ import numpy as np
 from ..core.crop import APP_CROP_ADVICE, CropChoice
 from ..core.device import DEFAULT_DEVICE
 from ..core.symmetry import APP_WORDS, Symmetry
-from ..core.train_config import DEFAULT_TIME_BUDGET_S, TrainConfig, auto_preset
+from ..core.train_config import (DEFAULT_PRESET, DEFAULT_TIME_BUDGET_S, TrainConfig,
+                                 resolve_preset)
 from ..errors import InputError
 
 
 def recipe_for(preset: str, device: str = DEFAULT_DEVICE) -> TrainConfig:
-    """The training recipe the panel shows for a preset (``auto``: the device's)."""
+    """The training recipe the panel shows for a preset (``auto``: the device's; a
+    CPU's when the device is not on this machine)."""
     from ..core.device import resolve_device
 
-    if preset == "auto":
-        try:
-            preset = auto_preset(resolve_device(device))
-        except ValueError:
-            preset = auto_preset("cpu")
-    return TrainConfig.for_preset(preset)
+    try:
+        resolved = resolve_device(device)
+    except ValueError:
+        resolved = "cpu"
+    return TrainConfig.for_preset(resolve_preset(preset, resolved))
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,10 @@ class TrainSettings:
     (:func:`~micro3d_gui.core.crop.training_crop`).
     """
 
-    preset: str = "auto"
+    preset: str = DEFAULT_PRESET
     minutes: float = DEFAULT_TIME_BUDGET_S / 60
     steps: int = 0
-    batch: int = recipe_for("auto", "cpu").batch_size
+    batch: int = recipe_for(DEFAULT_PRESET, "cpu").batch_size
     crop: int = 0
     device: str = DEFAULT_DEVICE
     seed: int = TrainConfig.seed
@@ -81,9 +82,9 @@ def crop_choice(labels: Mapping[str, Sequence[np.ndarray]], settings: TrainSetti
     the images cannot hold it (a DatasetError, naming the image)."""
     from ..core.training import new_run_crop
 
-    preset = auto_preset(device) if settings.preset == "auto" else settings.preset
     try:
-        return new_run_crop(labels, preset, settings.crop or None, origins, APP_CROP_ADVICE)
+        return new_run_crop(labels, resolve_preset(settings.preset, device),
+                            settings.crop or None, origins, APP_CROP_ADVICE)
     except ValueError as exc:  # (the images' own errors are InputErrors already)
         raise InputError(str(exc)) from None
 

@@ -40,7 +40,8 @@ def test_two_processes_train_as_one_with_the_whole_batch_and_resume_on_one(lamel
 
 def test_two_processes_sample_the_one_process_volume(lamella_dirs, tmp_path):
     model = tmp_path / "m.pt"
-    assert train(lamella_dirs, model, 2, "--no-fidelity") == 0
+    # self-conditioned: each rank also hands its share of the slices' earlier estimate on
+    assert train(lamella_dirs, model, 2, "--no-fidelity", "--self-condition") == 0
 
     def sample(out, *extra):
         # 7 xy slices: shares of 4 and 3, so the short share and the padded gather count

@@ -10,7 +10,8 @@ from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.planes import NULL_LABEL, PLANE_LABELS, volume_plane_images
 from micro3d_gui.core.plane_dataset import PlaneDataset
-from micro3d_gui.core.train_config import TrainConfig, auto_preset, fitted_ema_decay
+from micro3d_gui.core.train_config import (DEFAULT_PRESET, TrainConfig, auto_preset,
+                                          fitted_ema_decay, resolve_preset)
 from micro3d_gui.core.training import PROBE_STEPS, REFIT_UNTIL, prepare_trainer
 from micro3d_gui.core.encoding import encode
 from micro3d_gui.metrics.fidelity import FidelityMonitor, FidelitySettings, describe
@@ -67,6 +68,9 @@ def test_one_recipe_per_preset_with_overrides():
 def test_auto_preset_by_device():
     assert auto_preset("cpu") == "tiny"
     assert auto_preset(torch.device("cuda")) == "small"
+    assert resolve_preset(DEFAULT_PRESET, "cpu") == "tiny"
+    assert resolve_preset(DEFAULT_PRESET, torch.device("cuda")) == "small"
+    assert resolve_preset("paper", "cpu") == "paper"  # a named preset stays
 
 
 def test_time_budget_becomes_a_fixed_step_count(data, tmp_path):

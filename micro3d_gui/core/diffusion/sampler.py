@@ -37,7 +37,9 @@ from .settings import SamplerSettings
 
 #: The network (x [B, C, H, W], t [B] long, c [B] long) -> [B, C, H, W]: eps or v, as the
 #: schedule's ``prediction`` says. With a fraction condition (``chain_progressive``'s
-#: ``fraction_spread``) it is also given the slices' condition ``[B, C]`` as a 4th argument.
+#: ``fraction_spread``) it is also given the slices' condition ``[B, C]`` as a 4th argument;
+#: a self-conditioned one (``chain_progressive``'s ``self_condition``) an earlier x0 estimate
+#: ``[B, C, H, W]`` as ``x0_self=``.
 Denoiser = Callable[..., torch.Tensor]
 
 
@@ -138,15 +140,18 @@ class _Eps:
         return self.should_stop is not None and self.dist.any(self.should_stop(), device)
 
     def __call__(self, x: torch.Tensor, t_model: int, label: int,
-                 means: torch.Tensor | None = None) -> torch.Tensor:
+                 means: torch.Tensor | None = None,
+                 x0_self: torch.Tensor | None = None) -> torch.Tensor:
         rows = x.shape[0]
         mine = self.dist.share(rows)
         part = self._evaluate(x[mine], t_model, label, None if means is None else means[mine],
+                              None if x0_self is None else x0_self[mine],
                               -(-rows // self.dist.world_size))
         return self.dist.gather_rows(part, rows)
 
     def _evaluate(self, x: torch.Tensor, t_model: int, label: int,
-                  means: torch.Tensor | None, largest: int) -> torch.Tensor:
+                  means: torch.Tensor | None, x0_self: torch.Tensor | None,
+                  largest: int) -> torch.Tensor:
         """The guided network output for slices ``x`` (this rank's share); ``largest`` is
         the largest share, whose calls every rank walks through so that all poll a stop
         equally often (a short share skips its empty calls)."""
@@ -170,8 +175,12 @@ class _Eps:
             xs = torch.cat([xb] * len(branches))
             ls = torch.cat([lab for lab, _ in branches])
             extra = () if m is None else (torch.cat([mb for _, mb in branches]),)
+            given = {}
+            if x0_self is not None:
+                own, _ = self._pad(x0_self[start:start + self.chunk])
+                given["x0_self"] = torch.cat([own] * len(branches)).to(self.dtype)
             t = torch.full((xs.shape[0],), t_model, dtype=torch.long, device=x.device)
-            eps = self.model(xs.to(self.dtype), t, ls, *extra).to(x.dtype)
+            eps = self.model(xs.to(self.dtype), t, ls, *extra, **given).to(x.dtype)
             cond, *rest = eps.split(b)
             guided = cond
             if self.plane_guided:
@@ -203,6 +212,7 @@ def chain_progressive(
     fraction_spread: Mapping[str, Sequence[float]] | None = None,
     plane_labels: Mapping[str, int] | None = None,
     dist: Distributed = SINGLE,
+    self_condition: bool = False,
 ) -> Iterator[SampleStep]:
     """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
 
@@ -221,8 +231,10 @@ def chain_progressive(
     ``PLANE_LABELS``): the label each plane's slices are denoised with (a declared
     symmetry's, :meth:`~..symmetry.Symmetry.labels`). ``dist``: the processes that share
     every network call's slices (each calls this with the same arguments, ``device`` its
-    own); every rank yields the same steps. The last :class:`SampleStep`'s ``x0`` is the
-    final sample.
+    own); every rank yields the same steps. ``self_condition``: the network is
+    self-conditioned; each call on a step's plane is given the latest x0 estimate of its
+    slices, the previous step's (made by another plane) for the first, then its own. The
+    last :class:`SampleStep`'s ``x0`` is the final sample.
     """
     labels = PLANE_LABELS if plane_labels is None else plane_labels
     device = torch.device(device)
@@ -260,11 +272,15 @@ def chain_progressive(
         plain = volume_to_slices(x, plane)  # no_x'_t
         x_t_kept = _kept_slices(x, kept)
         before = None if x0_before is None else volume_to_slices(x0_before, plane)
+        latest = {plane: None if before is None else before.clamp(-1, 1)}
 
         def estimate(xs, q):  # the corrected x0 estimate of plane q's slices xs
             means = (None if told is None else slice_condition(
                 xs, float(schedule.alphas_cumprod[i]), told, fraction_spread[q], count))
-            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, labels[q], means))
+            given = latest.get(q) if self_condition else None
+            x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, labels[q], means, given))
+            if self_condition and q == plane:
+                latest[plane] = x0.clamp(-1, 1)
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
             return project_x0(x0, mode)

@@ -98,10 +98,16 @@ class Schedule:
         return abar.sqrt() * noise - (1 - abar).sqrt() * x0
 
     # -- reverse process ----------------------------------------------------------------
-    def x0_from_output(self, x_t: torch.Tensor, i: int, out: torch.Tensor) -> torch.Tensor:
-        """The x0 estimate of a network output at step i: :meth:`predict_x0` for eps, and
-        sqrt(abar) x_t - sqrt(1 - abar) v for v. v's is well conditioned at t near T, where
-        eps's divides the network's error by sqrt(abar_T) (x156 for the paper's schedule)."""
+    def x0_from_output(self, x_t: torch.Tensor, i, out: torch.Tensor) -> torch.Tensor:
+        """The x0 estimate of a network output at step i (an int, or one step per batch
+        item as in training): :meth:`predict_x0` for eps, and sqrt(abar) x_t -
+        sqrt(1 - abar) v for v. v's is well conditioned at t near T, where eps's divides
+        the network's error by sqrt(abar_T) (x156 for the paper's schedule)."""
+        if isinstance(i, torch.Tensor):
+            abar = _gather(self.alphas_cumprod, i, x_t)
+            if self.prediction == "eps":
+                return (x_t - (1 - abar).sqrt() * out) / abar.sqrt()
+            return abar.sqrt() * x_t - (1 - abar).sqrt() * out
         if self.prediction == "eps":
             return self.predict_x0(x_t, i, out)
         abar = self.alphas_cumprod[i]

@@ -45,6 +45,13 @@ class UNetConfig:
     #: ``fraction_condition``): told the volume's mean, slices of lamellae seen edge-on
     #: (each one phase) grew layers across them. On in the CPU presets.
     fraction_conditioning: bool = False
+    #: Self-conditioning (Chen, Zhang and Hinton 2022, "Analog Bits"): the input also holds
+    #: an earlier x0 estimate of the image (zeros for none), C more input channels. In the
+    #: multi-plane chain that estimate is the previous step's, made by another plane, so a
+    #: plane's denoiser sees what the other planes made of its slices' neighbourhood
+    #: (docs/experiments/2026-12-06-self-conditioning.md). Off in every preset; ``micro3d
+    #: train --self-condition`` turns it on.
+    self_condition: bool = False
     preset: str = "custom"
 
     @property
@@ -217,8 +224,10 @@ class Stage(nn.ModuleList):
 
 class UNet(nn.Module):
     """eps_theta(x ``[B, C, H, W]``, t ``[B]`` long, c ``[B]`` long, means ``[B, C]`` or
-    None) -> ``[B, C, H, W]``. ``means``: the clean image's mean per channel (model space),
-    read only with ``fraction_conditioning``; None or a NaN row: unknown."""
+    None, x0_self ``[B, C, H, W]`` or None) -> ``[B, C, H, W]``. ``means``: the clean image's
+    mean per channel (model space), read only with ``fraction_conditioning``; None or a NaN
+    row: unknown. ``x0_self``: an earlier x0 estimate, read only with ``self_condition``;
+    None: zeros (no estimate)."""
 
     def __init__(self, cfg: UNetConfig):
         super().__init__()
@@ -231,7 +240,7 @@ class UNet(nn.Module):
         if cfg.fraction_conditioning:  # the means per channel and an "unknown" flag
             self.fraction_embed = nn.Sequential(nn.Linear(cfg.in_channels + 1, temb),
                                                 nn.SiLU(), nn.Linear(temb, temb))
-        self.input_conv = _conv3(cfg.in_channels, ch)
+        self.input_conv = _conv3(cfg.in_channels * (2 if cfg.self_condition else 1), ch)
 
         def attn(c):
             return Attention(c, cfg.num_heads, cfg.head_dim, cfg.cond_dim)
@@ -278,7 +287,8 @@ class UNet(nn.Module):
                 m.padding_mode = "circular" if periodic else "zeros"
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor,
-                means: torch.Tensor | None = None) -> torch.Tensor:
+                means: torch.Tensor | None = None, x0_self: torch.Tensor | None = None
+                ) -> torch.Tensor:
         m = self.config.size_multiple
         if x.shape[-1] % m or x.shape[-2] % m:
             raise ValueError(
@@ -290,6 +300,9 @@ class UNet(nn.Module):
         if self.config.fraction_conditioning:
             emb = emb + self.fraction_embed(fraction_input(means, x))
         tokens = cond[:, None, :]
+        if self.config.self_condition:
+            x = torch.cat([x, torch.zeros_like(x) if x0_self is None else x0_self.to(x.dtype)],
+                          dim=1)
         h = self.input_conv(x)
         hs = [h]
         for stage in self.down:
