@@ -192,17 +192,16 @@ class Trainer:
         return tr
 
     # -- training -------------------------------------------------------------------------
-    def _self_condition(self, x_t, t, labels, means) -> torch.Tensor | None:
-        """A self-conditioned network's earlier x0 estimate for this batch: on half of the
-        items (drawn) its own first estimate, made without a gradient, clamped to the data's
-        [-1, 1]; zeros ("no estimate") on the other half, as Chen et al. 2022 train it.
-        None for other networks."""
-        if not self.model_config.self_condition:
+    def _self_condition(self, x_t, t, labels, means, use) -> torch.Tensor | None:
+        """A self-conditioned network's earlier x0 estimate for this batch: on the items
+        ``use`` marks (``[B, 1, 1, 1]`` bool, half of them drawn) its own first estimate,
+        made without a gradient, clamped to the data's [-1, 1]; zeros ("no estimate") on
+        the others, as Chen et al. 2022 train it. None for other networks."""
+        if use is None:
             return None
         with torch.no_grad():
             first = self.net(x_t, t, labels, means, None)
             estimate = self.schedule.x0_from_output(x_t, t, first).clamp(-1, 1)
-        use = torch.rand((x_t.shape[0], 1, 1, 1), generator=self.gen) < 0.5
         return estimate * use.to(x_t)
 
     def train_step(self, total: int) -> float:
@@ -212,12 +211,14 @@ class Trainer:
         t = torch.randint(self.schedule.num_steps, (cfg.batch_size,), generator=self.gen)
         noise = torch.randn(x0.shape, generator=self.gen)
         means = crop_means(x0, cfg.cond_drop, self.gen, self.model_config)
+        drawn = (x0, t, noise, labels, means)
+        if self.model_config.self_condition:  # the items given their own first estimate
+            drawn += (torch.rand((cfg.batch_size, 1, 1, 1), generator=self.gen) < 0.5,)
         # Every rank drew the same global batch; each trains on its own rows of it.
-        x0, t, noise, labels, means = to_device(
-            self.dist.shard(x0, t, noise, labels, means), self.device)
+        x0, t, noise, labels, means, *use = to_device(self.dist.shard(*drawn), self.device)
         x_t = self.schedule.q_sample(x0, t, noise)
         target = self.schedule.training_target(x0, t, noise)
-        x0_self = self._self_condition(x_t, t, labels, means)
+        x0_self = self._self_condition(x_t, t, labels, means, use[0] if use else None)
         loss = torch.mean((self.net(x_t, t, labels, means, x0_self) - target) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

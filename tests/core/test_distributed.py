@@ -38,6 +38,19 @@ def test_two_processes_train_as_one_with_the_whole_batch_and_resume_on_one(lamel
     assert (tmp_path / "v.tif").is_file()
 
 
+def test_a_self_conditioned_network_trains_on_two_processes_as_on_one(lamella_dirs,
+                                                                      tmp_path):
+    # which items get their own first estimate is drawn for the global batch, as the
+    # crops are, so the ranks' shares add up to the one-process step
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    assert train(lamella_dirs, one, 2, "--no-fidelity", "--self-condition") == 0
+    assert train(lamella_dirs, two, 2, "--no-fidelity", "--self-condition", "--nproc",
+                 "2") == 0
+    np.testing.assert_allclose(torch.load(two, weights_only=True)["losses"].numpy(),
+                               torch.load(one, weights_only=True)["losses"].numpy(),
+                               rtol=1e-4)
+
+
 def test_two_processes_sample_the_one_process_volume(lamella_dirs, tmp_path):
     model = tmp_path / "m.pt"
     # self-conditioned: each rank also hands its share of the slices' earlier estimate on

@@ -1,6 +1,8 @@
 """Self-conditioning (``UNetConfig.self_condition``): the network reads an earlier x0
 estimate, training gives it its own first estimate on half of the batch, and the multi-plane
 chain hands each plane the latest estimate of its slices."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -22,9 +24,7 @@ SMALL = UNetConfig(in_channels=2, base_channels=8, channel_mults=(1, 2), num_res
 
 def _network(self_condition: bool) -> UNet:
     torch.manual_seed(0)
-    net = UNet(UNetConfig(**{**SMALL.to_dict(), "channel_mults": (1, 2),
-                             "attention_levels": (False, False),
-                             "self_condition": self_condition})).eval()
+    net = UNet(replace(SMALL, self_condition=self_condition)).eval()
     torch.nn.init.normal_(net.out[-1].weight, std=0.1)  # zero-initialised: make it speak
     return net
 
@@ -72,6 +72,11 @@ class Recorder:
         return out
 
 
+#: The reverse step of each network call of :func:`_run`: 6 steps, the last 3 harmonized
+#: once (two calls each).
+STEP_OF_CALL = [0, 1, 2, 3, 3, 4, 4, 5, 5]
+
+
 def _run(model, self_condition, max_batch=256):
     sched = respace(Schedule.from_config(ScheduleConfig()), 6)
     settings = SamplerSettings(harmonize=1, harmonize_fraction=0.5,
@@ -84,15 +89,14 @@ def _run(model, self_condition, max_batch=256):
 def test_each_planes_denoiser_is_given_the_latest_estimate_of_its_slices():
     model = Recorder()
     sched, steps = _run(model, True)
-    # 6 steps, the last 3 harmonized once: 9 calls; the chain's planes in turn
-    assert [c[0] for c in model.calls] == [0, 1, 2, 0, 0, 1, 1, 2, 2]
+    # the chain's planes in turn, xy xz yz
+    assert [c[0] for c in model.calls] == [step % 3 for step in STEP_OF_CALL]
     assert model.calls[0][3] is None  # nothing estimated yet
     i_of = {int(t): i for i, t in enumerate(sched.timestep_map)}
     previous_raw = None
-    for n, (label, t, x, est, out, _) in enumerate(model.calls):
-        step = [0, 1, 2, 3, 3, 4, 4, 5, 5][n]
-        first_of_step = n == 0 or [0, 1, 2, 3, 3, 4, 4, 5, 5][n - 1] != step
-        if n and first_of_step:  # the previous step's estimate, made by another plane
+    for n, (_, t, x, est, out, _) in enumerate(model.calls):
+        step = STEP_OF_CALL[n]
+        if n and STEP_OF_CALL[n - 1] != step:  # the previous step's estimate, made by another plane
             want = volume_to_slices(steps[step - 1].x0, steps[step].plane).clamp(-1, 1)
             torch.testing.assert_close(est, want)
         elif n:  # a harmonizing round: this plane's own estimate of the call before
