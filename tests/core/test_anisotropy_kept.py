@@ -45,11 +45,11 @@ def test_cli_trained_tiny_model_keeps_lamellar_anisotropy(tmp_path, plane_writer
     assert main(["train", "--xy", str(dirs["xy"]), "--xz", str(dirs["xz"]),
                  "--yz", str(dirs["yz"]), "--out", str(model), "--preset", "tiny",
                  "--steps", "1500", "--crop", "32", "--batch", "16", "--seed", "0",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--threads", "1"]) == 0
     out = tmp_path / "vol.tif"
     assert main(["sample", str(model), "--shape", "32", "32", "32", "--out", str(out),
                  "--count", "4", "--recipe", "fine", "--seed", "0",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--threads", "1"]) == 0
     truth_rate = transition_rate(truth)["x"]
     rates = []
     for i in range(4):
