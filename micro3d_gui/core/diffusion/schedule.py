@@ -98,25 +98,30 @@ class Schedule:
         return abar.sqrt() * noise - (1 - abar).sqrt() * x0
 
     # -- reverse process ----------------------------------------------------------------
+    def _roots(self, i, like: torch.Tensor):
+        """(sqrt(abar_i), sqrt(1 - abar_i)): floats for one step ``i``, or for a tensor of
+        steps (one per batch item, as in training) tensors broadcastable against ``like``."""
+        if isinstance(i, torch.Tensor):
+            abar = _gather(self.alphas_cumprod, i, like)
+            return abar.sqrt(), (1 - abar).sqrt()
+        abar = self.alphas_cumprod[i]
+        return float(np.sqrt(abar)), float(np.sqrt(1 - abar))
+
     def x0_from_output(self, x_t: torch.Tensor, i, out: torch.Tensor) -> torch.Tensor:
         """The x0 estimate of a network output at step i (an int, or one step per batch
         item as in training): :meth:`predict_x0` for eps, and sqrt(abar) x_t -
         sqrt(1 - abar) v for v. v's is well conditioned at t near T, where eps's divides
         the network's error by sqrt(abar_T) (x156 for the paper's schedule)."""
-        if isinstance(i, torch.Tensor):
-            abar = _gather(self.alphas_cumprod, i, x_t)
-            if self.prediction == "eps":
-                return (x_t - (1 - abar).sqrt() * out) / abar.sqrt()
-            return abar.sqrt() * x_t - (1 - abar).sqrt() * out
         if self.prediction == "eps":
             return self.predict_x0(x_t, i, out)
-        abar = self.alphas_cumprod[i]
-        return float(np.sqrt(abar)) * x_t - float(np.sqrt(1 - abar)) * out
+        root, root_rest = self._roots(i, x_t)
+        return root * x_t - root_rest * out
 
-    def predict_x0(self, x_t: torch.Tensor, i: int, eps: torch.Tensor) -> torch.Tensor:
-        """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-        abar = self.alphas_cumprod[i]
-        return (x_t - float(np.sqrt(1 - abar)) * eps) / float(np.sqrt(abar))
+    def predict_x0(self, x_t: torch.Tensor, i, eps: torch.Tensor) -> torch.Tensor:
+        """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t); ``i`` as for
+        :meth:`x0_from_output`."""
+        root, root_rest = self._roots(i, x_t)
+        return (x_t - root_rest * eps) / root
 
     def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, i: int) -> torch.Tensor:
         return float(self.posterior_mean_coef_x0[i]) * x0 + float(self.posterior_mean_coef_xt[i]) * x_t
