@@ -191,14 +191,15 @@ BLEND = Recipe(25, SamplerSettings(harmonize=3, gamma=0.5, harmonize_fraction=0.
 #: 100 network calls: 50 steps, n_h = 1 at every step: more, smaller steps, for low S2
 #: errors on near-isotropic materials (docs/benchmarks.md, Recipes).
 FINE = Recipe(50, SamplerSettings(harmonize=1, gamma=0.5, **_EVERY_STEP))
-#: 100 network calls: 20 steps, n_h = 4 at EVERY step, no blend. Eight rounds in one plane
-#: at low noise (``fast``) rebuild that plane's slices each on its own and cut what runs
-#: across them; spread over every step, no plane is alone that long. It mends the fibres'
-#: lineal path and the matrix's diffusivity across the fibres and the devdata electrode's
-#: minority phase, but costs the separator's pores along y (docs/benchmarks.md, Recipes):
-#: what the self-check suggests for phases more broken up than the micrographs', not the
+#: 68 network calls: ``fast`` with its harmonizing rounds taking the three planes in turn.
+#: Eight rounds in one plane at low noise (``fast``) rebuild that plane's slices each on
+#: its own and cut what runs across them; in turn, no plane is alone that long. It mends
+#: the fibres' lineal path and the matrix's diffusivity across the fibres on every seed
+#: measured, and the devdata electrode's minority phase, but smooths the separator and the
+#: synthetic electrode past their lineal-path floor (docs/benchmarks.md, Recipes): what
+#: the self-check suggests for phases more broken up than the micrographs', not the
 #: default.
-CONNECTED = Recipe(20, SamplerSettings(harmonize=4, gamma=1.0, **_EVERY_STEP))
+CONNECTED = Recipe(sampler=SamplerSettings(harmonize_planes="cycle"))
 #: 50 network calls: 25 steps, n_h = 1 at every step: the cheapest recipe near the floor,
 #: for previews and large boxes (docs/benchmarks.md, Recipes).
 QUICK = Recipe(25, SamplerSettings(harmonize=1, gamma=0.5, **_EVERY_STEP))

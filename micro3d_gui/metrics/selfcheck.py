@@ -47,11 +47,11 @@ FAR_RATIO = 3.0
 ADVICE = ("try training longer (resume the model with more --steps) or sampling with the "
           "fine recipe (--recipe fine)")
 #: What to try for phases more broken up than the micrographs' (lineal path short): the
-#: recipe that harmonizes at every step kept the fibres' runs whole (core.recipe.CONNECTED;
-#: docs/benchmarks.md, Recipes).
+#: recipe whose harmonizing takes the planes in turn kept the fibres' runs whole
+#: (core.recipe.CONNECTED; docs/benchmarks.md, Recipes).
 BROKEN_ADVICE = ("try sampling with the connected recipe (--recipe connected: the planes "
-                 "are reconciled at every step), or training longer (resume the model with "
-                 "more --steps)")
+                 "take turns in every harmonized step), or training longer (resume the "
+                 "model with more --steps)")
 
 #: The verdict when there is nothing to check against.
 NO_REFERENCE = ("Self-check: not made: this model was trained before the self-check; give "

@@ -233,12 +233,15 @@ class GeneratePanel(JobPanel):
 
     def _show_harmonized_part(self, name: str) -> None:
         """Say beside n_h which of the steps harmonize, when the recipe harmonizes only
-        some."""
+        some, and when its rounds take the planes in turn (the fields are otherwise
+        ``fast``'s for ``connected``)."""
         sampler = get_recipe(name).sampler
         part = sampler.harmonize_fraction
         where = "last" if sampler.harmonize_late else "first"
-        self.harmonize_spin.setSuffix("" if part == 1.0 else
-                                      f"  on the {where} {part * 100:.0f} %")
+        suffix = "" if part == 1.0 else f"  on the {where} {part * 100:.0f} %"
+        if sampler.harmonize_planes == "cycle":
+            suffix += ", planes in turn"
+        self.harmonize_spin.setSuffix(suffix)
 
     def _keep_drag_enter(self, event) -> None:
         if local_paths(event.mimeData()):

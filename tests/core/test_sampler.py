@@ -283,3 +283,29 @@ def test_consensus_steps_step_from_the_mean_of_the_three_planes_estimates():
     exact = run_to_end(chain_progressive(Oracle(v), respace(SCHED, 6), (3, 4, 5), 2, 1, 1,
                                          every_step(harmonize=4, consensus_steps=6), seed=1))
     np.testing.assert_allclose(exact.x0[0].numpy(), v, atol=1e-3)
+
+
+def test_harmonizing_in_the_planes_in_turn_ends_each_step_in_its_own_plane():
+    """``harmonize_planes = cycle``: the n_h rounds of step k take the planes k+1, k+2, k,
+    ... in turn and the step's own plane k denoises last; the exact denoiser, asked about
+    each plane's slices of a box with three different sides, still gives the volume (the
+    slices are cut again along each round's plane). ``own`` asks the step's plane only."""
+    shape = (3, 4, 5)
+    v = np.random.default_rng(2).choice([-1.0, 1.0], size=(1, *shape))
+    planes = ["xy", "xz", "yz"]
+    for mode, nh in (("cycle", 4), ("cycle", 2), ("own", 4)):
+        oracle = Oracle(v)
+        settings = every_step(harmonize=nh, harmonize_planes=mode)
+        steps = list(chain_progressive(oracle, respace(SCHED, 5), shape, 2, 1, 1, settings,
+                                       seed=4))
+        for e in steps:
+            np.testing.assert_allclose(e.x0[0].numpy(), v, atol=1e-3)
+        asked = [p for p, _, _ in oracle.calls]
+        for k in range(5):
+            rounds = asked[k * (nh + 1):(k + 1) * (nh + 1)]
+            own = planes[k % 3]
+            want = ([planes[(k + r - nh) % 3] for r in range(nh)] + [own] if mode == "cycle"
+                    else [own] * (nh + 1))
+            assert rounds == want
+            assert mode == "own" or set(rounds) == set(planes)
+        assert len(asked) == settings.network_calls(5)

@@ -46,6 +46,20 @@ def test_panel_defaults_are_the_cli_defaults_are_the_recipe(qtbot):
     assert panel.steps_spin.text() == "all (T)" and panel.harmonize_spin.text() == "4"
 
 
+def test_choosing_connected_in_the_combo_samples_with_the_planes_in_turn(qtbot):
+    """``connected`` has ``fast``'s numbers; the user sees that its rounds take the planes
+    in turn, and the panel's recipe keeps it."""
+    panel = GeneratePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.recipe_combo.setFocus()
+    qtbot.keyClicks(panel.recipe_combo, "connected")
+    qtbot.waitUntil(lambda: panel.recipe_combo.currentText() == "connected", timeout=2000)
+    assert panel.harmonize_spin.text() == "8  on the last 60 %, planes in turn"
+    assert panel.settings().to_recipe() == get_recipe("connected")
+    assert panel.settings().to_recipe().sampler.harmonize_planes == "cycle"
+
+
 def test_fractions_and_kept_sections_round_trip_and_reach_the_sampler(qtbot, tmp_path):
     truth = read_volume(demo_dir("separator") / "truth.tif")
     section = truth[40:56, 50, 30:46]  # xz: rows z, columns x

@@ -273,14 +273,15 @@ def chain_progressive(
         x_t_kept = _kept_slices(x, kept)
         before = None if x0_before is None else volume_to_slices(x0_before, plane)
         latest = {plane: None if before is None else before.clamp(-1, 1)}
+        active = [plane]  # the plane being denoised: its estimates are the latest
 
         def estimate(xs, q):  # the corrected x0 estimate of plane q's slices xs
             means = (None if told is None else slice_condition(
                 xs, float(schedule.alphas_cumprod[i]), told, fraction_spread[q], count))
             given = latest.get(q) if self_condition else None
             x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, labels[q], means, given))
-            if self_condition and q == plane:
-                latest[plane] = x0.clamp(-1, 1)
+            if self_condition and q == active[0]:
+                latest[q] = x0.clamp(-1, 1)
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
             return project_x0(x0, mode)
@@ -294,8 +295,9 @@ def chain_progressive(
                                               box)
             return volume_to_slices(total / len(PLANES), plane)
 
-        def denoise(xs, all_planes=False):  # one reverse step: (x0 estimate, x_{t-1})
-            x0 = estimate(xs, plane)
+        def denoise(xs, q, all_planes=False):  # one reverse step in plane q: (x0, x_{t-1})
+            active[0] = q
+            x0 = estimate(xs, q)
             if all_planes:
                 x0 = consensus(xs, x0)
             if decoded is not None:
@@ -304,20 +306,25 @@ def chain_progressive(
             if settings.solver == "ddim":
                 return x0, schedule.ddim_step(xs, i, x0, settings.eta, noise(xs))
             if settings.solver == "dpm2m":
-                return x0, schedule.dpm2m_step(xs, i, x0, before)
+                history = (before if q == plane or x0_before is None
+                           else volume_to_slices(x0_before, q))
+                return x0, schedule.dpm2m_step(xs, i, x0, history)
             return x0, schedule.p_step_from_x0(xs, i, x0, noise(xs))
 
-        xs = plain
+        xs, xs_plane = plain, plane
         nh = settings.harmonize if settings.harmonizes(k, total) else 0
-        for _ in range(nh):  # Eq. 16: denoise, then renoise one step
-            xs = schedule.q_step(denoise(xs)[1], i, noise(xs))
+        for r in range(nh):  # Eq. 16: denoise, then renoise one step
+            q = PLANES[settings.harmonize_plane(k, r, nh)]
+            xs, xs_plane = _recut(xs, xs_plane, q, count, box), q
+            xs = schedule.q_step(denoise(xs, q)[1], i, noise(xs))
             if kept:  # RePaint's resampling: the known slices back in at this noise level
-                v = slices_to_volume(xs, plane, count, box)
+                v = slices_to_volume(xs, q, count, box)
                 _impose(v, kept, schedule, i, noise)
-                xs = volume_to_slices(v, plane)
+                xs = volume_to_slices(v, q)
+        xs = _recut(xs, xs_plane, plane, count, box)
         if nh:
             xs = _blend(xs, plain, settings.gamma, settings.match_variance)
-        x0, x_prev = denoise(xs, settings.consensus(k, total))
+        x0, x_prev = denoise(xs, plane, settings.consensus(k, total))
         x = slices_to_volume(x_prev, plane, count, box)
         x0_vol = slices_to_volume(x0, plane, count, box)
         _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)
@@ -325,6 +332,11 @@ def chain_progressive(
         x0_before = x0_vol
         calls += settings.step_calls(k, total, told is not None)
         yield SampleStep(k + 1, total, plane, x0_vol, num_phases, calls, total_calls)
+
+
+def _recut(xs: torch.Tensor, plane: str, to: str, count: int, box) -> torch.Tensor:
+    """Slices ``xs`` of ``plane`` cut again along ``to`` (themselves when the same)."""
+    return xs if plane == to else volume_to_slices(slices_to_volume(xs, plane, count, box), to)
 
 
 def _kept_slices(x: torch.Tensor, kept) -> list[torch.Tensor]:

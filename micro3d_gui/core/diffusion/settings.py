@@ -18,6 +18,8 @@ X0_PROJECTIONS = ("none", "clip", "rms")
 #: deterministic; its history is the previous step's x0 estimate of the whole volume, so it
 #: fits the plane rotation: the volume is re-cut in the current plane).
 SOLVERS = ("ancestral", "ddim", "dpm2m")
+#: Which plane each harmonizing round of a step denoises in (see ``harmonize_planes``).
+HARMONIZE_PLANES = ("own", "cycle")
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,25 @@ class SamplerSettings:
         0, "the last N steps step from the mean x0 estimate of all three planes (2 more "
         "network calls each)", low=0, flag="--consensus-steps", metavar="N")
 
+    #: ``own``: every harmonizing round of a step denoises in the step's plane (Eq. 16).
+    #: ``cycle``: the rounds take the planes in turn, timed so that the last two rounds
+    #: are the other two planes and the step's own plane has the last word: n_h rounds in one
+    #: plane at low noise rebuild each of its slices on its own and lose the structure
+    #: across them (docs/experiments/2026-12-07-harmonize-cycle.md). Same calls.
+    harmonize_planes: str = setting(
+        "own", "the plane of each harmonizing round: the step's own (the paper's) or the "
+        "three in turn, the step's own last", choices=HARMONIZE_PLANES,
+        flag="--harmonize-planes")
+
     def __post_init__(self):
         check_settings(self)
+
+    def harmonize_plane(self, k: int, r: int, nh: int) -> int:
+        """The plane index (into ``PLANES``, mod 3) of harmonizing round ``r`` of ``nh``
+        in reverse step ``k``, whose own plane is ``k % 3``."""
+        if self.harmonize_planes == "own":
+            return k % 3
+        return (k + r - nh) % 3
 
     def calls_per_denoise(self, fraction_condition: bool = True) -> int:
         """Network evaluations per denoising of a slice batch: guidance w != 1 adds the
