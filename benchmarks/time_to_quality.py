@@ -6,6 +6,7 @@
         [--recipe blend] [--set gamma=1 harmonize=6]    # sampling recipe, and fields over it
         [--seed 1]    # the training seed (micro3d train --seed)
         [--sample-seeds 0 1 2]    # a row per sampling seed (default: 0)
+        [--no-resample]    # no second pass where the self-check finds broken-up phases
         [--self-condition]    # self-conditioned networks (micro3d train --self-condition)
         [--no-diffusivity] [--floor-cache FLOORS.json]    # reuse the truths' floors
         [--planes xy [xz]] [--isotropic | --like PLANE=PLANE ...]    # a declared symmetry
@@ -13,7 +14,8 @@
 
 For each material and budget (minutes): train a model from the material's micrographs with
 ``prepare_trainer`` and nothing but the time given (the recipe of ``micro3d train --time``),
-sample ``count`` volumes of ``size``^3 with the default sampling recipe (the app's), and judge
+sample ``count`` volumes of ``size``^3 with the default sampling recipe (the app's, with
+its second pass where the self-check finds the phases broken up), and judge
 them against the material's 3D truth with the physics yardstick (``metrics.yardstick``): S2
 and lineal-path relative error per plane as a ratio to their floor (the same errors of 8
 random real sub-volumes of the truth of the same size), the largest phase-fraction error,
@@ -42,7 +44,7 @@ from machine import describe
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.device import DEFAULT_DEVICE, resolve_device
-from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, sample
+from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, with_planes_in_turn
 from micro3d_gui.core.symmetry import Symmetry, parse_like
 from micro3d_gui.core.plane_dataset import PlaneDataset
 from micro3d_gui.core.train_config import DEFAULT_PRESET
@@ -52,6 +54,7 @@ from micro3d_gui.preprocess.synthetic import electrode
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
+from micro3d_gui.metrics.checked_sample import run_checked, sample_checked
 from micro3d_gui.metrics.fidelity import FidelityMonitor
 from micro3d_gui.metrics.yardstick import (YardstickSettings, diffusivity_text, judge,
                                            ratio_text, truth_floor)
@@ -161,6 +164,9 @@ def main(argv=None) -> None:
                          "gamma=1 harmonize=6): which part of the recipe loses what")
     ap.add_argument("--self-condition", action="store_true",
                     help="train self-conditioned networks (micro3d train --self-condition)")
+    ap.add_argument("--no-resample", action="store_true",
+                    help="judge the first volumes, without the second pass that micro3d "
+                         "sample makes where the self-check finds the phases broken up")
     ap.add_argument("--sample-seeds", type=int, nargs="+", default=[0], metavar="SEED",
                     help="sample and judge with each of these seeds, a row each: one "
                          "seed's 2 volumes can pass where the next seed's fail "
@@ -237,12 +243,17 @@ def main(argv=None) -> None:
                                      if args.uncorrected else [])
             for (suffix, rec), seed in itertools.product(rows, args.sample_seeds):
                 start = time.perf_counter()
-                vols = sample(ckpt, rec, (args.size,) * 3, args.count, seed=seed,
-                              device=device).numpy()
+                # as micro3d sample: a second pass where the self-check finds broken phases
+                retry = None if suffix or args.no_resample else with_planes_in_turn(rec)
+                result = run_checked(sample_checked(
+                    ckpt, rec, (args.size,) * 3, args.count, check=retry is not None,
+                    retry=retry, seed=seed, device=device))
                 per = (time.perf_counter() - start) / args.count
-                verdict = judge(vols, truth, k, floor, settings, device=device)
+                verdict = judge(result.volumes, truth, k, floor, settings, device=device)
                 seeded = "" if args.sample_seeds == [0] else f", sampling seed {seed}"
-                print(row(name, f"{minutes:.3g} min{suffix}{seeded}", label, verdict,
+                again = (result.self_check or {}).get("second_pass")
+                passes = "" if not again else f", second pass ({again['kept']} kept)"
+                print(row(name, f"{minutes:.3g} min{suffix}{seeded}{passes}", label, verdict,
                           fidelity_text(fid) if not suffix else "-", per), flush=True)
 
 

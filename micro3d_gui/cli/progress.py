@@ -64,11 +64,17 @@ class Progress:
         self._draw(self.bar.close)
 
 
-def sampling_progress(recipe, ckpt: dict, fractions=None, quiet: bool = False):
+def sampling_progress(recipe, ckpt: dict, fractions=None, quiet: bool = False, then=None):
     """A bar counting network calls (a harmonized step costs n_h + 1 plain ones, so steps
     would misstate the ETA) and the sampler callback that moves it, naming the step and its
-    plane."""
-    bar = Progress(recipe.network_calls(ckpt, fractions), unit="call", quiet=quiet)
+    plane. ``then``: the recipe of a second pass after ``recipe``'s, whose bar starts where
+    the first pass's calls end."""
+    first = recipe.network_calls(ckpt, fractions)
+    if then is None:
+        bar = Progress(first, unit="call", quiet=quiet)
+    else:
+        bar = Progress(first + then.network_calls(ckpt, fractions), initial=first,
+                       unit="call", quiet=quiet)
 
     def progress(step) -> None:
         bar.update(step.calls, step=f"{step.step}/{step.total}", plane=step.plane)

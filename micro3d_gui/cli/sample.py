@@ -65,6 +65,11 @@ def add_arguments(sub) -> argparse.ArgumentParser:
     sa.add_argument("--no-check", action="store_true",
                     help="skip the self-check of the volumes against the micrographs the "
                          "model keeps")
+    sa.add_argument("--no-resample", action="store_true",
+                    help="where the self-check finds the phases more broken up than the "
+                         "micrographs', keep the volumes; by default they are sampled again "
+                         "with the harmonizing rounds in the three planes in turn "
+                         "(--harmonize-planes cycle) and the volumes nearer the floor kept")
     return sa
 
 
@@ -153,6 +158,7 @@ def run(args) -> int:
     from ..core.checkpoint import load_checkpoint
     from ..core.distributed import from_environment
     from ..core.diffusion.sampler import SamplingCancelled
+    from ..core.recipe import with_planes_in_turn
     from ..io.export import write_report
     from ..metrics.checked_sample import run_checked, sample_checked
     from ..metrics.selfcheck import self_check_lines
@@ -177,6 +183,16 @@ def run(args) -> int:
     dist = from_environment(device)  # every rank samples; rank 0 alone writes and prints
     device = dist.device(device)
     bar, progress = sampling_progress(recipe, ckpt, args.fractions, quiet=not dist.is_main)
+    retry = None if args.no_check or args.no_resample else with_planes_in_turn(recipe)
+
+    def second_pass(report) -> None:  # a fresh bar, counting on from the first pass's calls
+        nonlocal bar, progress
+        print(f"{report['verdict']}\nsampling again with the harmonizing rounds in the three "
+              "planes in turn (--no-resample: keep these)...", file=sys.stderr, flush=True)
+        bar, progress = sampling_progress(recipe, ckpt, args.fractions, quiet=not dist.is_main,
+                                          then=retry)
+
+    written = []  # a kept second pass writes over the first's files
 
     def write_all(volumes) -> None:  # before the self-check: the volumes are saved first
         bar.close()
@@ -192,8 +208,9 @@ def run(args) -> int:
             counts = np.bincount(vol.ravel(), minlength=ckpt["num_phases"])
             print(f"wrote {path} ({'x'.join(map(str, vol.shape))} [z, y, x], "
                   f"phase fractions {np.round(counts / vol.size, 3).tolist()})", flush=True)
-        if not args.no_check:
+        if not args.no_check and not written:
             print("self-check of the volumes...", file=sys.stderr, flush=True)
+        written.append(True)
 
     with stop_on_signals() as stop_requested:
         try:
@@ -202,13 +219,17 @@ def run(args) -> int:
                 on_sampled=write_all if dist.is_main else None, fractions=args.fractions,
                 keep=keep, periodic=args.periodic, seed=args.seed, device=device,
                 should_stop=stop_requested, memory_budget=budget,
-                compile_network=args.compile, dist=dist), progress)
+                compile_network=args.compile, dist=dist, retry=retry,
+                on_retry=second_pass), lambda step: progress(step))
         except SamplingCancelled:
             bar.close()
             if dist.is_main:
-                print(f"sampling cancelled{stopped_by(stop_requested)}; nothing written",
+                kept = ("the first pass's volumes are kept, written above" if written
+                        else "nothing written")
+                print(f"sampling cancelled{stopped_by(stop_requested)}; {kept}",
                       file=sys.stderr)
             return stop_requested.exit_code
+    bar.close()  # a second pass whose volumes were not kept left its bar open
     dist.close()
     if not dist.is_main:
         return 0

@@ -12,16 +12,18 @@ self-check, with no micrographs given, gets a report that says so. Volumes are
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..core.checkpoint import checkpoint_symmetry, reference_micrographs
 from ..core.diffusion.sampler import SampleStep, SamplingCancelled
-from ..core.recipe import Recipe, sample_progressive
+from ..core.distributed import SINGLE
+from ..core.recipe import Recipe, recipe_to_dict, sample_progressive
 from ..core.reference import reference_images
 from ..core.symmetry import fill_stand_ins
-from .selfcheck import SelfCheckSettings, no_reference_report, self_check
+from .selfcheck import (SelfCheckSettings, broken_up, describe_self_check, nearer_floor,
+                        no_reference_report, self_check)
 
 #: Where the self-check's reference came from, as the report's ``reference`` says it.
 PROJECT_MICROGRAPHS = "the project's micrographs"
@@ -83,20 +85,65 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
                    micrograph_phases: int | None = None,
                    on_sampled: Callable[[np.ndarray], object] | None = None,
                    settings: SelfCheckSettings = SelfCheckSettings(),
+                   retry: Recipe | None = None,
+                   on_retry: Callable[[dict], object] | None = None,
                    **sample_kwargs) -> Generator[SampleStep, None, CheckedSample]:
     """Yield a :class:`SampleStep` per reverse step of
     :func:`~micro3d_gui.core.recipe.sample_progressive` (``sample_kwargs``: its keyword
     arguments), then call ``on_sampled(volumes)`` and, with ``check``, run
-    :func:`check_sampled`; returns a :class:`CheckedSample`."""
-    last = None
-    for last in sample_progressive(ckpt, recipe, shape, count, **sample_kwargs):
-        yield last
-    volumes = last.labels().cpu().numpy()
+    :func:`check_sampled`; returns a :class:`CheckedSample`.
+
+    ``retry``: a recipe to sample again with (the same seed) where the check finds the
+    phases more broken up than the micrographs' (:func:`~.selfcheck.broken_up`);
+    ``on_retry(report)`` is called first with the first check's report. The second pass's
+    steps count their calls on from the first's (its ``total_calls`` the two runs'), its
+    volumes go to ``on_sampled`` only if kept, and the volumes whose check is nearer the
+    floor are kept; the kept report's ``second_pass`` says what happened. Over several
+    processes (``dist``) the ranks agree on the second pass.
+    """
+    def checked(volumes):
+        return (check_sampled(volumes, ckpt, micrographs, micrograph_phases, settings)
+                if check else None)
+
+    k = int(ckpt["num_phases"])
+    volumes = yield from _sampled(ckpt, recipe, shape, count, sample_kwargs, offset=0)
     if on_sampled is not None:
         on_sampled(volumes)
-    report = (check_sampled(volumes, ckpt, micrographs, micrograph_phases, settings)
-              if check else None)
-    return CheckedSample(volumes, int(ckpt["num_phases"]), report)
+    report = checked(volumes)
+    dist = sample_kwargs.get("dist", SINGLE)
+    broken = report is not None and broken_up(report)
+    if retry is None or not dist.any(broken, sample_kwargs.get("device", "cpu")):
+        return CheckedSample(volumes, k, report)
+    if on_retry is not None and report is not None:
+        on_retry(report)
+    offset = recipe.network_calls(ckpt, sample_kwargs.get("fractions"))
+    again = yield from _sampled(ckpt, retry, shape, count, sample_kwargs, offset=offset)
+    if report is None:  # a rank that does not check: the volumes are not its to write
+        return CheckedSample(again, k, None)
+    again_report = checked(again)
+    better = nearer_floor(again_report, report)
+    if better and on_sampled is not None:
+        on_sampled(again)
+    kept = again_report if better else report
+    kept["second_pass"] = {
+        "reason": report["verdict"], "recipe": recipe_to_dict(retry),
+        "kept": "second" if better else "first",
+        "worst_ratio": {"first": report["worst"]["ratio"],
+                        "second": (again_report.get("worst") or {}).get("ratio")},
+    }
+    kept["verdict"] = describe_self_check(kept)
+    return CheckedSample(again if better else volumes, k, kept)
+
+
+def _sampled(ckpt, recipe, shape, count, sample_kwargs,
+             offset: int) -> Generator[SampleStep, None, np.ndarray]:
+    """Sample, yielding each step with its calls counted on from ``offset``; returns the
+    volumes ``[N, Z, Y, X]`` uint8."""
+    last = None
+    for last in sample_progressive(ckpt, recipe, shape, count, **sample_kwargs):
+        yield (last if not offset else
+               replace(last, calls=last.calls + offset, total_calls=last.total_calls + offset))
+    return last.labels().cpu().numpy()
 
 
 def run_checked(steps: Iterator[SampleStep],

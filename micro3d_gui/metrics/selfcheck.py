@@ -285,15 +285,39 @@ def describe_self_check(report: Mapping) -> str:
     other = "s2" if measure == "lineal_path" else "lineal_path"
     shift = report["planes"][plane][f"{measure}_shift"]
     meaning = _DIAGNOSES[(measure, -1 if shift < 0 else 1)]
+    # after a second pass with the planes in turn, that advice has been taken
+    tip = ADVICE if report.get("second_pass") else advice(measure, shift)
     return (f"Self-check: {MEASURE_NAMES[measure]} {worst['ratio']:.1f}x the floor on "
-            f"{plane} ({MEASURE_NAMES[other]} {r[plane][other]:.1f}x): {meaning}; "
-            f"{advice(measure, shift)}")
+            f"{plane} ({MEASURE_NAMES[other]} {r[plane][other]:.1f}x): {meaning}; {tip}")
 
 
 def advice(measure: str, shift: float) -> str:
     """What to try for a volume whose worst ``measure`` is off the floor with curves
     shifted by ``shift`` (see :func:`~.floor.compare_curves`)."""
-    return BROKEN_ADVICE if measure == "lineal_path" and shift < 0 else ADVICE
+    return BROKEN_ADVICE if _broken(measure, shift) else ADVICE
+
+
+def _broken(measure: str, shift: float) -> bool:
+    """A lineal path whose curves fall short: phases more broken up than the micrographs'."""
+    return measure == "lineal_path" and shift < 0
+
+
+def broken_up(report: Mapping) -> bool:
+    """Whether a report finds the volumes off the floor with their phases more broken up
+    than the micrographs' (the worst measure the lineal path, its curves short)."""
+    if not report.get("planes") or report.get("at_floor") or not report.get("worst"):
+        return False
+    worst = report["worst"]
+    return _broken(worst["measure"],
+                   report["planes"][worst["plane"]][f"{worst['measure']}_shift"])
+
+
+def nearer_floor(a: Mapping, b: Mapping) -> bool:
+    """Whether report ``a``'s worst ratio to its floor is below report ``b``'s (False when
+    either made no comparison)."""
+    if not a.get("worst") or not b.get("worst"):
+        return False
+    return a["worst"]["ratio"] < b["worst"]["ratio"]
 
 
 def self_check_table(report: Mapping) -> list[str]:
@@ -313,4 +337,20 @@ def self_check_lines(report: Mapping) -> list[str]:
     head = ([f"self-check against {report.get('reference') or 'the micrographs'} "
              "(relative error; floor: the same for real crops of the micrographs):"]
             if report.get("planes") else [])
-    return head + [f"  {line}" for line in self_check_table(report)] + [report["verdict"]]
+    return (head + [f"  {line}" for line in self_check_table(report)] + [report["verdict"]]
+            + second_pass_lines(report))
+
+
+def second_pass_lines(report: Mapping) -> list[str]:
+    """What a second pass did (see ``checked_sample.sample_checked``), for a person; none
+    when there was none."""
+    again = report.get("second_pass")
+    if not again:
+        return []
+    first, second = (again["worst_ratio"][k] for k in ("first", "second"))
+    which = ("the second pass's volumes, with the planes in turn" if again["kept"] == "second"
+             else "the first pass's volumes")
+    second = "not measured" if second is None else f"{second:.1f}x"
+    return [f"The first volumes' self-check found the phases broken up, so they were sampled "
+            f"again with the harmonizing rounds in the three planes in turn; kept {which}, "
+            f"nearer the floor (worst ratio {first:.1f}x first, {second} second)."]

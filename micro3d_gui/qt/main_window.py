@@ -259,10 +259,13 @@ class MainWindow(QMainWindow, ProjectMenu, ModelLoading, VolumeView):
         per_voxel = self.model_info.get("seconds_per_voxel")
         when = ""
         if per_voxel:
+            from ..core.recipe import with_planes_in_turn
             from ..estimate import about, sampling_seconds
 
             calls = recipe.network_calls(self.model_info, s.fractions)  # steps None: all T
             when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count, calls)) + " here"
+            if with_planes_in_turn(recipe) is not None:
+                when += "\n(twice that if the self-check finds the phases broken up)"
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"
         return (f"{what} loaded:\npress Generate{when}\n({plural(s.count, 'volume')} of "

@@ -11,7 +11,7 @@ from html import escape
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from ..metrics.floor import MEASURES
-from ..metrics.selfcheck import MEASURE_NAMES, level, ratios
+from ..metrics.selfcheck import MEASURE_NAMES, level, ratios, second_pass_lines
 from .palette import VERDICT_HEX
 
 
@@ -55,9 +55,11 @@ class SelfCheckLabel(QLabel):
             self.clear_report()
             return
         self.level = level(report)
-        self.setText(report["verdict"])
+        again = " (sampled twice: see the tooltip)" if report.get("second_pass") else ""
+        self.setText(report["verdict"] + again)
         self.setStyleSheet(f"QLabel {{ color: {VERDICT_HEX[self.level]}; }}")
-        self.setToolTip(self_check_tooltip(report))
+        self.setToolTip(self_check_tooltip(report) + "".join(
+            f"<p>{escape(line)}</p>" for line in second_pass_lines(report)))
         self.show()
 
     def clear_report(self) -> None:

@@ -8,6 +8,7 @@ Real parts: a real (untrained) model file from the core's Trainer, PNG micrograp
 the real sampler in the worker thread; only modal boxes are recorded (``boxes``).
 """
 from dataclasses import replace
+from html import escape
 
 import numpy as np
 import pytest
@@ -85,6 +86,31 @@ def test_generate_shows_the_self_check_beside_the_volumes(qtbot, window, boxes,
 
     window.actions["new"].trigger()  # the volumes go, and their verdict with them
     assert not window.check_label.isVisible() and window.check_label.text() == ""
+
+
+def test_broken_up_volumes_are_sampled_again_and_the_label_says_so(qtbot, window, boxes):
+    """Three steps leave the fibres speckled (broken up): Generate samples them again with
+    the planes in turn, as ``micro3d sample`` does, keeps the volumes nearer the floor and
+    says so beside them."""
+    from micro3d_gui.metrics.selfcheck import second_pass_lines
+    from micro3d_gui.paths import demo_model
+
+    model = demo_model("fibres")
+    window.set_model(model)
+    qtbot.waitUntil(lambda: window.model_path == str(model), timeout=60_000)
+    gen = window.generate_panel
+    gen.set_settings(replace(gen.settings(), shape=(24, 24, 24), count=1, sampling_steps=3,
+                             harmonize=1, seed=0, device="cpu"))
+    report = generate_by_click(qtbot, window)
+    assert boxes.errors == []
+    again = report["second_pass"]
+    assert again["recipe"]["sampler"]["harmonize_planes"] == "cycle"
+    label = window.check_label
+    assert label.text() == report["verdict"] + " (sampled twice: see the tooltip)"
+    assert f"<p>{escape(second_pass_lines(report)[0])}</p>" in label.toolTip()
+    shown = self_check(np.stack(window.volumes), reference_micrographs(load_checkpoint(model)),
+                       2)
+    assert shown["worst"]["ratio"] == pytest.approx(again["worst_ratio"][again["kept"]])
 
 
 def test_fidelity_plot_shows_the_lineal_path_and_still_plots_old_reports(qtbot):
