@@ -106,7 +106,8 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
                 if check else None)
 
     k = int(ckpt["num_phases"])
-    volumes = yield from _sampled(ckpt, recipe, shape, count, sample_kwargs, offset=0)
+    first = yield from _sampled(ckpt, recipe, shape, count, sample_kwargs, offset=0)
+    volumes = first.labels().cpu().numpy()
     if on_sampled is not None:
         on_sampled(volumes)
     report = checked(volumes)
@@ -116,8 +117,9 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
         return CheckedSample(volumes, k, report)
     if on_retry is not None and report is not None:
         on_retry(report)
-    offset = recipe.network_calls(ckpt, sample_kwargs.get("fractions"))
-    again = yield from _sampled(ckpt, retry, shape, count, sample_kwargs, offset=offset)
+    second = yield from _sampled(ckpt, retry, shape, count, sample_kwargs,
+                                 offset=first.total_calls)
+    again = second.labels().cpu().numpy()
     if report is None:  # a rank that does not check: the volumes are not its to write
         return CheckedSample(again, k, None)
     again_report = checked(again)
@@ -136,14 +138,14 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
 
 
 def _sampled(ckpt, recipe, shape, count, sample_kwargs,
-             offset: int) -> Generator[SampleStep, None, np.ndarray]:
+             offset: int) -> Generator[SampleStep, None, SampleStep]:
     """Sample, yielding each step with its calls counted on from ``offset``; returns the
-    volumes ``[N, Z, Y, X]`` uint8."""
+    last step as the sampler made it (its ``x0``: the sample)."""
     last = None
     for last in sample_progressive(ckpt, recipe, shape, count, **sample_kwargs):
         yield (last if not offset else
                replace(last, calls=last.calls + offset, total_calls=last.total_calls + offset))
-    return last.labels().cpu().numpy()
+    return last
 
 
 def run_checked(steps: Iterator[SampleStep],

@@ -273,14 +273,13 @@ def chain_progressive(
         x_t_kept = _kept_slices(x, kept)
         before = None if x0_before is None else volume_to_slices(x0_before, plane)
         latest = {plane: None if before is None else before.clamp(-1, 1)}
-        active = [plane]  # the plane being denoised: its estimates are the latest
 
-        def estimate(xs, q):  # the corrected x0 estimate of plane q's slices xs
+        def estimate(xs, q, latest_now=False):  # the corrected x0 estimate of q's slices xs
             means = (None if told is None else slice_condition(
                 xs, float(schedule.alphas_cumprod[i]), told, fraction_spread[q], count))
             given = latest.get(q) if self_condition else None
             x0 = schedule.x0_from_output(xs, i, eps_fn(xs, t_model, labels[q], means, given))
-            if self_condition and q == active[0]:
+            if self_condition and latest_now:  # the plane being denoised: the latest
                 latest[q] = x0.clamp(-1, 1)
             if anchor is not None:
                 x0 = _anchor_mean(x0, anchor, count)
@@ -296,8 +295,7 @@ def chain_progressive(
             return volume_to_slices(total / len(PLANES), plane)
 
         def denoise(xs, q, all_planes=False):  # one reverse step in plane q: (x0, x_{t-1})
-            active[0] = q
-            x0 = estimate(xs, q)
+            x0 = estimate(xs, q, latest_now=True)
             if all_planes:
                 x0 = consensus(xs, x0)
             if decoded is not None:
