@@ -6,7 +6,7 @@
         [--recipe blend] [--set gamma=1 harmonize=6]    # sampling recipe, and fields over it
         [--seed 1]    # the training seed (micro3d train --seed)
         [--sample-seeds 0 1 2]    # a row per sampling seed (default: 0)
-        [--no-resample]    # no second pass where the self-check finds broken-up phases
+        [--no-resample]    # no second pass where the self-check finds broken-up or long phases
         [--self-condition]    # self-conditioned networks (micro3d train --self-condition)
         [--no-diffusivity] [--floor-cache FLOORS.json]    # reuse the truths' floors
         [--planes xy [xz]] [--isotropic | --like PLANE=PLANE ...]    # a declared symmetry
@@ -44,7 +44,7 @@ from machine import describe
 
 from micro3d_gui.core.checkpoint import load_checkpoint
 from micro3d_gui.core.device import DEFAULT_DEVICE, resolve_device
-from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe, with_planes_in_turn
+from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe
 from micro3d_gui.core.symmetry import Symmetry, parse_like
 from micro3d_gui.core.plane_dataset import PlaneDataset
 from micro3d_gui.core.train_config import DEFAULT_PRESET
@@ -54,7 +54,7 @@ from micro3d_gui.preprocess.synthetic import electrode
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
-from micro3d_gui.metrics.checked_sample import run_checked, sample_checked
+from micro3d_gui.metrics.checked_sample import run_checked, sample_checked, second_pass_recipes
 from micro3d_gui.metrics.fidelity import FidelityMonitor
 from micro3d_gui.metrics.yardstick import (YardstickSettings, diffusivity_text, judge,
                                            ratio_text, truth_floor)
@@ -166,7 +166,7 @@ def main(argv=None) -> None:
                     help="train self-conditioned networks (micro3d train --self-condition)")
     ap.add_argument("--no-resample", action="store_true",
                     help="judge the first volumes, without the second pass that micro3d "
-                         "sample makes where the self-check finds the phases broken up")
+                         "sample makes where the self-check finds the phases broken up or long")
     ap.add_argument("--sample-seeds", type=int, nargs="+", default=[0], metavar="SEED",
                     help="sample and judge with each of these seeds, a row each: one "
                          "seed's 2 volumes can pass where the next seed's fail "
@@ -243,16 +243,18 @@ def main(argv=None) -> None:
                                      if args.uncorrected else [])
             for (suffix, rec), seed in itertools.product(rows, args.sample_seeds):
                 start = time.perf_counter()
-                # as micro3d sample: a second pass where the self-check finds broken phases
-                retry = None if suffix or args.no_resample else with_planes_in_turn(rec)
+                # as micro3d sample: a second pass where the self-check finds the phases
+                # broken up or running long
+                retry = {} if suffix or args.no_resample else second_pass_recipes(rec)
                 result = run_checked(sample_checked(
-                    ckpt, rec, (args.size,) * 3, args.count, check=retry is not None,
+                    ckpt, rec, (args.size,) * 3, args.count, check=bool(retry),
                     retry=retry, seed=seed, device=device))
                 per = (time.perf_counter() - start) / args.count
                 verdict = judge(result.volumes, truth, k, floor, settings, device=device)
                 seeded = "" if args.sample_seeds == [0] else f", sampling seed {seed}"
                 again = (result.self_check or {}).get("second_pass")
-                passes = "" if not again else f", second pass ({again['kept']} kept)"
+                passes = ("" if not again else
+                          f", second pass {again['fault']} ({again['kept']} kept)")
                 print(row(name, f"{minutes:.3g} min{suffix}{seeded}{passes}", label, verdict,
                           fidelity_text(fid) if not suffix else "-", per), flush=True)
 

@@ -67,9 +67,11 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "model keeps")
     sa.add_argument("--no-resample", action="store_true",
                     help="where the self-check finds the phases more broken up than the "
-                         "micrographs', keep the volumes; by default they are sampled again "
-                         "with the harmonizing rounds in the three planes in turn "
-                         "(--harmonize-planes cycle) and the volumes nearer the floor kept")
+                         "micrographs', or running longer, keep the volumes; by default "
+                         "they are sampled again, broken-up phases with the harmonizing "
+                         "rounds in the three planes in turn (--harmonize-planes cycle), "
+                         "long ones with the separated recipe's vote of the planes, and the "
+                         "volumes nearer the floor kept")
     return sa
 
 
@@ -116,12 +118,15 @@ def _memory_budget(gib: float | None) -> int | None:
     return int(gib * (1 << 30))
 
 
-def _check_shape_fits(ckpt, args, settings, device, budget) -> None:
-    """Refuse a --shape whose sampling cannot fit in memory, before anything is allocated."""
+def _check_shape_fits(ckpt, args, recipes, device, budget) -> None:
+    """Refuse a --shape whose sampling with any of ``recipes`` (the first pass's and the
+    second passes') cannot fit in memory, before anything is allocated."""
     from ..core.diffusion.unet import UNetConfig
     from ..core.pipeline import uses_fraction_condition
     from ..core.memory import VolumeTooLarge, free_bytes, plan_sampling
 
+    # the passes differ only in the full-size copies a step holds
+    settings = max((r.sampler for r in recipes), key=lambda s: s.extra_volume_copies)
     try:
         plan = plan_sampling(UNetConfig.from_dict(ckpt["model_config"]), tuple(args.shape),
                       args.count, branches=settings.calls_per_denoise(
@@ -158,10 +163,9 @@ def run(args) -> int:
     from ..core.checkpoint import load_checkpoint
     from ..core.distributed import from_environment
     from ..core.diffusion.sampler import SamplingCancelled
-    from ..core.recipe import with_planes_in_turn
     from ..io.export import write_report
-    from ..metrics.checked_sample import run_checked, sample_checked
-    from ..metrics.selfcheck import self_check_lines
+    from ..metrics.checked_sample import run_checked, sample_checked, second_pass_recipes
+    from ..metrics.selfcheck import SECOND_PASS_WORDS, connectivity_fault, self_check_lines
     from ..session.generation import kept_sections
 
     write = _volume_writer(args.out, args.voxel_size, args.unit)
@@ -173,8 +177,9 @@ def run(args) -> int:
     recipe.check(ckpt, shape, args.fractions, keep)
     device = device_option(args.device)
     budget = _memory_budget(args.memory_budget)
+    retry = {} if args.no_check or args.no_resample else second_pass_recipes(recipe)
     # --shape and --count first: a million output paths are memory too
-    _check_shape_fits(ckpt, args, recipe.sampler, device, budget)
+    _check_shape_fits(ckpt, args, [recipe, *retry.values()], device, budget)
     paths = output_paths(args.out, args.count)
     check_command_files(args)
     check_processes(args.nproc, device)
@@ -183,14 +188,14 @@ def run(args) -> int:
     dist = from_environment(device)  # every rank samples; rank 0 alone writes and prints
     device = dist.device(device)
     bar, progress = sampling_progress(recipe, ckpt, args.fractions, quiet=not dist.is_main)
-    retry = None if args.no_check or args.no_resample else with_planes_in_turn(recipe)
 
     def second_pass(report) -> None:  # a fresh bar, counting on from the first pass's calls
         nonlocal bar, progress
-        print(f"{report['verdict']}\nsampling again with the harmonizing rounds in the three "
-              "planes in turn (--no-resample: keep these)...", file=sys.stderr, flush=True)
+        fault = connectivity_fault(report)
+        print(f"{report['verdict']}\nsampling again with {SECOND_PASS_WORDS[fault][1]} "
+              "(--no-resample: keep these)...", file=sys.stderr, flush=True)
         bar, progress = sampling_progress(recipe, ckpt, args.fractions, quiet=not dist.is_main,
-                                          then=retry)
+                                          then=retry[fault])
 
     written = []  # a kept second pass writes over the first's files
 

@@ -19,11 +19,12 @@ import numpy as np
 from ..core.checkpoint import checkpoint_symmetry, reference_micrographs
 from ..core.diffusion.sampler import SampleStep, SamplingCancelled
 from ..core.distributed import SINGLE
-from ..core.recipe import Recipe, recipe_to_dict, sample_progressive
+from ..core.recipe import (Recipe, recipe_to_dict, sample_progressive, with_plane_vote,
+                           with_planes_in_turn)
 from ..core.reference import reference_images
 from ..core.symmetry import fill_stand_ins
-from .selfcheck import (SelfCheckSettings, broken_up, describe_self_check, nearer_floor,
-                        no_reference_report, self_check)
+from .selfcheck import (BROKEN_UP, RUNS_LONG, SelfCheckSettings, connectivity_fault,
+                        describe_self_check, nearer_floor, no_reference_report, self_check)
 
 #: Where the self-check's reference came from, as the report's ``reference`` says it.
 PROJECT_MICROGRAPHS = "the project's micrographs"
@@ -38,6 +39,17 @@ class CheckedSample:
     volumes: np.ndarray
     num_phases: int
     self_check: dict | None
+
+
+def second_pass_recipes(recipe: Recipe) -> dict[str, Recipe]:
+    """``{connectivity fault: recipe}``: what :func:`sample_checked` samples again with
+    where the self-check (:func:`~.selfcheck.connectivity_fault`) finds the phases broken
+    up (:func:`~micro3d_gui.core.recipe.with_planes_in_turn`) or running long
+    (:func:`~micro3d_gui.core.recipe.with_plane_vote`); faults that ``recipe`` already
+    answers are left out. What ``micro3d sample``, the app's Generate and the benchmarks
+    pass as its ``retry``."""
+    found = {BROKEN_UP: with_planes_in_turn(recipe), RUNS_LONG: with_plane_vote(recipe)}
+    return {fault: again for fault, again in found.items() if again is not None}
 
 
 def check_sampled(volumes: np.ndarray | Sequence[np.ndarray], ckpt: dict,
@@ -85,7 +97,7 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
                    micrograph_phases: int | None = None,
                    on_sampled: Callable[[np.ndarray], object] | None = None,
                    settings: SelfCheckSettings = SelfCheckSettings(),
-                   retry: Recipe | None = None,
+                   retry: Mapping[str, Recipe] | None = None,
                    on_retry: Callable[[dict], object] | None = None,
                    **sample_kwargs) -> Generator[SampleStep, None, CheckedSample]:
     """Yield a :class:`SampleStep` per reverse step of
@@ -93,8 +105,10 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
     arguments), then call ``on_sampled(volumes)`` and, with ``check``, run
     :func:`check_sampled`; returns a :class:`CheckedSample`.
 
-    ``retry``: a recipe to sample again with (the same seed) where the check finds the
-    phases more broken up than the micrographs' (:func:`~.selfcheck.broken_up`);
+    ``retry``: ``{fault: recipe}``, the recipe to sample again with (the same seed) where
+    the check finds that connectivity fault (:func:`~.selfcheck.connectivity_fault`: the
+    phases more broken up than the micrographs', or running longer; what
+    :func:`~micro3d_gui.core.recipe.second_pass_recipes` gives);
     ``on_retry(report)`` is called first with the first check's report. The second pass's
     steps count their calls on from the first's (its ``total_calls`` the two runs'), its
     volumes go to ``on_sampled`` only if kept, and the volumes whose check is nearer the
@@ -112,12 +126,15 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
         on_sampled(volumes)
     report = checked(volumes)
     dist = sample_kwargs.get("dist", SINGLE)
-    broken = report is not None and broken_up(report)
-    if retry is None or not dist.any(broken, sample_kwargs.get("device", "cpu")):
+    fault = None if report is None else connectivity_fault(report)
+    # over several processes only one rank checks: the ranks agree on its finding
+    fault = next((f for f in retry or {}
+                  if dist.any(fault == f, sample_kwargs.get("device", "cpu"))), None)
+    if fault is None:
         return CheckedSample(volumes, k, report)
     if on_retry is not None and report is not None:
         on_retry(report)
-    second = yield from _sampled(ckpt, retry, shape, count, sample_kwargs,
+    second = yield from _sampled(ckpt, retry[fault], shape, count, sample_kwargs,
                                  offset=first.total_calls)
     again = second.labels().cpu().numpy()
     if report is None:  # a rank that does not check: the volumes are not its to write
@@ -126,9 +143,9 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
     better = nearer_floor(again_report, report)
     if better and on_sampled is not None:
         on_sampled(again)
-    kept = again_report if better else report
+    kept = dict(again_report if better else report)  # on_retry's report stays as it was
     kept["second_pass"] = {
-        "reason": report["verdict"], "recipe": recipe_to_dict(retry),
+        "reason": report["verdict"], "fault": fault, "recipe": recipe_to_dict(retry[fault]),
         "kept": "second" if better else "first",
         "worst_ratio": {"first": report["worst"]["ratio"],
                         "second": (again_report.get("worst") or {}).get("ratio")},

@@ -52,6 +52,22 @@ ADVICE = ("try training longer (resume the model with more --steps) or sampling 
 BROKEN_ADVICE = ("try sampling with the connected recipe (--recipe connected: the planes "
                  "take turns in every harmonized step), or training longer (resume the "
                  "model with more --steps)")
+#: What to try for phases running longer than the micrographs' (lineal path long): the
+#: recipe whose early steps put each voxel to the three planes' vote cut the synthetic
+#: electrode's joined particles back (core.recipe.SEPARATED; docs/benchmarks.md, Recipes).
+LONG_ADVICE = ("try sampling with the separated recipe (--recipe separated: two planes "
+               "outvote the third in the early steps), or training longer (resume the "
+               "model with more --steps)")
+
+#: The connectivity faults a self-check names (:func:`connectivity_fault`), and what a
+#: second pass does about each (:func:`second_pass_lines`).
+BROKEN_UP, RUNS_LONG = "broken_up", "runs_long"
+SECOND_PASS_WORDS = {
+    BROKEN_UP: ("found the phases broken up", "the harmonizing rounds in the three planes "
+                "in turn", "with the planes in turn"),
+    RUNS_LONG: ("found the phases running longer than the micrographs'", "the three planes' "
+                "vote in the early steps", "with the planes' vote"),
+}
 
 #: The verdict when there is nothing to check against.
 NO_REFERENCE = ("Self-check: not made: this model was trained before the self-check; give "
@@ -285,7 +301,7 @@ def describe_self_check(report: Mapping) -> str:
     other = "s2" if measure == "lineal_path" else "lineal_path"
     shift = report["planes"][plane][f"{measure}_shift"]
     meaning = _DIAGNOSES[(measure, -1 if shift < 0 else 1)]
-    # after a second pass with the planes in turn, that advice has been taken
+    # after a second pass, the recipe advised has been tried
     tip = ADVICE if report.get("second_pass") else advice(measure, shift)
     return (f"Self-check: {MEASURE_NAMES[measure]} {worst['ratio']:.1f}x the floor on "
             f"{plane} ({MEASURE_NAMES[other]} {r[plane][other]:.1f}x): {meaning}; {tip}")
@@ -294,22 +310,27 @@ def describe_self_check(report: Mapping) -> str:
 def advice(measure: str, shift: float) -> str:
     """What to try for a volume whose worst ``measure`` is off the floor with curves
     shifted by ``shift`` (see :func:`~.floor.compare_curves`)."""
-    return BROKEN_ADVICE if _broken(measure, shift) else ADVICE
+    return {BROKEN_UP: BROKEN_ADVICE, RUNS_LONG: LONG_ADVICE}.get(_fault(measure, shift),
+                                                                 ADVICE)
 
 
-def _broken(measure: str, shift: float) -> bool:
-    """A lineal path whose curves fall short: phases more broken up than the micrographs'."""
-    return measure == "lineal_path" and shift < 0
+def _fault(measure: str, shift: float) -> str | None:
+    """A lineal path whose curves fall short: phases more broken up than the micrographs'
+    (:data:`BROKEN_UP`); whose curves run long: phases running longer (:data:`RUNS_LONG`)."""
+    if measure != "lineal_path":
+        return None
+    return BROKEN_UP if shift < 0 else RUNS_LONG
 
 
-def broken_up(report: Mapping) -> bool:
-    """Whether a report finds the volumes off the floor with their phases more broken up
-    than the micrographs' (the worst measure the lineal path, its curves short)."""
+def connectivity_fault(report: Mapping) -> str | None:
+    """What a report finds wrong with the volumes' connectivity when they are off the
+    floor and their worst measure is the lineal path: :data:`BROKEN_UP` (its curves
+    short) or :data:`RUNS_LONG` (long); None otherwise."""
     if not report.get("planes") or report.get("at_floor") or not report.get("worst"):
-        return False
+        return None
     worst = report["worst"]
-    return _broken(worst["measure"],
-                   report["planes"][worst["plane"]][f"{worst['measure']}_shift"])
+    return _fault(worst["measure"],
+                  report["planes"][worst["plane"]][f"{worst['measure']}_shift"])
 
 
 def nearer_floor(a: Mapping, b: Mapping) -> bool:
@@ -348,9 +369,10 @@ def second_pass_lines(report: Mapping) -> list[str]:
     if not again:
         return []
     first, second = (again["worst_ratio"][k] for k in ("first", "second"))
-    which = ("the second pass's volumes, with the planes in turn" if again["kept"] == "second"
+    found, how, short = SECOND_PASS_WORDS[again.get("fault", BROKEN_UP)]
+    which = (f"the second pass's volumes, {short}" if again["kept"] == "second"
              else "the first pass's volumes")
     second = "not measured" if second is None else f"{second:.1f}x"
-    return [f"The first volumes' self-check found the phases broken up, so they were sampled "
-            f"again with the harmonizing rounds in the three planes in turn; kept {which}, "
-            f"nearer the floor (worst ratio {first:.1f}x first, {second} second)."]
+    return [f"The first volumes' self-check {found}, so they were sampled again with {how}; "
+            f"kept {which}, nearer the floor (worst ratio {first:.1f}x first, {second} "
+            "second)."]

@@ -234,7 +234,8 @@ class GeneratePanel(JobPanel):
     def _show_harmonized_part(self, name: str) -> None:
         """Say beside n_h which of the steps harmonize, when the recipe harmonizes only
         some, and when its rounds take the planes in turn (the fields are otherwise
-        ``fast``'s for ``connected``)."""
+        ``fast``'s for ``connected``); beside the steps, how many are put to the planes'
+        vote (``separated``)."""
         sampler = get_recipe(name).sampler
         part = sampler.harmonize_fraction
         where = "last" if sampler.harmonize_late else "first"
@@ -242,6 +243,8 @@ class GeneratePanel(JobPanel):
         if sampler.harmonize_planes == "cycle":
             suffix += ", planes in turn"
         self.harmonize_spin.setSuffix(suffix)
+        self.steps_spin.setSuffix(
+            f", the first {sampler.vote_steps} voted" if sampler.vote_steps else "")
 
     def _keep_drag_enter(self, event) -> None:
         if local_paths(event.mimeData()):

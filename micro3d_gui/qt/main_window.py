@@ -259,13 +259,18 @@ class MainWindow(QMainWindow, ProjectMenu, ModelLoading, VolumeView):
         per_voxel = self.model_info.get("seconds_per_voxel")
         when = ""
         if per_voxel:
-            from ..core.recipe import with_planes_in_turn
             from ..estimate import about, sampling_seconds
+            from ..metrics.checked_sample import second_pass_recipes
 
-            calls = recipe.network_calls(self.model_info, s.fractions)  # steps None: all T
-            when = ", " + about(sampling_seconds(per_voxel, s.shape, s.count, calls)) + " here"
-            if with_planes_in_turn(recipe) is not None:
-                when += "\n(twice that if the self-check finds the phases broken up)"
+            def seconds(r):  # steps None: all T
+                return sampling_seconds(per_voxel, s.shape, s.count,
+                                        r.network_calls(self.model_info, s.fractions))
+
+            when = ", " + about(seconds(recipe)) + " here"
+            again = second_pass_recipes(recipe).values()
+            if again:
+                when += (f"\n(up to {about(max(map(seconds, again)))} more if the self-check "
+                         "finds the phases broken up or running long)")
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"
         return (f"{what} loaded:\npress Generate{when}\n({plural(s.count, 'volume')} of "

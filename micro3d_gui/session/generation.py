@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.device import DEFAULT_DEVICE
 from ..core.planes import PLANES
-from ..core.recipe import DEFAULT_RECIPE, Recipe, get_recipe, with_planes_in_turn
+from ..core.recipe import DEFAULT_RECIPE, Recipe, get_recipe
 from ..errors import InputError
 
 #: The recipe fields the Generate panel shows; the others are the named recipe's.
@@ -132,19 +132,20 @@ def sample_job(settings: GenerateSettings, device,
     volumes against ``micrographs`` (labels per plane with ``micrograph_phases`` phases:
     the project's, segmented as for training), else the micrographs the model keeps
     (:func:`~micro3d_gui.metrics.checked_sample.sample_checked`, as ``micro3d sample``),
-    and where it finds the phases broken up samples again with the planes in turn
-    (:func:`~micro3d_gui.core.recipe.with_planes_in_turn`), keeping the nearer volumes.
+    and where it finds the phases broken up, or running long, samples again
+    (:func:`~micro3d_gui.metrics.checked_sample.second_pass_recipes`), keeping the nearer
+    volumes.
     Returns ``(volumes [N, Z, Y, X] uint8, num_phases, self-check report)``."""
     from ..core.checkpoint import load_checkpoint
     from ..core.encoding import decode_preview
-    from ..metrics.checked_sample import sample_checked
+    from ..metrics.checked_sample import sample_checked, second_pass_recipes
 
     recipe = settings.to_recipe()
     ckpt = load_checkpoint(settings.model_path)
     k = int(ckpt["num_phases"])
     steps = sample_checked(ckpt, recipe, settings.shape, settings.count,
                            micrographs=micrographs, micrograph_phases=micrograph_phases,
-                           retry=with_planes_in_turn(recipe),
+                           retry=second_pass_recipes(recipe),
                            fractions=settings.fractions, keep=kept_sections(settings.keep, k),
                            periodic=settings.periodic, seed=settings.seed, device=device,
                            should_stop=should_stop)

@@ -130,9 +130,10 @@ def test_live_preview_of_a_large_box_decodes_every_nth_voxel():
     assert preview_stride((256, 256, 256)) == 2 and preview_stride((512,) * 3) == 4
 
 
-def test_consensus_steps_count_their_extra_copies_of_the_latent():
+@pytest.mark.parametrize("pooled", [dict(consensus_steps=2), dict(vote_steps=2)])
+def test_consensus_and_vote_steps_count_their_extra_copies_of_the_latent(pooled):
     cfg = preset_config("tiny", 1)
-    settings = SamplerSettings(consensus_steps=2)
+    settings = SamplerSettings(**pooled)
     plain = estimate_sampling(cfg, (32, 32, 32), budget=1 << 34)
     more = estimate_sampling(cfg, (32, 32, 32), budget=1 << 34,
                              extra_copies=settings.extra_volume_copies)

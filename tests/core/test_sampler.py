@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from micro3d_gui.core.diffusion.respace import respace
 from micro3d_gui.core.diffusion.settings import SamplerSettings
 from micro3d_gui.core.diffusion.sampler import (
-    SamplingCancelled, chain_progressive, project_x0, run_to_end,
+    SamplingCancelled, chain_progressive, plane_vote, project_x0, run_to_end,
 )
 from micro3d_gui.core.diffusion.schedule import Schedule, ScheduleConfig
 from micro3d_gui.core.planes import NULL_LABEL
@@ -283,6 +283,47 @@ def test_consensus_steps_step_from_the_mean_of_the_three_planes_estimates():
     exact = run_to_end(chain_progressive(Oracle(v), respace(SCHED, 6), (3, 4, 5), 2, 1, 1,
                                          every_step(harmonize=4, consensus_steps=6), seed=1))
     np.testing.assert_allclose(exact.x0[0].numpy(), v, atol=1e-3)
+
+
+@pytest.mark.parametrize("phases", [2, 3])
+def test_the_plane_vote_takes_the_other_two_planes_where_they_outvote_the_stepping_one(phases):
+    """Voxel by voxel, independent of the sampler's decoding: where the other two planes'
+    estimates decode to one phase and the stepping plane's to another, their mean; else
+    the stepping plane's estimate."""
+    rng = np.random.default_rng(5)
+    c = 1 if phases == 2 else phases
+    own, a, b = (torch.from_numpy(rng.normal(size=(2, c, 3, 4, 5))).float() for _ in range(3))
+    got = plane_vote(own, a, b, phases).numpy()
+
+    def phase(e):  # per voxel: sign for one channel, else the largest channel
+        return (e[:, 0] > 0).astype(int) if c == 1 else e.argmax(axis=1)
+
+    pa, pb, po = phase(a.numpy()), phase(b.numpy()), phase(own.numpy())
+    for n, z, y, x in np.ndindex(pa.shape):
+        outvoted = pa[n, z, y, x] == pb[n, z, y, x] != po[n, z, y, x]
+        want = ((a + b) / 2 if outvoted else own)[n, :, z, y, x].numpy()
+        np.testing.assert_allclose(got[n, :, z, y, x], want)
+    outvoted = (pa == pb) & (pa != po)
+    assert 0 < outvoted.mean() < 1  # both cases were tried
+
+
+def test_vote_steps_ask_every_plane_at_the_first_steps_and_keep_the_exact_volume():
+    """The first 3 of 5 steps ask the other two planes too (3 calls each, as
+    network_calls says); the exact denoiser, whose planes always agree, still gives the
+    volume, harmonized or not."""
+    shape = (3, 4, 5)
+    v = np.random.default_rng(3).choice([-1.0, 1.0], size=(1, *shape))
+    sched = respace(SCHED, 5)
+    for harmonize in (0, 2):
+        oracle = Oracle(v)
+        settings = every_step(harmonize=harmonize, vote_steps=3)
+        last = run_to_end(chain_progressive(oracle, sched, shape, 2, 1, 1, settings, seed=2))
+        np.testing.assert_allclose(last.x0[0].numpy(), v, atol=1e-3)
+        asked = [[p for p, t, _ in oracle.calls if t == sched.timestep_map[i]]
+                 for i in range(4, -1, -1)]  # noisiest first, one pass of slices per call
+        assert [sorted(set(p)) for p in asked[:3]] == [["xy", "xz", "yz"]] * 3
+        assert [len(set(p)) for p in asked[3:]] == [1, 1]  # the step's own plane alone
+        assert last.total_calls == settings.network_calls(5) == 5 * (1 + harmonize) + 2 * 3
 
 
 def test_harmonizing_in_the_planes_in_turn_ends_each_step_in_its_own_plane():

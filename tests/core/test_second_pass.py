@@ -1,10 +1,11 @@
-"""A second pass where the self-check finds the phases broken up
+"""A second pass where the self-check finds the phases broken up or running long
 (:func:`micro3d_gui.metrics.checked_sample.sample_checked` with ``retry``), on the demo
 models. Three steps leave the fibres speckled, their lineal path several times its floor and
 short, on every machine: the volumes are sampled again with the planes in turn (the same
 seed), the second pass's steps count on from the first's calls, and the volumes nearer the
-floor are kept and handed on. The separator's ``fast`` volume is at the floor: no second
-pass."""
+floor are kept and handed on. Checked against micrographs three times finer than the
+model's (every third pixel), any volume's phases run long: sampled again with the planes'
+vote. The separator's ``fast`` volume is at the floor: no second pass."""
 import json
 
 import numpy as np
@@ -14,9 +15,10 @@ import torch
 
 from micro3d_gui.cli import main
 from micro3d_gui.core.checkpoint import load_checkpoint, reference_micrographs
-from micro3d_gui.core.recipe import get_recipe, sample, with_planes_in_turn
-from micro3d_gui.metrics.checked_sample import run_checked, sample_checked
-from micro3d_gui.metrics.selfcheck import broken_up, second_pass_lines, self_check
+from micro3d_gui.core.recipe import get_recipe, sample, with_plane_vote, with_planes_in_turn
+from micro3d_gui.metrics.checked_sample import run_checked, sample_checked, second_pass_recipes
+from micro3d_gui.metrics.selfcheck import (BROKEN_UP, LONG_ADVICE, RUNS_LONG,
+                                           connectivity_fault, second_pass_lines, self_check)
 from micro3d_gui.paths import demo_model
 from micro3d_gui.session.generation import GenerateSettings, sample_job
 
@@ -33,27 +35,34 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_the_retry_recipe_is_the_recipe_with_the_planes_in_turn():
-    fast = get_recipe("fast")
-    assert with_planes_in_turn(fast) == get_recipe("connected")
-    assert with_planes_in_turn(get_recipe("connected")) is None  # already in turn
-    assert with_planes_in_turn(fast.replace(harmonize=0)) is None  # nothing to take turns
+def test_the_retry_recipes_are_the_planes_in_turn_and_the_planes_vote():
+    fast, connected, separated = (get_recipe(n) for n in ("fast", "connected", "separated"))
+    assert second_pass_recipes(fast) == {BROKEN_UP: connected, RUNS_LONG: separated}
+    assert with_planes_in_turn(connected) is None  # already in turn
+    assert second_pass_recipes(connected) == {RUNS_LONG: separated}
+    assert second_pass_recipes(separated) == {
+        BROKEN_UP: separated.replace(harmonize_planes="cycle")}
+    assert second_pass_recipes(fast.replace(harmonize=0)) == {}  # nothing to take turns
     assert with_planes_in_turn(SPECKLED) == SPECKLED.replace(harmonize_planes="cycle")
+    # the vote's structure, the first recipe's other settings
+    assert with_plane_vote(fast.replace(guidance=2)) == separated.replace(guidance=2)
+    assert separated.network_calls(load_checkpoint(demo_model("fibres"))) == 72
 
 
-def run(ckpt, recipe, seed=0):
-    """sample_checked with the retry: (steps, volumes handed on, result, reports handed
+def run(ckpt, recipe, seed=0, micrographs=None):
+    """sample_checked with the retries: (steps, volumes handed on, result, reports handed
     to on_retry)."""
     steps, handed, retried = [], [], []
-    gen = sample_checked(ckpt, recipe, BOX, 1, seed=seed, retry=with_planes_in_turn(recipe),
-                         on_sampled=handed.append, on_retry=retried.append)
+    gen = sample_checked(ckpt, recipe, BOX, 1, seed=seed, retry=second_pass_recipes(recipe),
+                         micrographs=micrographs, on_sampled=handed.append,
+                         on_retry=retried.append)
     return steps, handed, run_checked(gen, steps.append), retried
 
 
 def test_broken_up_volumes_are_sampled_again_and_the_nearer_kept():
     ckpt = load_checkpoint(demo_model("fibres"))
     steps, handed, result, retried = run(ckpt, SPECKLED)
-    assert len(retried) == 1 and broken_up(retried[0])
+    assert len(retried) == 1 and connectivity_fault(retried[0]) == BROKEN_UP
     calls = SPECKLED.network_calls(ckpt)
     done = [1, 3, 5]  # n_h 1 on the last 60 % of 3 steps: the last 2
     assert done[-1] == calls
@@ -63,7 +72,7 @@ def test_broken_up_volumes_are_sampled_again_and_the_nearer_kept():
     first = sample(ckpt, SPECKLED, BOX, 1, seed=0).numpy()
     second = sample(ckpt, with_planes_in_turn(SPECKLED), BOX, 1, seed=0).numpy()
     again = result.self_check["second_pass"]
-    assert again["reason"] == retried[0]["verdict"]
+    assert again["reason"] == retried[0]["verdict"] and again["fault"] == BROKEN_UP
     assert again["worst_ratio"]["first"] == retried[0]["worst"]["ratio"]
     ratios = again["worst_ratio"]
     kept = "second" if ratios["second"] < ratios["first"] else "first"
@@ -74,6 +83,25 @@ def test_broken_up_volumes_are_sampled_again_and_the_nearer_kept():
     assert len(handed) == (2 if kept == "second" else 1)
     np.testing.assert_array_equal(handed[-1], want)  # the kept volumes handed on last
     assert f"kept the {kept} pass's volumes" in second_pass_lines(result.self_check)[0]
+
+
+def test_long_phases_are_sampled_again_with_the_planes_vote():
+    ckpt = load_checkpoint(demo_model("fibres"))
+    finer = {p: [im[::3, ::3] for im in ims] for p, ims in reference_micrographs(ckpt).items()}
+    fast, separated = get_recipe("fast"), get_recipe("separated")
+    steps, handed, result, retried = run(ckpt, fast, micrographs=finer)
+    assert len(retried) == 1 and connectivity_fault(retried[0]) == RUNS_LONG
+    assert retried[0]["verdict"].endswith(LONG_ADVICE)  # the recipe the second pass takes
+    first, second = fast.network_calls(ckpt), separated.network_calls(ckpt)
+    assert [s.step for s in steps] == [*range(1, 13), *range(1, 21)]
+    assert steps[11].calls == first and steps[-1].calls == steps[-1].total_calls == first + second
+    again = result.self_check["second_pass"]
+    assert again["fault"] == RUNS_LONG and again["recipe"]["sampler"]["vote_steps"] == 14
+    voted = sample(ckpt, separated, BOX, 1, seed=0).numpy()  # what the second pass made
+    assert again["worst_ratio"]["second"] == self_check(voted, finer, 2)["worst"]["ratio"]
+    np.testing.assert_array_equal(result.volumes,
+                                  voted if again["kept"] == "second" else handed[0])
+    assert "running longer than the micrographs'" in second_pass_lines(result.self_check)[0]
 
 
 def test_volumes_at_the_floor_are_not_sampled_again():

@@ -46,18 +46,25 @@ def test_panel_defaults_are_the_cli_defaults_are_the_recipe(qtbot):
     assert panel.steps_spin.text() == "all (T)" and panel.harmonize_spin.text() == "4"
 
 
-def test_choosing_connected_in_the_combo_samples_with_the_planes_in_turn(qtbot):
-    """``connected`` has ``fast``'s numbers; the user sees that its rounds take the planes
-    in turn, and the panel's recipe keeps it."""
+@pytest.mark.parametrize("name, steps, harmonize", [
+    # fast's numbers: the user sees that the rounds take the planes in turn
+    ("connected", "12", "8  on the last 60 %, planes in turn"),
+    # the user sees which steps the planes vote on, and which harmonize
+    ("separated", "20, the first 14 voted", "4  on the last 30 %"),
+])
+def test_choosing_a_recipe_by_keyboard_shows_what_it_does_and_samples_with_it(
+        qtbot, name, steps, harmonize):
+    """A recipe whose fields alone do not say what it does (the planes in turn, the
+    planes' vote), chosen in the combo by typing its name: the spin boxes say it, and the
+    panel's recipe is the named one."""
     panel = GeneratePanel()
     qtbot.addWidget(panel)
     panel.show()
     panel.recipe_combo.setFocus()
-    qtbot.keyClicks(panel.recipe_combo, "connected")
-    qtbot.waitUntil(lambda: panel.recipe_combo.currentText() == "connected", timeout=2000)
-    assert panel.harmonize_spin.text() == "8  on the last 60 %, planes in turn"
-    assert panel.settings().to_recipe() == get_recipe("connected")
-    assert panel.settings().to_recipe().sampler.harmonize_planes == "cycle"
+    qtbot.keyClicks(panel.recipe_combo, name)
+    qtbot.waitUntil(lambda: panel.recipe_combo.currentText() == name, timeout=2000)
+    assert panel.steps_spin.text() == steps and panel.harmonize_spin.text() == harmonize
+    assert panel.settings().to_recipe() == get_recipe(name)
 
 
 def test_fractions_and_kept_sections_round_trip_and_reach_the_sampler(qtbot, tmp_path):

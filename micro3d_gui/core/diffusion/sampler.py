@@ -285,19 +285,27 @@ def chain_progressive(
                 x0 = _anchor_mean(x0, anchor, count)
             return project_x0(x0, mode)
 
-        def consensus(xs, x0):  # the mean of all three planes' estimates, as plane slices
+        def others(xs):  # the other two planes' estimates of plane slices xs, as volumes
             v = slices_to_volume(xs, plane, count, box)
-            total = slices_to_volume(x0, plane, count, box)
             for q in PLANES:
                 if q != plane:
-                    total += slices_to_volume(estimate(volume_to_slices(v, q), q), q, count,
-                                              box)
+                    yield slices_to_volume(estimate(volume_to_slices(v, q), q), q, count, box)
+
+        def consensus(xs, x0):  # the mean of all three planes' estimates, as plane slices
+            total = slices_to_volume(x0, plane, count, box)
+            for e in others(xs):
+                total += e
             return volume_to_slices(total / len(PLANES), plane)
 
-        def denoise(xs, q, all_planes=False):  # one reverse step in plane q: (x0, x_{t-1})
+        def vote(xs, x0):  # two planes' estimate where they outvote the step's plane
+            return volume_to_slices(
+                plane_vote(slices_to_volume(x0, plane, count, box), *others(xs), num_phases),
+                plane)
+
+        def denoise(xs, q, pool=None):  # one reverse step in plane q: (x0, x_{t-1})
             x0 = estimate(xs, q, latest_now=True)
-            if all_planes:
-                x0 = consensus(xs, x0)
+            if pool is not None:
+                x0 = pool(xs, x0)
             if decoded is not None:
                 x0, offsets["last"] = _anchor_decoded(x0, decoded, count, num_phases,
                                                       offsets["last"])
@@ -322,7 +330,8 @@ def chain_progressive(
         xs = _recut(xs, xs_plane, plane, count, box)
         if nh:
             xs = _blend(xs, plain, settings.gamma, settings.match_variance)
-        x0, x_prev = denoise(xs, plane, settings.consensus(k, total))
+        x0, x_prev = denoise(xs, plane, vote if settings.votes(k) else
+                             consensus if settings.consensus(k, total) else None)
         x = slices_to_volume(x_prev, plane, count, box)
         x0_vol = slices_to_volume(x0, plane, count, box)
         _impose(x, kept, schedule, i - 1, noise, before=x_t_kept)
@@ -330,6 +339,16 @@ def chain_progressive(
         x0_before = x0_vol
         calls += settings.step_calls(k, total, told is not None)
         yield SampleStep(k + 1, total, plane, x0_vol, num_phases, calls, total_calls)
+
+
+def plane_vote(own: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+               num_phases: int) -> torch.Tensor:
+    """The step's plane's x0 estimate ``own`` ``[N, C, Z, Y, X]``, except where the other
+    two planes' estimates ``a`` and ``b`` decode to the same phase and ``own`` to another:
+    there their mean."""
+    pa, pb = decode_volume(a, num_phases), decode_volume(b, num_phases)
+    outvoted = ((pa == pb) & (decode_volume(own, num_phases) != pa)).unsqueeze(1)
+    return torch.where(outvoted, (a + b) / 2, own)
 
 
 def _recut(xs: torch.Tensor, plane: str, to: str, count: int, box) -> torch.Tensor:

@@ -176,6 +176,18 @@ class SamplerSettings:
     consensus_steps: int = setting(
         0, "the last N steps step from the mean x0 estimate of all three planes (2 more "
         "network calls each)", low=0, flag="--consensus-steps", metavar="N")
+    #: The first ``vote_steps`` reverse steps also estimate x0 in the other two planes
+    #: from the same latent (2 more denoisings each); where those two agree on a voxel's
+    #: phase and the step's plane does not, the voxel takes their mean estimate. Early on
+    #: each plane lays out the coarse structure slice by slice, and what only the stepping
+    #: plane places runs on across its slices (the synthetic electrode's particles joined
+    #: into worms); two planes against one cut it back, where the mean of all three, or
+    #: their product, thinned the phases that one plane sees edge-on
+    #: (docs/experiments/2026-12-07-plane-vote.md).
+    vote_steps: int = setting(
+        0, "the first N steps: a voxel takes the other two planes' x0 estimate where they "
+        "agree on its phase against the step's plane (2 more network calls each)", low=0,
+        flag="--vote-steps", metavar="N")
 
     #: ``own``: every harmonizing round of a step denoises in the step's plane (Eq. 16).
     #: ``cycle``: the rounds take the planes in turn, timed so that the last two rounds
@@ -222,18 +234,23 @@ class SamplerSettings:
     def extra_volume_copies(self) -> int:
         """Full-size latent copies a step holds beyond the memory plan's usual ones: a
         consensus step keeps the volume, the running mean and one other plane's slices
-        and estimate."""
-        return 4 if self.consensus_steps else 0
+        and estimate; a voting step the volume, the three estimates and one plane's
+        slices."""
+        return 5 if self.vote_steps else 4 if self.consensus_steps else 0
 
     def consensus(self, k: int, steps: int) -> bool:
         """Whether reverse step ``k`` of ``steps`` steps from all three planes' x0."""
         return k >= steps - self.consensus_steps
 
+    def votes(self, k: int) -> bool:
+        """Whether reverse step ``k`` (0 = the noisiest) puts its x0 to the planes' vote."""
+        return k < self.vote_steps
+
     def step_calls(self, k: int, steps: int, fraction_condition: bool = True) -> int:
         """Network evaluations per slice batch in reverse step ``k`` of ``steps``."""
         return self.calls_per_denoise(fraction_condition) * (
             1 + (self.harmonize if self.harmonizes(k, steps) else 0)
-            + 2 * self.consensus(k, steps))
+            + 2 * (self.consensus(k, steps) or self.votes(k)))
 
     def network_calls(self, steps: int, fraction_condition: bool = True) -> int:
         """Network evaluations per slice batch for a whole run of ``steps`` reverse steps
