@@ -108,7 +108,7 @@ def sample_checked(ckpt: dict, recipe: Recipe, shape: Sequence[int], count: int 
     ``retry``: ``{fault: recipe}``, the recipe to sample again with (the same seed) where
     the check finds that connectivity fault (:func:`~.selfcheck.connectivity_fault`: the
     phases more broken up than the micrographs', or running longer; what
-    :func:`~micro3d_gui.core.recipe.second_pass_recipes` gives);
+    :func:`second_pass_recipes` gives);
     ``on_retry(report)`` is called first with the first check's report. The second pass's
     steps count their calls on from the first's (its ``total_calls`` the two runs'), its
     volumes go to ``on_sampled`` only if kept, and the volumes whose check is nearer the
