@@ -269,8 +269,9 @@ class MainWindow(QMainWindow, ProjectMenu, ModelLoading, VolumeView):
             when = ", " + about(seconds(recipe)) + " here"
             again = second_pass_recipes(recipe).values()
             if again:
+                # where the phases come out broken up or running long (the longer pass)
                 when += (f"\n(up to {about(max(map(seconds, again)))} more if the self-check "
-                         "finds the phases broken up or running long)")
+                         "asks for a second pass)")
         z, y, x = s.shape
         what = "Demo model" if self._is_bundled(self.model_path) else "Model"
         return (f"{what} loaded:\npress Generate{when}\n({plural(s.count, 'volume')} of "

@@ -76,7 +76,7 @@ def test_first_window_leads_to_generate(qtbot, make_window, size):
     assert text.startswith("Demo model loaded:\npress Generate") and " here" in text
     assert "about " in text and win.viewport._placeholder_actor is not None
     # fast's second pass: the planes in turn (68 calls) or their vote (72), the longer
-    assert "more if the self-check finds the phases broken up or running long)" in text
+    assert "more if the self-check asks for a second pass)" in text
     assert text.split("\n")[2].startswith("(up to about ")
     # the paper's recipe (sampling steps 0: all T) is estimated at its T steps' calls
     win.generate_panel.recipe_combo.setCurrentText("paper")
