@@ -200,8 +200,9 @@ FINE = Recipe(50, SamplerSettings(harmonize=1, gamma=0.5, **_EVERY_STEP))
 #: the self-check suggests for phases more broken up than the micrographs', not the
 #: default.
 CONNECTED = Recipe(sampler=SamplerSettings(harmonize_planes="cycle"))
-#: The sampler settings of ``separated`` (with its 20 steps): the first 14 steps (the noisy ones) put to
-#: the three planes' vote, n_h = 4 on the last 30 % (6 steps): 72 network calls.
+#: The sampler settings of ``separated`` (with its 20 steps): the first 14 steps (the
+#: noisy ones) put to the three planes' vote, n_h = 4 on the last 30 % (6 steps): 72
+#: network calls.
 _VOTE = dict(harmonize=4, harmonize_fraction=0.3, harmonize_late=True, vote_steps=14)
 #: Two planes outvote the third where a feature placed by one plane alone would run on
 #: across its slices. It cut the synthetic electrode's joined particles back into its
