@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from .checkpoint import checkpoint_symmetry, model_from_checkpoint, schedule_from_checkpoint
@@ -19,7 +20,7 @@ from .diffusion.unet import UNetConfig
 from .memory import default_budget, plan_sampling
 from .diffusion.sampler import KeptSection, SampleStep, chain_progressive, run_to_end
 from .diffusion.settings import SamplerSettings
-from .encoding import num_channels
+from .encoding import encode, num_channels
 from .planes import PLANES
 
 
@@ -39,6 +40,7 @@ def pipeline_progressive(
     memory_budget: int | None = None,
     compile_network: bool = False,
     dist: Distributed = SINGLE,
+    start: tuple[np.ndarray, int] | None = None,
 ) -> Iterator[SampleStep]:
     """Yield a :class:`SampleStep` per reverse step for ``count`` volumes ``(Z, Y, X)``.
 
@@ -54,7 +56,10 @@ def pipeline_progressive(
     faster; ``compile_network`` runs the network through ``torch.compile`` (a cold cost
     first, :data:`~.device.COMPILE_COLD_COST_S`). ``dist``: the processes that share each
     network call's slices (:mod:`.distributed`); on CPU the default budget is split among
-    the processes of this machine, which each hold the whole latent.
+    the processes of this machine, which each hold the whole latent. ``start = (labels,
+    i0)``: label volumes ``[count, Z, Y, X]`` noised to respaced step ``i0`` (0 = the
+    last, least noisy) begin the chain, which runs the rest of its steps (SDEdit; see the
+    sampler).
     """
     if any(int(s) < 1 for s in shape):
         raise ValueError(f"box sides must be positive, got {tuple(shape)}")
@@ -74,6 +79,8 @@ def pipeline_progressive(
     model.set_periodic(periodic)
     schedule = schedule_from_checkpoint(ckpt)
     schedule = respace(schedule, sampling_steps or schedule.num_steps)
+    if start is not None:
+        start = _encoded_start(start, ckpt["num_phases"], count, shape, schedule.num_steps)
     k = ckpt["num_phases"]
     channels = num_channels(k)
     cfg = model.config
@@ -103,7 +110,20 @@ def pipeline_progressive(
             target_fractions=fractions,
             keep=keep, fraction_spread=spread,
             plane_labels=symmetry.labels(), dist=dist, self_condition=cfg.self_condition,
+            start=start,
         )
+
+
+def _encoded_start(start, num_phases: int, count: int, shape, steps: int):
+    """``(labels [count, Z, Y, X], i0)`` -> ``(encoded [count, C, Z, Y, X], i0)``; ValueError
+    for volumes of another box or count, or a step outside ``0 .. steps - 1``."""
+    labels, i0 = np.asarray(start[0]), int(start[1])
+    if labels.shape != (count, *(int(s) for s in shape)):
+        raise ValueError(f"start volumes of shape {labels.shape}, expected "
+                         f"{(count, *shape)}")
+    if not 0 <= i0 < steps:
+        raise ValueError(f"start step {i0} outside 0 .. {steps - 1}")
+    return encode(labels, num_phases).movedim(2, 1), i0
 
 
 def uses_fraction_condition(ckpt: dict, fractions: Sequence[float] | None = None) -> bool:

@@ -278,19 +278,20 @@ def sample_progressive(
     memory_budget: int | None = None,
     compile_network: bool = False,
     dist: Distributed = SINGLE,
+    start: tuple[np.ndarray, int] | None = None,
 ) -> Iterator[SampleStep]:
     """Check the inputs (:meth:`Recipe.check`), then yield a :class:`SampleStep` per reverse
     step for ``count`` volumes of ``shape = (Z, Y, X)``. ``fractions`` ``[K]``: target phase
     fractions (None: the training micrographs'); ``keep``: measured sections each volume
-    holds exactly; ``memory_budget`` (bytes), ``compile_network`` and ``dist`` as in
-    :func:`~.pipeline.pipeline_progressive`."""
+    holds exactly; ``memory_budget`` (bytes), ``compile_network``, ``dist`` and ``start``
+    as in :func:`~.pipeline.pipeline_progressive`."""
     recipe.check(ckpt, shape, fractions, keep)
     return pipeline_progressive(
         ckpt, tuple(int(s) for s in shape), count, recipe.sampling_steps,
         resolved_sampler(recipe, fractions),
         periodic=periodic, seed=seed, device=device, should_stop=should_stop,
         fractions=None if fractions is None else [float(f) for f in fractions], keep=keep,
-        memory_budget=memory_budget, compile_network=compile_network, dist=dist)
+        memory_budget=memory_budget, compile_network=compile_network, dist=dist, start=start)
 
 
 def resolved_sampler(recipe: Recipe, fractions: Sequence[float] | None) -> SamplerSettings:

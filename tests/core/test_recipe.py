@@ -293,3 +293,20 @@ def test_the_pipeline_tells_a_fraction_conditioned_network_the_target(conditione
     # seen on CI); the condition moves the sample by 0.04 on average (0.31 at most).
     moved = float((a - b).abs().mean())
     assert (moved > 0.02) is conditioned, moved
+
+
+def test_a_start_at_the_last_step_hands_back_the_start_volumes():
+    """Three phases, a box of three different sides: started at the least noisy step, the
+    chain returns the start volumes voxel for voxel (the pipeline encodes them in their own
+    axes); a start of another box or step is refused."""
+    k, shape = 3, (6, 8, 10)
+    data = PlaneDataset({p: [np.random.default_rng(0).integers(0, k, (16, 16))]
+                         for p in PLANES}, k)
+    ckpt = Trainer(data, preset_config("tiny", k), TrainConfig(steps=1, batch_size=2,
+                                                               crop=16)).state()
+    start = np.random.default_rng(1).integers(0, k, (2, *shape)).astype(np.uint8)
+    out = sample(ckpt, FAST, shape, 2, seed=0, start=(start, 0)).numpy()
+    np.testing.assert_array_equal(out, start)
+    for bad in ((start[:, :, :, :-2], 0), (start, 12), (start, -1)):
+        with pytest.raises(ValueError, match="start"):
+            sample(ckpt, FAST, shape, 2, seed=0, start=bad)

@@ -350,3 +350,31 @@ def test_harmonizing_in_the_planes_in_turn_ends_each_step_in_its_own_plane():
             assert rounds == want
             assert mode == "own" or set(rounds) == set(planes)
         assert len(asked) == settings.network_calls(5)
+
+
+@pytest.mark.parametrize("i0", [0, 5, 11])
+def test_a_start_is_noised_to_its_step_and_the_rest_of_the_chain_runs(i0):
+    """SDEdit: the first call sees the start volume at step i0's noise level (its mean
+    product with the volume is sqrt(abar), its variance 1); only steps i0 .. 0 run, each in
+    the whole chain's plane and with its harmonizing, and the calls are counted so."""
+    v = np.random.default_rng(7).choice([-1.0, 1.0], size=(1, 1, 16, 16, 16))
+    sched, settings = respace(SCHED, 12), SamplerSettings()  # fast: n_h 8 on the last 60 %
+    seen = []
+
+    def model(x, t, c):
+        seen.append((LABEL_PLANE[int(c[0])], int(t[0]), x.clone()))
+        return torch.zeros_like(x)
+
+    steps = list(chain_progressive(model, sched, (16, 16, 16), 2, 1, 1, settings, seed=0,
+                                   start=(torch.from_numpy(v), i0)))
+    ks = range(11 - i0, 12)
+    assert [s.step for s in steps] == [k + 1 for k in ks]
+    assert [s.plane for s in steps] == [("xy", "xz", "yz")[k % 3] for k in ks]
+    called = [int(sched.timestep_map[11 - k]) for k in ks for _ in range(settings.step_calls(k, 12))]
+    assert [t for _, t, _ in seen] == called
+    assert steps[-1].calls == steps[-1].total_calls == len(called)
+    plane, _, first = seen[0]
+    own = torch.from_numpy(slices_by_loops(v[0], plane)).float()
+    assert (first * own).mean().item() == pytest.approx(np.sqrt(sched.alphas_cumprod[i0]),
+                                                        abs=0.05)
+    assert first.var().item() == pytest.approx(1.0, abs=0.1)

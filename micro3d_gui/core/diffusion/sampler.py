@@ -213,6 +213,7 @@ def chain_progressive(
     plane_labels: Mapping[str, int] | None = None,
     dist: Distributed = SINGLE,
     self_condition: bool = False,
+    start: tuple[torch.Tensor, int] | None = None,
 ) -> Iterator[SampleStep]:
     """Generate ``count`` volumes of ``shape = (Z, Y, X)`` voxels, yielding every step.
 
@@ -234,7 +235,11 @@ def chain_progressive(
     own); every rank yields the same steps. ``self_condition``: the network is
     self-conditioned; each call on a step's plane is given the latest x0 estimate of its
     slices, the previous step's (made by another plane) for the first, then its own. The
-    last :class:`SampleStep`'s ``x0`` is the final sample.
+    last :class:`SampleStep`'s ``x0`` is the final sample. ``start = (volumes, i0)``:
+    encoded volumes ``[N, C, Z, Y, X]`` noised to respaced step ``i0`` begin the chain
+    (SDEdit), which then runs steps ``i0 .. 0`` only, each in the plane and with the
+    harmonizing the whole chain gives it: how much of a real structure the rest of the
+    chain keeps (benchmarks/from_truth.py).
     """
     labels = PLANE_LABELS if plane_labels is None else plane_labels
     device = torch.device(device)
@@ -261,12 +266,18 @@ def chain_progressive(
     kept = [(k.plane, int(k.index), encode(k.labels, num_phases).to(device)) for k in keep]
     x = torch.randn((count, channels, *box), generator=gen, device=device)
     total = schedule.num_steps
-    _impose(x, kept, schedule, total - 1, noise)
+    first = total - 1 if start is None else int(start[1])
+    if start is not None:
+        x = schedule.q_sample(start[0].to(device, torch.float32), first, x)
+    _impose(x, kept, schedule, first, noise)
     mode = settings.x0_projection
     offsets = {"last": None}  # the decoded anchor's offsets, carried from step to step
     x0_before = None  # the previous step's x0 estimate of the volumes (DPM-Solver++ 2M)
-    calls, total_calls = 0, settings.network_calls(total, told is not None)
+    calls, total_calls = 0, sum(settings.step_calls(k, total, told is not None)
+                                for k in range(total - 1 - first, total))
     for k, i in enumerate(range(total - 1, -1, -1)):
+        if i > first:
+            continue
         plane = PLANES[k % 3]
         t_model = int(schedule.timestep_map[i])
         plain = volume_to_slices(x, plane)  # no_x'_t
