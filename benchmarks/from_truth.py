@@ -2,7 +2,7 @@
 finished by the recipe's remaining steps (SDEdit), judged by the physics yardstick.
 
     python benchmarks/from_truth.py --material electrode --models DIR [--recipe fast]
-        [--set NAME=VALUE ...] [--starts 2 4 6 8 11] [--count 2] [--size 64] [--seed 3]
+        [--set NAME=VALUE ...] [--starts I0 ...] [--count 2] [--size 64] [--seed 3]
         [--floor-cache FLOORS.json]
 
 ``count`` random real sub-volumes of the material's truth (``time_to_quality.material``)
@@ -48,8 +48,10 @@ def main() -> None:
     ap.add_argument("--models", type=Path, required=True, help="folder of <material>.pt")
     ap.add_argument("--recipe", default="fast")
     ap.add_argument("--set", type=setting, nargs="+", default=[], metavar="NAME=VALUE")
-    ap.add_argument("--starts", type=int, nargs="+", default=[2, 4, 6, 8, 11],
-                    help="respaced steps to start from (0 = the least noisy)")
+    ap.add_argument("--starts", type=int, nargs="+", default=None,
+                    help="respaced steps to start from (0 = the least noisy; default: a "
+                         "sixth, a third, a half and two thirds of the steps, and the "
+                         "noisiest: 2 4 6 8 11 for fast's 12)")
     ap.add_argument("--count", type=int, default=2)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=3, help="seed of the sub-volumes' places")
@@ -61,8 +63,10 @@ def main() -> None:
     _, k, truth = material(a.material, a.devdata)
     ckpt = load_checkpoint(a.models / f"{a.material}.pt")
     recipe = get_recipe(a.recipe).replace(**dict(a.set))
-    steps = recipe.sampling_steps or schedule_from_checkpoint(ckpt).num_steps
-    abar = respace(schedule_from_checkpoint(ckpt), steps).alphas_cumprod
+    base = schedule_from_checkpoint(ckpt)
+    steps = recipe.sampling_steps or base.num_steps
+    abar = respace(base, steps).alphas_cumprod
+    starts = a.starts or [steps // 6, steps // 3, steps // 2, 2 * steps // 3, steps - 1]
     settings = YardstickSettings(edge=a.size)
     floor = floor_of(a.material, truth, k, settings, True, "cpu", a.floor_cache)
     subs = np.stack(random_sub_volumes(truth, a.size, a.count, a.seed))
@@ -74,7 +78,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     print(f"| the start volumes | 0 | {cells(judge(subs, truth, k, floor, settings))} |",
           flush=True)
-    for i0 in a.starts:
+    for i0 in starts:
         vols = sample(ckpt, recipe, (a.size,) * 3, a.count, seed=0,
                       start=(subs, i0)).numpy()
         print(f"| {i0} ({np.sqrt(1 - abar[i0]):.2f}) | {(vols != subs).mean():.3f} | "

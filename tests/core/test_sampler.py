@@ -370,7 +370,8 @@ def test_a_start_is_noised_to_its_step_and_the_rest_of_the_chain_runs(i0):
     ks = range(11 - i0, 12)
     assert [s.step for s in steps] == [k + 1 for k in ks]
     assert [s.plane for s in steps] == [("xy", "xz", "yz")[k % 3] for k in ks]
-    called = [int(sched.timestep_map[11 - k]) for k in ks for _ in range(settings.step_calls(k, 12))]
+    called = [int(sched.timestep_map[11 - k]) for k in ks
+              for _ in range(settings.step_calls(k, 12))]
     assert [t for _, t, _ in seen] == called
     assert steps[-1].calls == steps[-1].total_calls == len(called)
     plane, _, first = seen[0]
