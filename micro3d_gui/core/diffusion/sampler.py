@@ -273,11 +273,10 @@ def chain_progressive(
     mode = settings.x0_projection
     offsets = {"last": None}  # the decoded anchor's offsets, carried from step to step
     x0_before = None  # the previous step's x0 estimate of the volumes (DPM-Solver++ 2M)
-    calls, total_calls = 0, sum(settings.step_calls(k, total, told is not None)
-                                for k in range(total - 1 - first, total))
-    for k, i in enumerate(range(total - 1, -1, -1)):
-        if i > first:
-            continue
+    run = range(total - 1 - first, total)  # k of the steps to run (0 = the noisiest)
+    calls, total_calls = 0, sum(settings.step_calls(k, total, told is not None) for k in run)
+    for k in run:
+        i = total - 1 - k
         plane = PLANES[k % 3]
         t_model = int(schedule.timestep_map[i])
         plain = volume_to_slices(x, plane)  # no_x'_t
