@@ -63,6 +63,8 @@ from micro3d_gui.paths import demo_dir
 DEVDATA = Path(__file__).resolve().parents[2] / "shared" / "devdata"
 #: devdata volumes: (file, every n-th slice per plane)
 DEV_VOLUMES = {"tf500": ("tf500_aniso_160.tif", 1), "electrode3": ("electrode_3phase_256.tif", 2)}
+#: The benchmark materials: the three demos and the devdata volumes.
+MATERIALS = ("fibres", "separator", "electrode", "tf500", "electrode3")
 
 
 #: The paper's reverse-step equations (no x0 projection, anchors or variance matching) at
@@ -139,8 +141,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budgets", type=float, nargs="+", default=[2, 5, 10, 20],
                     help="training minutes")
-    ap.add_argument("--materials", nargs="+",
-                    default=["fibres", "separator", "electrode", "tf500", "electrode3"])
+    ap.add_argument("--materials", nargs="+", default=list(MATERIALS))
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--count", type=int, default=2)
     ap.add_argument("--device", default=DEFAULT_DEVICE)
