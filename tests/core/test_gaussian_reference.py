@@ -44,5 +44,6 @@ def test_a_reference_holds_the_fraction_and_the_two_point_function_of_its_phase(
 
 
 def test_a_phase_that_fills_nothing_or_everything_has_no_reference():
-    with pytest.raises(ValueError, match="part of the volume"):
-        gaussian_reference(np.zeros((4, 4, 4), bool), 1, np.random.default_rng(0))
+    for filled in (False, True):
+        with pytest.raises(ValueError, match="part of the volume"):
+            gaussian_reference(np.full((4, 4, 4), filled), 1, np.random.default_rng(0))
