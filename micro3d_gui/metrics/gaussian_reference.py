@@ -15,6 +15,7 @@ voxels, periodic. No torch.
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import stats
 
 #: Correlations tabulated for the inversion (the ends left out: Phi2 is flat there).
@@ -24,8 +25,8 @@ _RHO = np.linspace(-0.999, 0.9999, 801)
 def two_point_3d(indicator: np.ndarray) -> np.ndarray:
     """Periodic S2 of a boolean volume ``[Z, Y, X]`` at every lag (same shape; ``[0, 0, 0]``
     is the fraction)."""
-    spectrum = np.abs(np.fft.rfftn(indicator.astype(np.float64))) ** 2
-    return np.fft.irfftn(spectrum, s=indicator.shape, axes=(0, 1, 2)) / indicator.size
+    spectrum = np.abs(sfft.rfftn(indicator.astype(np.float64))) ** 2
+    return sfft.irfftn(spectrum, s=indicator.shape, axes=(0, 1, 2)) / indicator.size
 
 
 def gaussian_correlation(s2: np.ndarray, fraction: float) -> np.ndarray:
@@ -59,11 +60,11 @@ def gaussian_reference(indicator: np.ndarray, count: int, rng: np.random.Generat
     if not 0.0 < fraction < 1.0:
         raise ValueError("the phase must fill part of the volume, not none or all of it")
     rho = gaussian_correlation(two_point_3d(indicator), fraction) * _hann(indicator.shape)
-    amplitude = np.sqrt(np.clip(np.fft.rfftn(rho).real, 0.0, None))
+    amplitude = np.sqrt(np.clip(sfft.rfftn(rho).real, 0.0, None))
     out = np.empty((count, *indicator.shape), dtype=bool)
     keep = int(round(fraction * indicator.size))
     for n in range(count):
-        field = np.fft.irfftn(amplitude * np.fft.rfftn(rng.standard_normal(indicator.shape)),
+        field = sfft.irfftn(amplitude * sfft.rfftn(rng.standard_normal(indicator.shape)),
                               s=indicator.shape, axes=(0, 1, 2)).ravel()
         top = np.argpartition(field, field.size - keep)[field.size - keep:]
         cut = np.zeros(field.size, dtype=bool)
