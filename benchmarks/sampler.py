@@ -1,6 +1,6 @@
 """Sampler speed: network calls, seconds and seconds per call, per preset, box and schedule.
 
-    python benchmarks/sampler.py [PRESET ...]      # default: tiny small paper
+    python benchmarks/sampler.py [PRESET ...]      # default: tiny lean small paper
 
 Untrained weights (speed does not depend on them). Seconds per call are measured per
 preset and box; runs shorter than MICRO3D_BENCH_BUDGET_S (default 120 s) are then timed to
@@ -74,4 +74,4 @@ def main(presets):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["tiny", "small", "paper"])
+    main(sys.argv[1:] or ["tiny", "lean", "small", "paper"])

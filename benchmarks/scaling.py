@@ -3,13 +3,13 @@
 
     python benchmarks/scaling.py [SIDE ...]        # default: 32 64 128 256 (+ 384 512 on GPU)
 
-The bundled fibres model (tiny preset), the app's recipe (the Generate panel's defaults,
-core/recipe.py) and the default memory budget (core/memory.py). Every size runs in its own
-process, so its peak RSS (``ru_maxrss``) is that size's alone. Boxes whose run would take
-longer than MICRO3D_BENCH_BUDGET_S (default 300 s) run 3 steps, harmonized (one per plane:
-every plane's buffers, the harmonizing ones included, have then been allocated, so the peak
-is reached), and the time is extrapolated to the recipe's network calls from the seconds
-per call; the table says which. The first step also holds the layout probe; it is timed
+The bundled fibres model (or the checkpoint MICRO3D_BENCH_MODEL names), the app's recipe
+(the Generate panel's defaults, core/recipe.py) and the default memory budget
+(core/memory.py). Every size runs in its own process, so its peak RSS (``ru_maxrss``) is
+that size's alone. Boxes whose run would take longer than MICRO3D_BENCH_BUDGET_S (default
+300 s) run 3 steps, harmonized (one per plane: every plane's buffers, the harmonizing ones
+included, have then been allocated, so the peak is reached), and the time is extrapolated
+to the recipe's network calls from the seconds per call; the table says which. The first step also holds the layout probe; it is timed
 apart ("first") and added once.
 Prints a Markdown table for docs/benchmarks.md.
 """
@@ -27,6 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = float(os.environ.get("MICRO3D_BENCH_BUDGET_S", "300"))
+MODEL = os.environ.get("MICRO3D_BENCH_MODEL")
 CPU_SIDES = (32, 64, 128, 256)
 GPU_SIDES = (32, 64, 128, 256, 384, 512)
 
@@ -42,18 +43,23 @@ def app_recipe():
     return GenerateSettings().to_recipe()
 
 
+def load_model() -> dict:
+    from micro3d_gui.core.checkpoint import load_checkpoint
+    from micro3d_gui.paths import demo_model
+
+    return load_checkpoint(MODEL or demo_model("fibres"))
+
+
 def run_one(side: int, steps: int, device: str) -> dict:
     """In the child process: sample ``steps`` steps of the app's recipe (all of them, or a
     few with harmonizing from the first step on) and time each, with its network calls."""
     from dataclasses import replace
 
-    from micro3d_gui.core.checkpoint import load_checkpoint
     from micro3d_gui.core.diffusion.unet import UNetConfig
     from micro3d_gui.core.pipeline import pipeline_progressive
     from micro3d_gui.core.memory import estimate_sampling
-    from micro3d_gui.paths import demo_model
 
-    ckpt = load_checkpoint(demo_model("fibres"))
+    ckpt = load_model()
     recipe = app_recipe()
     settings = recipe.sampler
     if steps < recipe.steps_for(ckpt):  # the harmonized steps' peak, in the few steps run
@@ -92,14 +98,13 @@ def measure(side, steps, device) -> dict:
 def main(sides) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from machine import describe
-    from micro3d_gui.core.checkpoint import load_checkpoint
-    from micro3d_gui.paths import demo_model
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    recipe, ckpt = app_recipe(), load_checkpoint(demo_model("fibres"))
+    recipe, ckpt = app_recipe(), load_model()
     S, calls = recipe.steps_for(ckpt), recipe.network_calls(ckpt)
     print(describe(torch.device(devices[-1])))
-    print(f"fibres model (tiny preset), the app's recipe: S = {S}, n_h = "
+    print(f"{MODEL or 'the bundled fibres model'} ({ckpt['model_config']['preset']} "
+          f"preset), the app's recipe: S = {S}, n_h = "
           f"{recipe.sampler.harmonize}, {calls} network calls, default memory budget\n")
     print("| device | box | voxels | slices/call | first step s | s/call | s/volume | timing "
           "| peak RSS MiB | estimate MiB | GPU peak MiB |")

@@ -47,7 +47,7 @@ from micro3d_gui.core.device import DEFAULT_DEVICE, resolve_device
 from micro3d_gui.core.recipe import DEFAULT_RECIPE, RECIPES, get_recipe
 from micro3d_gui.core.symmetry import Symmetry, parse_like
 from micro3d_gui.core.plane_dataset import PlaneDataset
-from micro3d_gui.core.train_config import DEFAULT_PRESET
+from micro3d_gui.core.train_config import DEFAULT_PRESET, PRESET_NAMES
 from micro3d_gui.core.training import prepare_trainer
 from micro3d_gui.errors import InputError
 from micro3d_gui.preprocess.synthetic import electrode
@@ -163,6 +163,8 @@ def main(argv=None) -> None:
     ap.add_argument("--set", type=setting, nargs="+", default=[], metavar="NAME=VALUE",
                     help="sampling settings over the recipe for every row (e.g. "
                          "gamma=1 harmonize=6): which part of the recipe loses what")
+    ap.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET,
+                    help="the network to train (micro3d train --preset)")
     ap.add_argument("--self-condition", action="store_true",
                     help="train self-conditioned networks (micro3d train --self-condition)")
     ap.add_argument("--no-resample", action="store_true",
@@ -227,7 +229,7 @@ def main(argv=None) -> None:
                 steps, preset = int(ckpt["step"]), ckpt["model_config"]["preset"]
                 fid = (ckpt.get("fidelity") or [None])[-1]
             else:
-                trainer, _ = prepare_trainer(data, DEFAULT_PRESET, device,
+                trainer, _ = prepare_trainer(data, args.preset, device,
                                              time_budget_s=60 * minutes, seed=args.seed,
                                              self_condition=args.self_condition)
                 trainer.train(monitor=FidelityMonitor.for_trainer(trainer))

@@ -80,7 +80,7 @@ def time_steps(trainer, steps: int, layout: torch.memory_format) -> dict[str, fl
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("presets", nargs="*", default=["tiny", "small"])
+    ap.add_argument("presets", nargs="*", default=["tiny", "lean", "small"])
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--device", default=DEFAULT_DEVICE)
     args = ap.parse_args(argv)

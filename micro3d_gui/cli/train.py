@@ -7,7 +7,9 @@ import sys
 
 import numpy as np
 
-from ..core.train_config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET_S, PRESET_NAMES
+from ..core.train_config import (
+    DEFAULT_PRESET, DEFAULT_TIME_BUDGET_S, PRESET_HELP, PRESET_NAMES,
+)
 from ..errors import InputError, OutputError
 from ..interrupt import stop_on_signals
 from ..io.run_files import rescue
@@ -33,7 +35,7 @@ def add_arguments(sub) -> argparse.ArgumentParser:
                          "every plane needs its micrographs")
     tr.add_argument("--out", required=True, metavar="MODEL.pt", help="model file to write")
     tr.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET,
-                    help="network size (default auto: tiny on a CPU, small on a GPU)")
+                    help=f"{PRESET_HELP} (default {DEFAULT_PRESET})")
     tr.add_argument("--time", type=duration, default=None, metavar="DURATION",
                     help="training time, e.g. 10m, 90s, 1h30m or seconds (default "
                          f"{format_duration(DEFAULT_TIME_BUDGET_S)} unless --steps is given)")

@@ -97,7 +97,7 @@ def _check_model_config(d, where: str) -> UNetConfig:
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{where}: model_config is malformed ({exc})") from None
     for name in ("base_channels", "num_res_blocks", "num_heads", "head_dim", "cond_dim",
-                 "channel_mults"):
+                 "channel_mults", "patch"):
         lo, hi = _preset_range(name)
         values = getattr(cfg, name)
         for v in values if isinstance(values, tuple) else (values,):

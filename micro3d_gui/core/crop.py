@@ -22,9 +22,9 @@ import numpy as np
 
 from ..errors import DatasetError
 
-#: Smallest crop chosen automatically (px): four times every preset's stride
-#: (:data:`~.train_config.CROP_MULTIPLE`), so the network's coarsest level still sees 4 x 4
-#: pixels of structure.
+#: Smallest crop chosen automatically (px): four times the stride of the pixel networks
+#: (8), so their coarsest level still sees 4 x 4 of its cells (``lean``'s, on 2x2 patches,
+#: 2 x 2).
 MIN_AUTO_CROP = 32
 
 #: A plane's micrographs must cover at least this many crops' area: the fidelity floor

@@ -129,6 +129,7 @@ LR_SCHEDULES = ("cosine", "constant")
 #: slowly (docs/experiments/2026-11-25-sampler-corrections.md); ``small`` sits between.
 PRESET_RECIPES: dict[str, dict] = {
     "tiny": dict(lr=1e-3, batch_size=16, crop=64),
+    "lean": dict(lr=1e-3, batch_size=16, crop=64),
     "small": dict(lr=5e-4, batch_size=16, crop=64),
     "paper": dict(lr=1e-4, batch_size=32, crop=64),
 }
@@ -162,6 +163,12 @@ def fitted_ema_decay(total_steps: int) -> float:
 #: and each recipe's network.
 PRESET_NAMES = (DEFAULT_PRESET, *PRESET_RECIPES)
 
+#: What ``--preset`` and the Train panel's Preset say of the choices.
+PRESET_HELP = (f"network: auto picks {AUTO_PRESET['cpu']} on a CPU and {AUTO_PRESET['cuda']} "
+               "on a GPU; lean is tiny on 2x2 pixel patches, about 4x faster to sample, for "
+               "large boxes, a little coarser on fine features; paper (Table 1) needs a GPU")
+
 #: Training crops are multiples of this (px): every preset's network halves its input
-#: ``levels - 1`` times (:attr:`~.diffusion.unet.UNetConfig.size_multiple`).
+#: ``levels - 1`` times, after its pixel patches
+#: (:attr:`~.diffusion.unet.UNetConfig.size_multiple`).
 CROP_MULTIPLE = math.lcm(*(PRESETS[name].size_multiple for name in PRESET_RECIPES))

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ..core.crop import CropChoice
 from ..core.device import DEVICES
 from ..core.symmetry import APP_WORDS, Symmetry
-from ..core.train_config import CROP_MULTIPLE, DEFAULT_PRESET, PRESET_NAMES
+from ..core.train_config import CROP_MULTIPLE, DEFAULT_PRESET, PRESET_HELP, PRESET_NAMES
 from ..errors import InputError
 from ..session.training import TrainHistory, TrainSettings, crop_choice, recipe_for, train_job
 from . import dialogs
@@ -69,8 +69,7 @@ class TrainPanel(JobPanel):
 
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(PRESET_NAMES)
-        self.preset_combo.setToolTip("Network size: auto picks tiny on a CPU and small on a "
-                                     "GPU; paper (Table 1) needs a GPU")
+        self.preset_combo.setToolTip(PRESET_HELP[0].upper() + PRESET_HELP[1:])
         self.preset_combo.currentTextChanged.connect(self._show_recipe)
         self.minutes_spin = QDoubleSpinBox()
         self.minutes_spin.setRange(0.1, 100_000)

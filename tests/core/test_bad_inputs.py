@@ -262,6 +262,9 @@ CASES = [
     ("model-base-channels-999", no_op,
      lambda d: sample(d, model=edit_model(d, lambda c: c["model_config"].update(
          base_channels=999)).name), ["edited.pt", "base_channels = 999", "outside the range"]),
+    ("model-patch-0", no_op,
+     lambda d: sample(d, model=edit_model(d, lambda c: c["model_config"].update(
+         patch=0)).name), ["edited.pt", "patch = 0", "outside the range"]),
     ("model-fraction-flag-not-bool", no_op,
      lambda d: sample(d, model=edit_model(d, lambda c: c["model_config"].update(
          fraction_conditioning="yes")).name),

@@ -295,14 +295,16 @@ def test_the_pipeline_tells_a_fraction_conditioned_network_the_target(conditione
     assert (moved > 0.02) is conditioned, moved
 
 
-def test_a_start_at_the_last_step_hands_back_the_start_volumes():
+@pytest.mark.parametrize("preset", ["tiny", "lean"])
+def test_a_start_at_the_last_step_hands_back_the_start_volumes(preset):
     """Three phases, a box of three different sides: started at the least noisy step, the
     chain returns the start volumes voxel for voxel (the pipeline encodes them in their own
-    axes); a start of another box or step is refused."""
+    axes, and pads the slices to the network's multiple: 8 px for tiny, 16 for lean's
+    pixel patches); a start of another box or step is refused."""
     k, shape = 3, (6, 8, 10)
     data = PlaneDataset({p: [np.random.default_rng(0).integers(0, k, (16, 16))]
                          for p in PLANES}, k)
-    ckpt = Trainer(data, preset_config("tiny", k), TrainConfig(steps=1, batch_size=2,
+    ckpt = Trainer(data, preset_config(preset, k), TrainConfig(steps=1, batch_size=2,
                                                                crop=16)).state()
     start = np.random.default_rng(1).integers(0, k, (2, *shape)).astype(np.uint8)
     out = sample(ckpt, FAST, shape, 2, seed=0, start=(start, 0)).numpy()

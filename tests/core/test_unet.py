@@ -138,3 +138,29 @@ def test_config_round_trips_through_a_plain_dict():
     d = cfg.to_dict()
     assert all(isinstance(v, (int, float, str, bool, list)) for v in d.values())
     assert type(cfg).from_dict(d) == cfg
+
+
+def test_the_lean_preset_is_the_tiny_network_on_2x2_pixel_patches():
+    """A patched network is its unpatched twin on the space-to-depth rearranged image:
+    the same weights give pixel_shuffle(twin(pixel_unshuffle(x)))."""
+    assert preset_config("lean", 2).size_multiple == 16
+    cfg = replace(preset_config("lean", 2), fraction_conditioning=False)
+    lean = randomize(UNet(cfg)).eval()
+    twin = UNet(replace(cfg, patch=1, in_channels=8)).eval()
+    twin.load_state_dict(lean.state_dict())
+    x = torch.randn(2, 2, 32, 48)
+    t, c = torch.tensor([10, 700]), torch.tensor([0, 2])
+    shuffle, unshuffle = torch.nn.functional.pixel_shuffle, torch.nn.functional.pixel_unshuffle
+    with torch.no_grad():
+        got = lean(x, t, c)
+        want = shuffle(twin(unshuffle(x, 2), t, c), 2)
+    assert got.shape == x.shape
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        lean(torch.randn(1, 2, 24, 32), t[:1], c[:1])
+
+
+def test_the_lean_preset_costs_a_quarter_of_the_tiny_one():
+    tiny_flops = flops_per_slice(preset_config("tiny", 1))
+    lean_flops = flops_per_slice(preset_config("lean", 1))
+    assert 0.2 < lean_flops / tiny_flops < 0.3

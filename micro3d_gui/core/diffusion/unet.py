@@ -52,6 +52,12 @@ class UNetConfig:
     #: (docs/experiments/2026-12-06-self-conditioning.md). Off in every preset; ``micro3d
     #: train --self-condition`` turns it on.
     self_condition: bool = False
+    #: Side of the square pixel patches the network works on (space-to-depth, as "simple
+    #: diffusion", Hoogeboom et al. 2023): each ``patch x patch`` block of pixels enters as
+    #: ``patch**2`` channels and leaves the same way, so every level runs on ``patch**2``
+    #: times fewer pixels. On a CPU the full-resolution level of a thin network costs most
+    #: of a call in memory-bound work (norms, activations), which this removes. 1: pixels.
+    patch: int = 1
     preset: str = "custom"
 
     @property
@@ -61,7 +67,7 @@ class UNetConfig:
     @property
     def size_multiple(self) -> int:
         """Image sides must be divisible by this."""
-        return 2 ** (self.levels - 1)
+        return self.patch * 2 ** (self.levels - 1)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -77,6 +83,12 @@ class UNetConfig:
         return cls(**d)
 
 
+_TINY = UNetConfig(
+    base_channels=16, channel_mults=(1, 1, 2, 4), num_res_blocks=1,
+    attention_levels=(False, False, False, True), num_heads=4, head_dim=32,
+    cond_dim=128, scale_shift_norm=True, fraction_conditioning=True, preset="tiny",
+)
+
 PRESETS: dict[str, UNetConfig] = {
     # Paper Table 1: ~110 GFLOP per 64x64 slice. A GPU model.
     "paper": UNetConfig(preset="paper"),
@@ -86,11 +98,9 @@ PRESETS: dict[str, UNetConfig] = {
         attention_levels=(False, False, True, True), num_heads=4, head_dim=32,
         cond_dim=128, scale_shift_norm=True, fraction_conditioning=True, preset="small",
     ),
-    "tiny": UNetConfig(
-        base_channels=16, channel_mults=(1, 1, 2, 4), num_res_blocks=1,
-        attention_levels=(False, False, False, True), num_heads=4, head_dim=32,
-        cond_dim=128, scale_shift_norm=True, fraction_conditioning=True, preset="tiny",
-    ),
+    "tiny": _TINY,
+    # The tiny network on 2 x 2 pixel patches: its levels at 1/2 to 1/16 of the image side.
+    "lean": replace(_TINY, patch=2, preset="lean"),
 }
 
 
@@ -240,7 +250,9 @@ class UNet(nn.Module):
         if cfg.fraction_conditioning:  # the means per channel and an "unknown" flag
             self.fraction_embed = nn.Sequential(nn.Linear(cfg.in_channels + 1, temb),
                                                 nn.SiLU(), nn.Linear(temb, temb))
-        self.input_conv = _conv3(cfg.in_channels * (2 if cfg.self_condition else 1), ch)
+        pixels = cfg.patch ** 2  # channels per input channel after space-to-depth
+        self.input_conv = _conv3(cfg.in_channels * pixels * (2 if cfg.self_condition else 1),
+                                 ch)
 
         def attn(c):
             return Attention(c, cfg.num_heads, cfg.head_dim, cfg.cond_dim)
@@ -278,7 +290,8 @@ class UNet(nn.Module):
                     stage.append(Upsample(cur))
                 self.up.append(stage)
 
-        self.out = nn.Sequential(_norm(cur), nn.SiLU(), _zero(_conv3(cur, cfg.in_channels)))
+        self.out = nn.Sequential(_norm(cur), nn.SiLU(),
+                                 _zero(_conv3(cur, cfg.in_channels * pixels)))
 
     def set_periodic(self, periodic: bool) -> None:
         """Circular padding in every 3x3 convolution: tileable (periodic) outputs."""
@@ -303,7 +316,8 @@ class UNet(nn.Module):
         if self.config.self_condition:
             x = torch.cat([x, torch.zeros_like(x) if x0_self is None else x0_self.to(x.dtype)],
                           dim=1)
-        h = self.input_conv(x)
+        p = self.config.patch
+        h = self.input_conv(F.pixel_unshuffle(x, p) if p > 1 else x)
         hs = [h]
         for stage in self.down:
             h = stage(h, emb, tokens)
@@ -311,7 +325,8 @@ class UNet(nn.Module):
         h = self.middle(h, emb, tokens)
         for stage in self.up:
             h = stage(torch.cat([h, hs.pop()], dim=1), emb, tokens)
-        return self.out(h)
+        out = self.out(h)
+        return F.pixel_shuffle(out, p) if p > 1 else out
 
 
 def fraction_input(means: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
