@@ -165,8 +165,8 @@ PRESET_NAMES = (DEFAULT_PRESET, *PRESET_RECIPES)
 
 #: What ``--preset`` and the Train panel's Preset say of the choices.
 PRESET_HELP = (f"network: auto picks {AUTO_PRESET['cpu']} on a CPU and {AUTO_PRESET['cuda']} "
-               "on a GPU; lean is tiny on 2x2 pixel patches, about 4x faster to sample, for "
-               "large boxes, a little coarser on fine features; paper (Table 1) needs a GPU")
+               "on a GPU; lean is tiny on 2x2 pixel patches, about 4x faster to sample, "
+               "for large boxes; paper (Table 1) needs a GPU")
 
 #: Training crops are multiples of this (px): every preset's network halves its input
 #: ``levels - 1`` times, after its pixel patches

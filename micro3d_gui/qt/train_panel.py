@@ -84,8 +84,8 @@ class TrainPanel(JobPanel):
             lambda v: self.minutes_spin.setEnabled(v == 0 and not self.is_running()))
         self.batch_spin = spin_box(1, 4096, "Crops per training step")
         self.crop_spin = spin_box(0, 4096, "Side of the square training crops in pixels "
-                               f"(a multiple of {CROP_MULTIPLE}); auto: the recipe's, or the "
-                               "largest the micrographs hold")
+                               f"(a multiple of {CROP_MULTIPLE} suits every preset); auto: "
+                               "the recipe's, or the largest the micrographs hold")
         self.crop_spin.setSingleStep(CROP_MULTIPLE)
         self.crop_spin.setSpecialValueText("auto")
         #: The crop a run will train with, and why (or why the images cannot train).

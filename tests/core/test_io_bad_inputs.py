@@ -5,7 +5,7 @@ import tifffile
 from PIL import Image
 
 from micro3d_gui.core.crop import CLI_CROP_ADVICE, check_image_sides, image_shapes
-from micro3d_gui.core.train_config import CROP_MULTIPLE
+from micro3d_gui.core.diffusion.unet import preset_config
 from micro3d_gui.errors import DatasetError, ImageReadError, InputError, SegmentationError
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.preprocess.segment import SegmentationConfig
@@ -182,6 +182,7 @@ def test_every_bad_input_is_named_with_a_fix(tmp_path, case, error, names, fix):
 def test_check_crop_works_on_plain_mappings(tmp_path):
     ims = {"xy": [np.zeros((20, 20)), np.zeros((9, 30))]}
     names = {"xy": [tmp_path / "a.png", tmp_path / "b.png"]}
-    check_image_sides(image_shapes(ims), names, 8, CLI_CROP_ADVICE, CROP_MULTIPLE)
+    multiple = preset_config("tiny", 1).size_multiple  # 8: the advice rounds to it
+    check_image_sides(image_shapes(ims), names, 8, CLI_CROP_ADVICE, multiple)
     with pytest.raises(DatasetError, match="b.png: image is 9x30 px.*use --crop 8"):
-        check_image_sides(image_shapes(ims), names, 16, CLI_CROP_ADVICE, CROP_MULTIPLE)
+        check_image_sides(image_shapes(ims), names, 16, CLI_CROP_ADVICE, multiple)
