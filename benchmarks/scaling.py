@@ -9,8 +9,8 @@ The bundled fibres model (or the checkpoint MICRO3D_BENCH_MODEL names), the app'
 that size's alone. Boxes whose run would take longer than MICRO3D_BENCH_BUDGET_S (default
 300 s) run 3 steps, harmonized (one per plane: every plane's buffers, the harmonizing ones
 included, have then been allocated, so the peak is reached), and the time is extrapolated
-to the recipe's network calls from the seconds per call; the table says which. The first step also holds the layout probe; it is timed
-apart ("first") and added once.
+to the recipe's network calls from the seconds per call; the table says which. The first
+step also holds the layout probe; it is timed apart ("first") and added once.
 Prints a Markdown table for docs/benchmarks.md.
 """
 from __future__ import annotations
