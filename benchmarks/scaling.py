@@ -4,18 +4,21 @@
     python benchmarks/scaling.py [SIDE ...]        # default: 32 64 128 256 (+ 384 512 on GPU)
 
 The bundled fibres model (or the checkpoint MICRO3D_BENCH_MODEL names), the app's recipe
-(the Generate panel's defaults, core/recipe.py) and the default memory budget
+(the Generate panel's defaults, core/recipe.py; MICRO3D_BENCH_SET="harmonize=6" sets fields
+over it, as time_to_quality's --set) and the default memory budget
 (core/memory.py). Every size runs in its own process, so its peak RSS (``ru_maxrss``) is
 that size's alone. Boxes whose run would take longer than MICRO3D_BENCH_BUDGET_S (default
 300 s) run 3 steps, harmonized (one per plane: every plane's buffers, the harmonizing ones
 included, have then been allocated, so the peak is reached), and the time is extrapolated
 to the recipe's network calls from the seconds per call; the table says which. The first
-step also holds the layout probe; it is timed apart ("first") and added once.
-Prints a Markdown table for docs/benchmarks.md.
+step also holds the layout and slices-per-call probes; it is timed apart ("first") and
+added once. "slices/call" is what the pipeline took (core/device.py ``fastest_chunk``), with
+what the memory budget allows beside it. Prints a Markdown table for docs/benchmarks.md.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -28,6 +31,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = float(os.environ.get("MICRO3D_BENCH_BUDGET_S", "300"))
 MODEL = os.environ.get("MICRO3D_BENCH_MODEL")
+#: Recipe fields over the app's, as time_to_quality's --set: "harmonize=6 gamma=1".
+OVERRIDES = os.environ.get("MICRO3D_BENCH_SET", "")
 CPU_SIDES = (32, 64, 128, 256)
 GPU_SIDES = (32, 64, 128, 256, 384, 512)
 
@@ -37,10 +42,12 @@ def rss_mib() -> float:
 
 
 def app_recipe():
-    """The app's sampling recipe: the Generate panel's defaults (one definition)."""
+    """The app's sampling recipe: the Generate panel's defaults (one definition), with the
+    fields MICRO3D_BENCH_SET names over it."""
     from micro3d_gui.session.generation import GenerateSettings
+    from time_to_quality import setting
 
-    return GenerateSettings().to_recipe()
+    return GenerateSettings().to_recipe().replace(**dict(map(setting, OVERRIDES.split())))
 
 
 def load_model() -> dict:
@@ -59,6 +66,15 @@ def run_one(side: int, steps: int, device: str) -> dict:
     from micro3d_gui.core.pipeline import pipeline_progressive
     from micro3d_gui.core.memory import estimate_sampling
 
+    chosen = []  # the slices per call the pipeline takes, from its log
+
+    class Chosen(logging.Handler):
+        def emit(self, record):
+            chosen.append(record.args[0])
+
+    logger = logging.getLogger("micro3d_gui.core.pipeline")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Chosen())
     ckpt = load_model()
     recipe = app_recipe()
     settings = recipe.sampler
@@ -80,7 +96,8 @@ def run_one(side: int, steps: int, device: str) -> dict:
         calls.append(step.calls - sum(calls))  # this step's calls
         start = now
     gen.close()
-    out = {"side": side, "slices_per_call": est.slices_per_call, "times": times,
+    out = {"side": side, "slices_per_call": chosen[0] if chosen else est.slices_per_call,
+           "memory_slices": est.slices_per_call, "times": times,
            "calls": calls, "base_mib": base, "peak_mib": rss_mib(),
            "estimate_mib": base + est.total_bytes / 2 ** 20}
     if device.startswith("cuda"):
@@ -104,10 +121,11 @@ def main(sides) -> None:
     S, calls = recipe.steps_for(ckpt), recipe.network_calls(ckpt)
     print(describe(torch.device(devices[-1])))
     print(f"{MODEL or 'the bundled fibres model'} ({ckpt['model_config']['preset']} "
-          f"preset), the app's recipe: S = {S}, n_h = "
+          f"preset), the app's recipe{f' with {OVERRIDES}' if OVERRIDES else ''}: "
+          f"S = {S}, n_h = "
           f"{recipe.sampler.harmonize}, {calls} network calls, default memory budget\n")
-    print("| device | box | voxels | slices/call | first step s | s/call | s/volume | timing "
-          "| peak RSS MiB | estimate MiB | GPU peak MiB |")
+    print("| device | box | voxels | slices/call (memory allows) | first step s | s/call "
+          "| s/volume | timing | peak RSS MiB | estimate MiB | GPU peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
         per_voxel = None  # s per call per voxel, from the last size, to predict the next
@@ -120,8 +138,8 @@ def main(sides) -> None:
             per_voxel = per_call / side ** 3
             total = first + per_call * (calls - r["calls"][0])
             gpu = f"{r['gpu_peak_mib']:,.0f}" if "gpu_peak_mib" in r else "-"
-            print(f"| {device} | {side}^3 | {side ** 3:,} | {r['slices_per_call']} | {first:.1f} "
-                  f"| {per_call:.2f} | {total:,.0f} | "
+            print(f"| {device} | {side}^3 | {side ** 3:,} | {r['slices_per_call']} "
+                  f"({r['memory_slices']}) | {first:.1f} | {per_call:.2f} | {total:,.0f} | "
                   f"{'measured' if steps == S else f'{steps} steps, extrapolated'} "
                   f"| {r['peak_mib']:,.0f} | {r['estimate_mib']:,.0f} | {gpu} |", flush=True)
 

@@ -33,9 +33,11 @@ def resolve_device(name: str = DEFAULT_DEVICE) -> torch.device:
     return dev
 
 
-def _time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> float:
+def _time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2, warm: bool = True
+               ) -> float:
     t = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-    model(x, t, t)  # warm-up
+    if warm:
+        model(x, t, t)
     start = time.perf_counter()
     for _ in range(repeats):
         model(x, t, t)
@@ -59,6 +61,50 @@ def fastest_memory_format(model: nn.Module, example: torch.Tensor) -> torch.memo
     best = min(times, key=times.get)
     model.to(memory_format=best)
     return best
+
+
+#: On CPU a network call of at most this many slice pixels runs fastest whole: below it
+#: the per-call overhead dominates, so the memory plan's chunk stands unprobed (the
+#: default 64^3 box: 64 slices of 64^2).
+WHOLE_CALL_PIXELS = 1 << 18
+#: The chunk probe's first batch holds at least this many pixels (smaller ones only pay
+#: the per-call overhead).
+FIRST_PROBE_PIXELS = 1 << 14
+#: The probe stops at the first batch this much slower per slice than the best so far.
+PROBE_TOLERANCE = 1.1
+
+
+@torch.inference_mode()
+def fastest_chunk(model: nn.Module, example: torch.Tensor, most: int,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> int:
+    """On CPU, the slices per network call (at most ``most``, the memory plan's) that run
+    fastest per slice for slices shaped like ``example`` ``[1, C, H, W]``, in the model's
+    ``memory_format``.
+
+    A call of many large slices runs its activations through main memory rather than
+    the cache, and costs up to twice as much per pixel as a call of a few
+    (docs/benchmarks.md, Speed), by an amount that depends on the network and the machine;
+    so batches from about :data:`FIRST_PROBE_PIXELS` up, doubling, are timed once each
+    until one is :data:`PROBE_TOLERANCE` slower per slice than the best. GPUs, and calls
+    of at most :data:`WHOLE_CALL_PIXELS`, keep ``most``.
+    """
+    pixels = example.shape[-2] * example.shape[-1]
+    if example.device.type != "cpu" or most * pixels <= WHOLE_CALL_PIXELS:
+        return most
+    batch = 1
+    while batch * 2 <= most and batch * pixels < FIRST_PROBE_PIXELS:
+        batch *= 2
+    best, best_time = most, float("inf")
+    while True:
+        x = example.expand(batch, *example.shape[1:]).contiguous(memory_format=memory_format)
+        per_slice = _time_call(model, x, repeats=1, warm=False) / batch
+        if per_slice < best_time:
+            best, best_time = batch, per_slice
+        elif per_slice > PROBE_TOLERANCE * best_time:
+            return best
+        if batch == most:
+            return best
+        batch = min(2 * batch, most)
 
 
 def enable_fast_matmul(device: torch.device | str) -> None:

@@ -38,8 +38,9 @@ WORKING_SET_FACTOR = 1.5
 RUNTIME_BYTES = 256 << 20
 #: Default share of the free memory (RAM, or the GPU's for CUDA) that sampling may use.
 BUDGET_FRACTION = {"cpu": 0.5, "cuda": 0.8, "mps": 0.5}
-#: On CPU a larger batch runs no faster (docs/benchmarks.md, Scaling with the box), so
-#: more memory buys no speed: the working set defaults to at most this.
+#: On CPU a larger batch runs no faster, often slower (the pipeline times the slices per
+#: call, ``core.device.fastest_chunk``), so more memory buys no speed: the working set
+#: defaults to at most this.
 CPU_WORKING_SET_CAP = 1 << 30
 
 GiB = float(1 << 30)
@@ -155,6 +156,14 @@ def padded(side: int, multiple: int) -> int:
     return -(-int(side) // multiple) * multiple
 
 
+def largest_slice(shape, multiple: int) -> tuple[int, int]:
+    """(rows, cols) of the largest slice of a ``(Z, Y, X)`` box over the three planes,
+    each side padded to ``multiple`` as the sampler pads it."""
+    return max(((padded(r, multiple), padded(c, multiple))
+                for r, c in (slice_shape(p, shape) for p in PLANES)),
+               key=lambda rc: rc[0] * rc[1])
+
+
 def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: int = 1,
                       extra_copies: int = 0, max_batch: int = 256, budget: int | None = None,
                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
@@ -172,11 +181,9 @@ def estimate_sampling(config: UNetConfig, shape, count: int = 1, *, branches: in
     box = tuple(int(s) for s in shape)
     channels = config.in_channels
     latent = 4 * count * channels * box[0] * box[1] * box[2]
-    m = config.size_multiple
     # The plane with the largest (padded) slices sets the working set per slice.
-    rows, cols = max((slice_shape(p, box) for p in PLANES),
-                     key=lambda rc: padded(rc[0], m) * padded(rc[1], m))
-    per_slice = network_bytes_per_slice(config, padded(rows, m), padded(cols, m), dtype)
+    per_slice = network_bytes_per_slice(config, *largest_slice(box, config.size_multiple),
+                                        dtype)
     per_slice = int(WORKING_SET_FACTOR * per_slice * branches)
     weights = sum(p.numel() for p in _meta_model(config).parameters()) * 4
     copies = VOLUME_COPIES + int(extra_copies)

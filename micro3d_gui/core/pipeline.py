@@ -4,6 +4,7 @@ and :class:`~.diffusion.settings.SamplerSettings`. Callers want the recipe layer
 :func:`micro3d_gui.core.recipe.sample_progressive`, which checks the inputs first."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
@@ -12,16 +13,18 @@ import torch
 
 from .checkpoint import checkpoint_symmetry, model_from_checkpoint, schedule_from_checkpoint
 from .distributed import SINGLE, Distributed
-from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_memory_format,
-                     maybe_compile)
+from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_chunk,
+                     fastest_memory_format, maybe_compile)
 from .diffusion.fraction_condition import plane_spreads
 from .diffusion.respace import respace
 from .diffusion.unet import UNetConfig
-from .memory import default_budget, plan_sampling
+from .memory import default_budget, largest_slice, plan_sampling
 from .diffusion.sampler import KeptSection, SampleStep, chain_progressive, run_to_end
 from .diffusion.settings import SamplerSettings
 from .encoding import encode, num_channels
 from .planes import PLANES
+
+log = logging.getLogger(__name__)
 
 
 def pipeline_progressive(
@@ -50,7 +53,8 @@ def pipeline_progressive(
     ``keep``: sections every volume holds (see the sampler). No defaults here: the steps
     and settings are a recipe's (:mod:`.recipe`).
     Each network call takes as many slices as fit ``memory_budget`` bytes (default: a share
-    of the free memory, :func:`~.memory.default_budget`), at most ``settings.max_batch``; a
+    of the free memory, :func:`~.memory.default_budget`), at most ``settings.max_batch``,
+    and on a CPU no more than run fastest (:func:`~.device.fastest_chunk`); a
     box that cannot fit at all raises :class:`~.memory.VolumeTooLarge` before anything is
     allocated. On CUDA, TF32 is on and bf16/fp16 autocast is used where a probe finds it
     faster; ``compile_network`` runs the network through ``torch.compile`` (a cold cost
@@ -74,7 +78,6 @@ def pipeline_progressive(
                          branches=branches, extra_copies=settings.extra_volume_copies,
                          max_batch=settings.max_batch,
                          budget=memory_budget, device=device)
-    settings = replace(settings, max_batch=plan.slices_per_call * branches)
     model = model_from_checkpoint(ckpt, device)
     model.set_periodic(periodic)
     schedule = schedule_from_checkpoint(ckpt)
@@ -86,10 +89,17 @@ def pipeline_progressive(
     cfg = model.config
     m = cfg.size_multiple
     side = [-(-int(s) // m) * m for s in shape[1:]]  # an xy slice, padded as the sampler does
-    probe = torch.zeros(min(8, settings.max_batch), channels, *side, device=device)
+    probe = torch.zeros(min(8, plan.slices_per_call * branches), channels, *side,
+                        device=device)
     enable_fast_matmul(device)
     fmt = fastest_memory_format(model, probe)
     amp = fastest_autocast(model, probe)
+    # Slices per call: what memory allows, cut to what runs fastest on a CPU.
+    example = torch.zeros(1, channels, *largest_slice(shape, m), device=device)
+    settings = replace(settings, max_batch=max(branches, fastest_chunk(
+        model, example, plan.slices_per_call * branches, fmt)))
+    log.info("%d slices per network call (memory allows %d)",
+             settings.max_batch // branches, plan.slices_per_call)
     net = maybe_compile(model, compile_network)
     # A stand-in plane is denoised with its source's label and told its source's spread.
     symmetry = checkpoint_symmetry(ckpt)

@@ -1,0 +1,65 @@
+"""The CPU's slices per network call: timed, not assumed (core/device.py ``fastest_chunk``)."""
+import time
+
+import torch
+from torch import nn
+
+from micro3d_gui.core.device import FIRST_PROBE_PIXELS, WHOLE_CALL_PIXELS, fastest_chunk
+from micro3d_gui.core.diffusion.unet import UNet, preset_config
+
+
+class CostPerSlice(nn.Module):
+    """A network stand-in whose call of ``b`` slices takes ``b * cost[b]`` seconds: the
+    probe's search, apart from any machine's real costs (sleeping only ever adds time,
+    so a loaded machine cannot make a dear batch look cheap)."""
+
+    def __init__(self, cost: dict[int, float]):
+        super().__init__()
+        self.cost, self.batches = cost, []
+
+    def forward(self, x, t, c):
+        b = x.shape[0]
+        self.batches.append(b)
+        time.sleep(b * self.cost[b])
+        return x
+
+
+def test_the_probe_doubles_from_its_first_batch_and_keeps_the_cheapest_per_slice():
+    side = 128  # 16,384 pixels: the first batch is one slice
+    assert side * side >= FIRST_PROBE_PIXELS
+    net = CostPerSlice({1: 0.020, 2: 0.015, 4: 0.005, 8: 0.015, 16: 0.015})
+    chunk = fastest_chunk(net, torch.zeros(1, 3, side, side), most=64)
+    assert chunk == 4
+    # it stops at the first batch more than 10 % dearer per slice than the best
+    assert net.batches == [1, 2, 4, 8]
+
+
+def test_the_probe_never_passes_what_memory_allows():
+    net = CostPerSlice({1: 0.010, 2: 0.008, 4: 0.006, 6: 0.001})
+    assert fastest_chunk(net, torch.zeros(1, 3, 256, 256), most=6) == 6
+    assert net.batches == [1, 2, 4, 6]
+
+
+def test_small_calls_and_gpus_keep_the_memory_plan_unprobed():
+    net = CostPerSlice({})
+    most = WHOLE_CALL_PIXELS // (64 * 64)  # the default 64^3 box's plane
+    assert fastest_chunk(net, torch.zeros(1, 3, 64, 64), most=most) == most
+    assert net.batches == []
+    if torch.cuda.is_available():
+        example = torch.zeros(1, 3, 256, 256, device="cuda")
+        assert fastest_chunk(net, example, most=256) == 256
+        assert net.batches == []
+
+
+def test_the_probe_runs_the_real_network_in_its_layout():
+    model = UNet(preset_config("lean", 3)).eval().to(memory_format=torch.channels_last)
+    seen = []
+    model.register_forward_pre_hook(
+        lambda m, args: seen.append((args[0].shape[0],
+                                     args[0].is_contiguous(memory_format=torch.channels_last))))
+    chunk = fastest_chunk(model, torch.zeros(1, 3, 128, 128), most=24,
+                          memory_format=torch.channels_last)
+    assert 1 <= chunk <= 24
+    assert chunk in [b for b, _ in seen]
+    assert all(layout for _, layout in seen)
+    assert [b for b, _ in seen] == [1, 2, 4, 8, 16, 24][:len(seen)]
