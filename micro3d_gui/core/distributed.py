@@ -93,6 +93,16 @@ class Distributed:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def smallest(self, value: int, device: torch.device | str = "cpu") -> int:
+        """The smallest of an integer over the ranks, on every rank (a choice each rank
+        measures, such as the slices per call, that every rank must share: the ranks
+        meet at every call)."""
+        if not self.active:
+            return int(value)
+        t = torch.tensor([int(value)], dtype=torch.int64, device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return int(t.item())
+
     def share(self, rows: int) -> slice:
         """This rank's contiguous share of ``rows`` rows: ``ceil(rows / world size)`` each,
         the last ranks' shorter or empty."""

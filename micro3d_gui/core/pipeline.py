@@ -94,10 +94,11 @@ def pipeline_progressive(
     enable_fast_matmul(device)
     fmt = fastest_memory_format(model, probe)
     amp = fastest_autocast(model, probe)
-    # Slices per call: what memory allows, cut to what runs fastest on a CPU.
+    # Slices per call: what memory allows, cut to what runs fastest on a CPU; one number
+    # for all processes, which meet at every call.
     example = torch.zeros(1, channels, *largest_slice(shape, m), device=device)
-    settings = replace(settings, max_batch=max(branches, fastest_chunk(
-        model, example, plan.slices_per_call * branches, fmt)))
+    fastest = fastest_chunk(model, example, plan.slices_per_call * branches, fmt)
+    settings = replace(settings, max_batch=max(branches, dist.smallest(fastest, device)))
     log.info("%d slices per network call (memory allows %d)",
              settings.max_batch // branches, plan.slices_per_call)
     net = maybe_compile(model, compile_network)

@@ -1,8 +1,13 @@
-"""Data-parallel training: torchrun + DDP on CPU (gloo), two processes against one."""
+"""Data-parallel training and sampling: torchrun + DDP on CPU (gloo), two processes against one."""
+import multiprocessing as mp
+import os
+import socket
+
 import numpy as np
 import torch
 
 from micro3d_gui.cli import main
+from micro3d_gui.core.distributed import SINGLE, from_environment
 
 
 def train(dirs, out, steps, *extra):
@@ -57,8 +62,10 @@ def test_two_processes_sample_the_one_process_volume(lamella_dirs, tmp_path):
     assert train(lamella_dirs, model, 2, "--no-fidelity", "--self-condition") == 0
 
     def sample(out, *extra):
-        # 7 xy slices: shares of 4 and 3, so the short share and the padded gather count
-        return main(["sample", str(model), "--shape", "7", "16", "16", "--out", str(out),
+        # 7 xy slices: shares of 4 and 3, so the short share and the padded gather count;
+        # 160 xz slices of 7 x 16 (410 k pixels in one call): each rank times the slices
+        # per call, and the ranks must agree on one number, as they meet at every call
+        return main(["sample", str(model), "--shape", "7", "160", "16", "--out", str(out),
                      "--sampling-steps", "3", "--harmonize", "1", "--seed", "5",
                      "--no-check", "--device", "cpu", *extra])
 
@@ -66,8 +73,32 @@ def test_two_processes_sample_the_one_process_volume(lamella_dirs, tmp_path):
     # two gloo processes under torchrun, started by --nproc; rank 0 alone writes
     assert sample(tmp_path / "two.npy", "--nproc", "2") == 0
     one, two = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
-    assert one.shape == two.shape == (7, 16, 16)
+    assert one.shape == two.shape == (7, 160, 16)
     # the same draws and the same network answers, up to float noise of other batch sizes
     assert (one == two).mean() > 0.99
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".npy") == ["one.npy",
                                                                                  "two.npy"]
+
+
+def _smallest(rank: int, port: int, out) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2")
+    ctx = from_environment(torch.device("cpu"))
+    out.put((rank, ctx.smallest((8, 4)[rank])))
+    ctx.close()
+
+
+def test_ranks_agree_on_the_smallest_of_their_choices():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spawn = mp.get_context("spawn")
+    out = spawn.Queue()
+    procs = [spawn.Process(target=_smallest, args=(r, port, out)) for r in range(2)]
+    for p in procs:
+        p.start()
+    got = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert got == {0: 4, 1: 4}
+    assert SINGLE.smallest(7) == 7
