@@ -70,8 +70,10 @@ WHOLE_CALL_PIXELS = 1 << 18
 #: The chunk probe's first batch holds at least this many pixels (smaller ones only pay
 #: the per-call overhead).
 FIRST_PROBE_PIXELS = 1 << 14
-#: The probe stops at the first batch this much slower per slice than the best so far.
+#: The probe stops after PROBE_PATIENCE batches in a row this much slower per slice than
+#: the best so far: one slow call (a neighbour's burst of work) does not end the search.
 PROBE_TOLERANCE = 1.1
+PROBE_PATIENCE = 2
 
 
 @torch.inference_mode()
@@ -85,8 +87,8 @@ def fastest_chunk(model: nn.Module, example: torch.Tensor, most: int,
     the cache, and costs up to twice as much per pixel as a call of a few
     (docs/benchmarks.md, Speed), by an amount that depends on the network and the machine;
     so batches from about :data:`FIRST_PROBE_PIXELS` up, doubling, are timed once each
-    until one is :data:`PROBE_TOLERANCE` slower per slice than the best. GPUs, and calls
-    of at most :data:`WHOLE_CALL_PIXELS`, keep ``most``.
+    until :data:`PROBE_PATIENCE` in a row are :data:`PROBE_TOLERANCE` slower per slice than
+    the best. GPUs, and calls of at most :data:`WHOLE_CALL_PIXELS`, keep ``most``.
     """
     pixels = example.shape[-2] * example.shape[-1]
     if example.device.type != "cpu" or most * pixels <= WHOLE_CALL_PIXELS:
@@ -94,15 +96,14 @@ def fastest_chunk(model: nn.Module, example: torch.Tensor, most: int,
     batch = 1
     while batch * 2 <= most and batch * pixels < FIRST_PROBE_PIXELS:
         batch *= 2
-    best, best_time = most, float("inf")
+    best, best_time, slower = most, float("inf"), 0
     while True:
         x = example.expand(batch, *example.shape[1:]).contiguous(memory_format=memory_format)
         per_slice = _time_call(model, x, repeats=1, warm=False) / batch
         if per_slice < best_time:
             best, best_time = batch, per_slice
-        elif per_slice > PROBE_TOLERANCE * best_time:
-            return best
-        if batch == most:
+        slower = slower + 1 if per_slice > PROBE_TOLERANCE * best_time else 0
+        if slower == PROBE_PATIENCE or batch == most:
             return best
         batch = min(2 * batch, most)
 
