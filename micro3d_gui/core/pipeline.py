@@ -18,7 +18,7 @@ from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_chu
 from .diffusion.fraction_condition import plane_spreads
 from .diffusion.respace import respace
 from .diffusion.unet import UNetConfig
-from .memory import default_budget, largest_slice, plan_sampling
+from .memory import default_budget, largest_slice, padded, plan_sampling
 from .diffusion.sampler import KeptSection, SampleStep, chain_progressive, run_to_end
 from .diffusion.settings import SamplerSettings
 from .encoding import encode, num_channels
@@ -88,7 +88,7 @@ def pipeline_progressive(
     channels = num_channels(k)
     cfg = model.config
     m = cfg.size_multiple
-    side = [-(-int(s) // m) * m for s in shape[1:]]  # an xy slice, padded as the sampler does
+    side = [padded(s, m) for s in shape[1:]]  # an xy slice, padded as the sampler does
     probe = torch.zeros(min(8, plan.slices_per_call * branches), channels, *side,
                         device=device)
     enable_fast_matmul(device)
