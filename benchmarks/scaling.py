@@ -13,7 +13,9 @@ included, have then been allocated, so the peak is reached), and the time is ext
 to the recipe's network calls from the seconds per call; the table says which. The first
 step also holds the layout and slices-per-call probes; it is timed apart ("first") and
 added once. "slices/call" is what the pipeline took (core/device.py ``fastest_chunk``), with
-what the memory budget allows beside it. Prints a Markdown table for docs/benchmarks.md.
+what the memory budget allows beside it; "app estimate" what the app's Generate
+says before the run, without the self-check's second pass (micro3d_gui/estimate.py). Prints
+a Markdown table for docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -116,6 +118,8 @@ def main(sides) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from machine import describe
 
+    from micro3d_gui.estimate import probe_speed, sampling_seconds
+
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     recipe, ckpt = app_recipe(), load_model()
     S, calls = recipe.steps_for(ckpt), recipe.network_calls(ckpt)
@@ -125,9 +129,10 @@ def main(sides) -> None:
           f"S = {S}, n_h = "
           f"{recipe.sampler.harmonize}, {calls} network calls, default memory budget\n")
     print("| device | box | voxels | slices/call (memory allows) | first step s | s/call "
-          "| s/volume | timing | peak RSS MiB | estimate MiB | GPU peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| s/volume | app estimate s | timing | peak RSS MiB | estimate MiB | GPU peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
+        probed = probe_speed(ckpt, device)
         per_voxel = None  # s per call per voxel, from the last size, to predict the next
         for side in sides or (GPU_SIDES if device == "cuda" else CPU_SIDES):
             predicted = per_voxel * side ** 3 * calls if per_voxel else 0.0
@@ -140,6 +145,7 @@ def main(sides) -> None:
             gpu = f"{r['gpu_peak_mib']:,.0f}" if "gpu_peak_mib" in r else "-"
             print(f"| {device} | {side}^3 | {side ** 3:,} | {r['slices_per_call']} "
                   f"({r['memory_slices']}) | {first:.1f} | {per_call:.2f} | {total:,.0f} | "
+                  f"{sampling_seconds(probed, (side,) * 3, 1, calls):,.0f} | "
                   f"{'measured' if steps == S else f'{steps} steps, extrapolated'} "
                   f"| {r['peak_mib']:,.0f} | {r['estimate_mib']:,.0f} | {gpu} |", flush=True)
 

@@ -1,54 +1,98 @@
-"""How long sampling will take on this machine, from one timed network call (no Qt).
+"""How long sampling will take on this machine, from a few timed network calls (no Qt).
 
 One reverse step denoises every slice of the volume along its target plane, so whatever the
 plane each network call of a run pushes ``count * Z * Y * X`` voxels through the network
 (a run's calls per slice batch: ``SamplerSettings.network_calls``, which counts n_h, the
-steps that harmonize and guidance, METHOD.md Sec. 3). :func:`probe_seconds_per_voxel` times one
-call on a small batch of slices; :func:`sampling_seconds` scales it up.
+steps that harmonize and guidance, METHOD.md Sec. 3). What one pixel costs moves with the
+slice's size (on a CPU by up to a third between 64^2 and 256^2 slices; docs/benchmarks.md,
+Speed), so :func:`probe_speed` times calls at a small and a large slice side, and
+:func:`sampling_seconds` reads each plane's cost off them for the box's slices.
 """
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Mapping
 
 import torch
 
-#: The probe: one batch of this many slices of PROBE_SIDE x PROBE_SIDE pixels (the
-#: default box's slices). A network call has a fixed overhead that dominates small batches
-#: (tens of ms for the tiny preset on a CPU), so the probe batch is large enough to spread
-#: it, as the sampler's batches of all slices of a volume do; it still costs about a
-#: quarter of one reverse step of the default 64^3 box.
-PROBE_BATCH = 16
-PROBE_SIDE = 64
+#: Slice sides the probe times (px): the default box's, and a large box's.
+PROBE_SIDES = (64, 256)
+#: Slice pixels per timed call (16 slices of 64^2, one of 256^2): enough to spread the fixed
+#: cost of a call (tens of ms for the tiny preset on a CPU), few enough for a probe at load.
+PROBE_PIXELS = 1 << 16
+#: A larger side is timed only where the smaller one's figure puts its call under this
+#: (the paper preset on a CPU would take a minute); above it the smaller side's figure holds.
+PROBE_CALL_LIMIT_S = 1.0
 
 
-def probe_seconds_per_voxel(ckpt: dict, device: torch.device | str = "cpu") -> float:
-    """Seconds per slice pixel of one conditional network call of the checkpoint's model
-    (a one-slice warm-up call, then one timed call)."""
+def probe_speed(ckpt: dict, device: torch.device | str = "cpu") -> dict[int, float]:
+    """Seconds per slice pixel of a conditional network call of the checkpoint's model, per
+    slice side ``{side px: seconds}`` (the sides of :data:`PROBE_SIDES` that were timed),
+    each a call of :data:`PROBE_PIXELS` pixels.
+
+    On a CPU each side is timed in both memory layouts and the faster counts, as the
+    sampler runs the faster (:func:`~.core.device.fastest_memory_format`; which one wins
+    can change with the slice size); elsewhere a warm-up call, then one timed call.
+    """
     from .core.checkpoint import model_from_checkpoint
+    from .core.device import memory_format_seconds
     from .core.encoding import num_channels
 
     device = torch.device(device)
     model = model_from_checkpoint(ckpt, device)
-    x = torch.zeros(PROBE_BATCH, num_channels(int(ckpt["num_phases"])), PROBE_SIDE,
-                    PROBE_SIDE, device=device)
-    t = torch.full((PROBE_BATCH,), 1, dtype=torch.long, device=device)
-    c = torch.zeros(PROBE_BATCH, dtype=torch.long, device=device)
+    channels = num_channels(int(ckpt["num_phases"]))
+    speed: dict[int, float] = {}
     with torch.inference_mode():
-        model(x[:1], t[:1], c[:1])  # warm-up (first-call allocations), one slice
-        start = time.perf_counter()
-        model(x, t, c)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        elapsed = time.perf_counter() - start
-    return elapsed / (PROBE_BATCH * PROBE_SIDE * PROBE_SIDE)
+        for side in PROBE_SIDES:
+            slices = max(1, PROBE_PIXELS // side ** 2)
+            if speed and max(speed.values()) * slices * side ** 2 > PROBE_CALL_LIMIT_S:
+                break
+            x = torch.zeros(slices, channels, side, side, device=device)
+            if device.type == "cpu":
+                seconds = min(memory_format_seconds(model, x).values())
+            else:
+                t = torch.full((slices,), 1, dtype=torch.long, device=device)
+                c = torch.zeros(slices, dtype=torch.long, device=device)
+                model(x, t, c)  # warm-up (first-call allocations, kernels for the shape)
+                _finish(device)
+                start = time.perf_counter()
+                model(x, t, c)
+                _finish(device)
+                seconds = time.perf_counter() - start
+            speed[side] = seconds / (slices * side ** 2)
+    return speed
 
 
-def sampling_seconds(seconds_per_voxel: float, shape: tuple[int, int, int], count: int,
+def _finish(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def pixel_seconds(speed: Mapping[int, float], pixels: int) -> float:
+    """Seconds per pixel of slices of ``pixels`` pixels: log-linear in the side between the
+    timed sides of ``speed`` (:func:`probe_speed`), the nearest figure outside them."""
+    sides = sorted(int(s) for s in speed)
+    side = math.sqrt(pixels)
+    if side <= sides[0]:
+        return float(speed[sides[0]])
+    for low, high in zip(sides, sides[1:]):
+        if side <= high:
+            w = math.log(side / low) / math.log(high / low)
+            return float((1 - w) * speed[low] + w * speed[high])
+    return float(speed[sides[-1]])
+
+
+def sampling_seconds(speed: Mapping[int, float], shape: tuple[int, int, int], count: int,
                      network_calls: int) -> float:
     """Estimated wall time of sampling ``count`` volumes ``shape`` (Z, Y, X) in a run of
-    ``network_calls`` calls per slice batch (``Recipe.network_calls``)."""
+    ``network_calls`` calls per slice batch (``Recipe.network_calls``): the steps cycle
+    through the planes, so each call is priced at the mean of the three planes' slices
+    (xy: Y x X, xz: Z x X, yz: Z x Y pixels)."""
     z, y, x = (int(s) for s in shape)
-    return int(network_calls) * int(count) * z * y * x * seconds_per_voxel
+    per_voxel = sum(pixel_seconds(speed, a) for a in (y * x, z * x, z * y)) / 3
+    return int(network_calls) * int(count) * z * y * x * per_voxel
 
 
 def about(seconds: float) -> str:

@@ -4,22 +4,40 @@ import math
 import numpy as np
 import pytest
 
+from micro3d_gui import estimate
 from micro3d_gui.core.diffusion.settings import SamplerSettings
-from micro3d_gui.estimate import about, probe_seconds_per_voxel, sampling_seconds
+from micro3d_gui.estimate import (PROBE_SIDES, about, pixel_seconds, probe_speed,
+                                  sampling_seconds)
+
+#: One figure at every side: a flat cost per pixel.
+FLAT = {side: 1e-6 for side in PROBE_SIDES}
 
 
 def test_sampling_seconds_counts_network_calls_over_all_voxels():
     # 50 steps x (n_h + 1 = 2) calls x 2 volumes x 8*16*32 voxels x 1e-6 s
     calls = SamplerSettings(harmonize=1, harmonize_fraction=1.0).network_calls(50)
-    assert sampling_seconds(1e-6, (8, 16, 32), 2, calls) == pytest.approx(
+    assert sampling_seconds(FLAT, (8, 16, 32), 2, calls) == pytest.approx(
         50 * 2 * 2 * 8 * 16 * 32 * 1e-6)
     # Guidance w != 1 batches the unconditional call too: twice the work; harmonizing
     # only the last 60 % of 25 steps at n_h = 3: 25 + 15 * 3 = 70 calls.
     guided = SamplerSettings(harmonize=0, guidance=2.0).network_calls(10)
-    assert sampling_seconds(1e-6, (8, 8, 8), 1, guided) == pytest.approx(
-        2 * sampling_seconds(1e-6, (8, 8, 8), 1, 10))
+    assert sampling_seconds(FLAT, (8, 8, 8), 1, guided) == pytest.approx(
+        2 * sampling_seconds(FLAT, (8, 8, 8), 1, 10))
     late = SamplerSettings(harmonize=3, harmonize_fraction=0.6, harmonize_late=True)
-    assert sampling_seconds(1.0, (1, 1, 1), 1, late.network_calls(25)) == 70
+    assert sampling_seconds({64: 1.0}, (1, 1, 1), 1, late.network_calls(25)) == 70
+
+
+def test_the_cost_per_pixel_follows_the_slice_side():
+    speed = {64: 4e-6, 256: 1e-6}
+    assert pixel_seconds(speed, 64 * 64) == 4e-6 and pixel_seconds(speed, 256 * 256) == 1e-6
+    assert pixel_seconds(speed, 16 * 16) == 4e-6  # outside the timed sides: the nearest
+    assert pixel_seconds(speed, 512 * 512) == 1e-6
+    assert pixel_seconds(speed, 128 * 128) == pytest.approx(2.5e-6)  # halfway in log side
+    # each plane's calls at its own slices: a 64 x 256 x 256 box has one plane of 256^2
+    # slices and two of 64 x 256 (side 128)
+    box = (64, 256, 256)
+    assert sampling_seconds(speed, box, 1, 3) == pytest.approx(
+        64 * 256 * 256 * (1e-6 + 2 * 2.5e-6))
 
 
 def test_about_rounds_for_a_person():
@@ -27,7 +45,7 @@ def test_about_rounds_for_a_person():
     assert about(150) == "about 2 min" and about(3 * 3600) == "about 3.0 h"
 
 
-def test_probe_times_a_real_model(tmp_path):
+def test_probe_times_a_real_model(tmp_path, monkeypatch):
     from micro3d_gui.core.checkpoint import load_checkpoint
     from micro3d_gui.core.diffusion.unet import preset_config
     from micro3d_gui.core.plane_dataset import PlaneDataset
@@ -36,5 +54,9 @@ def test_probe_times_a_real_model(tmp_path):
 
     data = PlaneDataset({"xy": [np.eye(16, dtype=np.uint8)]}, 2)
     Trainer(data, preset_config("tiny", 1), TrainConfig(steps=1, crop=16)).save(tmp_path / "m.pt")
-    per_voxel = probe_seconds_per_voxel(load_checkpoint(tmp_path / "m.pt"))
-    assert math.isfinite(per_voxel) and 0 < per_voxel < 1e-2
+    speed = probe_speed(load_checkpoint(tmp_path / "m.pt"))
+    assert set(speed) == set(PROBE_SIDES)  # a small network: every side timed
+    assert all(math.isfinite(v) and 0 < v < 1e-2 for v in speed.values())
+    # where the small side's figure puts a large side's call over the limit, it is skipped
+    monkeypatch.setattr(estimate, "PROBE_CALL_LIMIT_S", 0.0)
+    assert set(probe_speed(load_checkpoint(tmp_path / "m.pt"))) == {PROBE_SIDES[0]}

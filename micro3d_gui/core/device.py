@@ -33,15 +33,19 @@ def resolve_device(name: str = DEFAULT_DEVICE) -> torch.device:
     return dev
 
 
-def _time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2, warm: bool = True
-               ) -> float:
+def _time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> float:
+    """Mean seconds of ``repeats`` calls after a warm-up call: a shape's first call also
+    builds its kernels (oneDNN), which costs a small batch as much as its work."""
     t = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-    if warm:
-        model(x, t, t)
+    model(x, t, t)
     start = time.perf_counter()
     for _ in range(repeats):
         model(x, t, t)
     return (time.perf_counter() - start) / repeats
+
+
+#: Slices in the example batch the layout is probed on (few: the probe runs every format).
+LAYOUT_PROBE_SLICES = 8
 
 
 @torch.inference_mode()
@@ -54,13 +58,22 @@ def fastest_memory_format(model: nn.Module, example: torch.Tensor) -> torch.memo
     """
     if example.device.type != "cpu":
         return torch.contiguous_format
+    times = memory_format_seconds(model, example)
+    best = min(times, key=times.get)
+    model.to(memory_format=best)
+    return best
+
+
+@torch.inference_mode()
+def memory_format_seconds(model: nn.Module, example: torch.Tensor
+                          ) -> dict[torch.memory_format, float]:
+    """Seconds of a forward pass of ``example`` per memory layout (a warm-up call, then
+    the mean of two); the model is left in the last layout timed."""
     times = {}
     for fmt in (torch.contiguous_format, torch.channels_last):
         model.to(memory_format=fmt)
         times[fmt] = _time_call(model, example.contiguous(memory_format=fmt))
-    best = min(times, key=times.get)
-    model.to(memory_format=best)
-    return best
+    return times
 
 
 #: On CPU a network call of at most this many slice pixels runs fastest whole: below it
@@ -87,6 +100,7 @@ def fastest_chunk(model: nn.Module, example: torch.Tensor, most: int,
     the cache, and costs up to twice as much per pixel as a call of a few
     (docs/benchmarks.md, Speed), by an amount that depends on the network and the machine;
     so batches from about :data:`FIRST_PROBE_PIXELS` up, doubling, are timed once each
+    (after a warm-up call of the same batch, whose kernel set-up would favour large ones)
     until :data:`PROBE_PATIENCE` in a row are :data:`PROBE_TOLERANCE` slower per slice than
     the best. GPUs, and calls of at most :data:`WHOLE_CALL_PIXELS`, keep ``most``.
     """
@@ -99,7 +113,7 @@ def fastest_chunk(model: nn.Module, example: torch.Tensor, most: int,
     best, best_time, slower = most, float("inf"), 0
     while True:
         x = example.expand(batch, *example.shape[1:]).contiguous(memory_format=memory_format)
-        per_slice = _time_call(model, x, repeats=1, warm=False) / batch
+        per_slice = _time_call(model, x, repeats=1) / batch
         if per_slice < best_time:
             best, best_time = batch, per_slice
         slower = slower + 1 if per_slice > PROBE_TOLERANCE * best_time else 0

@@ -13,8 +13,8 @@ import torch
 
 from .checkpoint import checkpoint_symmetry, model_from_checkpoint, schedule_from_checkpoint
 from .distributed import SINGLE, Distributed
-from .device import (autocast, enable_fast_matmul, fastest_autocast, fastest_chunk,
-                     fastest_memory_format, maybe_compile)
+from .device import (LAYOUT_PROBE_SLICES, autocast, enable_fast_matmul, fastest_autocast,
+                     fastest_chunk, fastest_memory_format, maybe_compile)
 from .diffusion.fraction_condition import plane_spreads
 from .diffusion.respace import respace
 from .diffusion.unet import UNetConfig
@@ -89,7 +89,7 @@ def pipeline_progressive(
     cfg = model.config
     m = cfg.size_multiple
     side = [padded(s, m) for s in shape[1:]]  # an xy slice, padded as the sampler does
-    probe = torch.zeros(min(8, plan.slices_per_call * branches), channels, *side,
+    probe = torch.zeros(min(LAYOUT_PROBE_SLICES, plan.slices_per_call * branches), channels, *side,
                         device=device)
     enable_fast_matmul(device)
     fmt = fastest_memory_format(model, probe)

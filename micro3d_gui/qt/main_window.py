@@ -256,14 +256,14 @@ class MainWindow(QMainWindow, ProjectMenu, ModelLoading, VolumeView):
                     "(or File > Load model...)")
         s = self.generate_panel.settings()
         recipe = s.to_recipe()
-        per_voxel = self.model_info.get("seconds_per_voxel")
+        speed = self.model_info.get("network_speed")
         when = ""
-        if per_voxel:
+        if speed:
             from ..estimate import about, sampling_seconds
             from ..metrics.checked_sample import second_pass_recipes
 
             def seconds(r):  # steps None: all T
-                return sampling_seconds(per_voxel, s.shape, s.count,
+                return sampling_seconds(speed, s.shape, s.count,
                                         r.network_calls(self.model_info, s.fractions))
 
             when = ", " + about(seconds(recipe)) + " here"

@@ -11,7 +11,7 @@ import os
 
 from ..core.checkpoint import describe_checkpoint, load_checkpoint
 from ..core.device import DEFAULT_DEVICE, resolve_device
-from ..estimate import probe_seconds_per_voxel
+from ..estimate import probe_speed
 
 
 def describe_model(path: str | os.PathLike, ckpt: dict | None = None) -> dict:
@@ -26,8 +26,9 @@ def describe_model(path: str | os.PathLike, ckpt: dict | None = None) -> dict:
 def model_summary(path: str | os.PathLike, device: str = DEFAULT_DEVICE) -> dict:
     """The app's picture of the model file ``path``: :func:`describe_model`'s fields, plus
 
-    - ``seconds_per_voxel``: one network call timed on ``device`` (the Generate time
-      estimate, :mod:`micro3d_gui.estimate`); None when there is no such device here;
+    - ``network_speed``: seconds per slice pixel per slice side, network calls timed on
+      ``device`` (the Generate time estimate, :func:`micro3d_gui.estimate.probe_speed`);
+      None when there is no such device here;
     - the checkpoint's ``schedule_config`` and ``data_summary``, so that
       :meth:`~micro3d_gui.core.recipe.Recipe.steps_for` and ``network_calls`` take the
       summary as they take a checkpoint (its T; whether it has a fraction condition);
@@ -38,12 +39,12 @@ def model_summary(path: str | os.PathLike, device: str = DEFAULT_DEVICE) -> dict
     ckpt = load_checkpoint(path)
     info = describe_model(path, ckpt)
     try:
-        per_voxel = probe_seconds_per_voxel(ckpt, resolve_device(device))
+        speed = probe_speed(ckpt, resolve_device(device))
     except (ValueError, RuntimeError):  # no such device here: no estimate, still usable
-        per_voxel = None
+        speed = None
     train = info["training"]
     losses = ckpt.get("losses")
-    return {**info, "seconds_per_voxel": per_voxel,
+    return {**info, "network_speed": speed,
             "schedule_config": info["schedule"], "data_summary": ckpt.get("data_summary"),
             "path": info["file"], "step": train["step"], "crop": int(train["crop"] or 0),
             "train_seconds": train["seconds"] or 0.0,

@@ -21,7 +21,7 @@ def test_the_app_summary_is_the_info_description_plus_what_the_panels_need():
     assert summary["crop"] == ckpt["train_config"]["crop"]
     assert summary["train_config"] == ckpt["train_config"]
     assert summary["losses"] == [float(v) for v in ckpt["losses"]]
-    assert summary["seconds_per_voxel"] > 0  # one network call timed on the CPU
+    assert min(summary["network_speed"].values()) > 0  # network calls timed on the CPU
     # Recipes take the summary as they take the checkpoint.
     recipe = get_recipe("paper").replace(harmonize=2)
     assert recipe.steps_for(summary) == recipe.steps_for(ckpt)

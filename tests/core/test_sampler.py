@@ -187,7 +187,9 @@ def test_x0_projections():
     assert torch.equal(project_x0(x0, "none"), x0)
     assert project_x0(x0, "clip").abs().max() == 1.0
     assert torch.equal(project_x0(x0, "clip")[0], x0[0])
+    given = x0.clone()
     rms = project_x0(x0, "rms")
+    assert torch.equal(x0, given)  # a new tensor: the caller's estimate is left alone
     assert torch.equal(torch.sign(rms), torch.sign(x0))  # the phases are kept
     assert rms.abs().max() <= 1.0
     # a uniformly shrunken estimate of +-1 data is restored exactly

@@ -64,7 +64,9 @@ def test_the_training_target_maps_back_to_x0_and_to_the_noise(prediction):
         abar = sched.alphas_cumprod[i]
         expected = eps if prediction == "eps" else np.sqrt(abar) * eps - np.sqrt(1 - abar) * x0
         assert torch.allclose(target, expected, atol=1e-12)
+        given = (xt.clone(), target.clone())
         assert torch.allclose(sched.x0_from_output(xt, i, target), x0, atol=1e-6)
+        assert torch.equal(xt, given[0]) and torch.equal(target, given[1])  # inputs kept
         assert torch.allclose(sched.eps_from_x0(xt, i, sched.x0_from_output(xt, i, target)),
                               eps, atol=1e-6 if i < 999 else 1e-4)
     # respacing keeps what the network predicts

@@ -20,6 +20,7 @@ chain with the same draws; only each network call's slices are shared out and ga
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -63,8 +64,9 @@ def project_x0(x0: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "none":
         return x0
     if mode == "rms":
-        rms = x0.pow(2).mean(dim=(-3, -2, -1), keepdim=True).sqrt()
-        x0 = x0 / rms.clamp_min(1e-6)
+        n = x0.shape[-3] * x0.shape[-2] * x0.shape[-1]
+        rms = torch.linalg.vector_norm(x0, dim=(-3, -2, -1), keepdim=True) / math.sqrt(n)
+        return (x0 / rms.clamp_min(1e-6)).clamp_(-1.0, 1.0)  # clamps its own new tensor
     return x0.clamp(-1.0, 1.0)
 
 
@@ -172,7 +174,8 @@ class _Eps:
                 branches.append((torch.full_like(labels, NULL_LABEL), m))
             if self.fraction_guided and m is not None:
                 branches.append((labels, torch.full_like(m, float("nan"))))
-            xs = torch.cat([xb] * len(branches))
+            # one branch: the chunk itself, not a copy
+            xs = xb if len(branches) == 1 else torch.cat([xb] * len(branches))
             ls = torch.cat([lab for lab, _ in branches])
             extra = () if m is None else (torch.cat([mb for _, mb in branches]),)
             given = {}

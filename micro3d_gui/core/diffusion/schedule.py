@@ -87,7 +87,9 @@ class Schedule:
 
     def q_step(self, x_prev: torch.Tensor, i: int, noise: torch.Tensor) -> torch.Tensor:
         """One forward step q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I) (Eq. 1)."""
-        return float(np.sqrt(self.alphas[i])) * x_prev + float(np.sqrt(self.betas[i])) * noise
+        # one fused add on one new tensor: the sampler's latents are whole volumes
+        return x_prev.mul(float(np.sqrt(self.alphas[i]))).add_(
+            noise, alpha=float(np.sqrt(self.betas[i])))
 
     def training_target(self, x0: torch.Tensor, i, noise: torch.Tensor) -> torch.Tensor:
         """What the network learns to output for x_t = q_sample(x0, i, noise): ``noise``
@@ -115,6 +117,8 @@ class Schedule:
         if self.prediction == "eps":
             return self.predict_x0(x_t, i, out)
         root, root_rest = self._roots(i, x_t)
+        if isinstance(root, float):  # one step for all: one fused add on one new tensor
+            return out.mul(-root_rest).add_(x_t, alpha=root)
         return root * x_t - root_rest * out
 
     def predict_x0(self, x_t: torch.Tensor, i, eps: torch.Tensor) -> torch.Tensor:
@@ -124,7 +128,8 @@ class Schedule:
         return (x_t - root_rest * eps) / root
 
     def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, i: int) -> torch.Tensor:
-        return float(self.posterior_mean_coef_x0[i]) * x0 + float(self.posterior_mean_coef_xt[i]) * x_t
+        return x0.mul(float(self.posterior_mean_coef_x0[i])).add_(
+            x_t, alpha=float(self.posterior_mean_coef_xt[i]))
 
     def p_step(self, x_t: torch.Tensor, i: int, eps: torch.Tensor, noise: torch.Tensor | None):
         """One reverse step (Eq. 5, 8) with sigma_t^2 = beta_t; ``noise=None`` adds none.
@@ -201,7 +206,7 @@ class Schedule:
     def _add_noise(self, mean: torch.Tensor, i: int, noise: torch.Tensor | None):
         if noise is None or i == 0:  # no noise at the last step
             return mean
-        return mean + float(np.sqrt(self.betas[i])) * noise
+        return mean.add(noise, alpha=float(np.sqrt(self.betas[i])))
 
 
 def _gather(values: np.ndarray, i, like: torch.Tensor) -> torch.Tensor:
