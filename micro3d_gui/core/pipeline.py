@@ -89,8 +89,8 @@ def pipeline_progressive(
     cfg = model.config
     m = cfg.size_multiple
     side = [padded(s, m) for s in shape[1:]]  # an xy slice, padded as the sampler does
-    probe = torch.zeros(min(LAYOUT_PROBE_SLICES, plan.slices_per_call * branches), channels, *side,
-                        device=device)
+    probe = torch.zeros(min(LAYOUT_PROBE_SLICES, plan.slices_per_call * branches), channels,
+                        *side, device=device)
     enable_fast_matmul(device)
     fmt = fastest_memory_format(model, probe)
     amp = fastest_autocast(model, probe)
