@@ -11,7 +11,6 @@ Speed), so :func:`probe_speed` times calls at a small and a large slice side, an
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 
 import torch
@@ -31,12 +30,13 @@ def probe_speed(ckpt: dict, device: torch.device | str = "cpu") -> dict[int, flo
     slice side ``{side px: seconds}`` (the sides of :data:`PROBE_SIDES` that were timed),
     each a call of :data:`PROBE_PIXELS` pixels.
 
-    On a CPU each side is timed in both memory layouts and the faster counts, as the
-    sampler runs the faster (:func:`~.core.device.fastest_memory_format`; which one wins
-    can change with the slice size); elsewhere a warm-up call, then one timed call.
+    Each: a warm-up call, then the mean of two (:func:`~.core.device.time_call`). On a CPU
+    in both memory layouts, the faster counting, as the sampler runs the faster
+    (:func:`~.core.device.fastest_memory_format`; which one wins can change with the slice
+    size).
     """
     from .core.checkpoint import model_from_checkpoint
-    from .core.device import memory_format_seconds
+    from .core.device import memory_format_seconds, time_call
     from .core.encoding import num_channels
 
     device = torch.device(device)
@@ -49,25 +49,10 @@ def probe_speed(ckpt: dict, device: torch.device | str = "cpu") -> dict[int, flo
             if speed and max(speed.values()) * slices * side ** 2 > PROBE_CALL_LIMIT_S:
                 break
             x = torch.zeros(slices, channels, side, side, device=device)
-            if device.type == "cpu":
-                seconds = min(memory_format_seconds(model, x).values())
-            else:
-                t = torch.full((slices,), 1, dtype=torch.long, device=device)
-                c = torch.zeros(slices, dtype=torch.long, device=device)
-                model(x, t, c)  # warm-up (first-call allocations, kernels for the shape)
-                _finish(device)
-                start = time.perf_counter()
-                model(x, t, c)
-                _finish(device)
-                seconds = time.perf_counter() - start
+            seconds = (min(memory_format_seconds(model, x).values()) if device.type == "cpu"
+                       else time_call(model, x))
             speed[side] = seconds / (slices * side ** 2)
     return speed
-
-
-def _finish(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA runs asynchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def pixel_seconds(speed: Mapping[int, float], pixels: int) -> float:

@@ -33,15 +33,23 @@ def resolve_device(name: str = DEFAULT_DEVICE) -> torch.device:
     return dev
 
 
-def _time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> float:
-    """Mean seconds of ``repeats`` calls after a warm-up call: a shape's first call also
-    builds its kernels (oneDNN), which costs a small batch as much as its work."""
+def time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> float:
+    """Mean seconds of ``repeats`` calls of ``model`` on ``x`` after a warm-up call: a
+    shape's first call also builds its kernels (oneDNN, cuDNN), which costs a small batch
+    as much as its work. CUDA's queued work is waited for."""
     t = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
     model(x, t, t)
+    _finish(x.device)
     start = time.perf_counter()
     for _ in range(repeats):
         model(x, t, t)
+    _finish(x.device)
     return (time.perf_counter() - start) / repeats
+
+
+def _finish(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 #: Slices in the example batch the layout is probed on (few: the probe runs every format).
@@ -72,7 +80,7 @@ def memory_format_seconds(model: nn.Module, example: torch.Tensor
     times = {}
     for fmt in (torch.contiguous_format, torch.channels_last):
         model.to(memory_format=fmt)
-        times[fmt] = _time_call(model, example.contiguous(memory_format=fmt))
+        times[fmt] = time_call(model, example.contiguous(memory_format=fmt))
     return times
 
 
@@ -113,7 +121,7 @@ def fastest_chunk(model: nn.Module, example: torch.Tensor, most: int,
     best, best_time, slower = most, float("inf"), 0
     while True:
         x = example.expand(batch, *example.shape[1:]).contiguous(memory_format=memory_format)
-        per_slice = _time_call(model, x, repeats=1) / batch
+        per_slice = time_call(model, x, repeats=1) / batch
         if per_slice < best_time:
             best, best_time = batch, per_slice
         slower = slower + 1 if per_slice > PROBE_TOLERANCE * best_time else 0
@@ -148,10 +156,10 @@ def fastest_autocast(model: nn.Module, example: torch.Tensor, margin: float = 0.
 
     def timed(dtype):
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
-            _time_call(model, example, repeats=1)  # cudnn picks its kernels here
+            time_call(model, example, repeats=1)  # cudnn picks its kernels here
             torch.cuda.synchronize()
             start = time.perf_counter()
-            _time_call(model, example)
+            time_call(model, example)
             torch.cuda.synchronize()
             return time.perf_counter() - start
 
