@@ -154,14 +154,9 @@ def fastest_autocast(model: nn.Module, example: torch.Tensor, margin: float = 0.
         return None
     candidates = [torch.float16] + ([torch.bfloat16] if torch.cuda.is_bf16_supported() else [])
 
-    def timed(dtype):
+    def timed(dtype):  # time_call's warm-up call is where cudnn picks its kernels
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
-            time_call(model, example, repeats=1)  # cudnn picks its kernels here
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            time_call(model, example)
-            torch.cuda.synchronize()
-            return time.perf_counter() - start
+            return time_call(model, example)
 
     base = timed(None)
     times = {d: timed(d) for d in candidates}
