@@ -28,29 +28,33 @@ PROBE_CALL_LIMIT_S = 1.0
 def probe_speed(ckpt: dict, device: torch.device | str = "cpu") -> dict[int, float]:
     """Seconds per slice pixel of a conditional network call of the checkpoint's model, per
     slice side ``{side px: seconds}`` (the sides of :data:`PROBE_SIDES` that were timed),
-    each a call of :data:`PROBE_PIXELS` pixels.
+    each a call of :data:`PROBE_PIXELS` pixels (or one slice per worker thread, where
+    that is more).
 
     Each: a warm-up call, then the mean of two (:func:`~.core.device.time_call`). On a CPU
     in both memory layouts, the faster counting, as the sampler runs the faster
     (:func:`~.core.device.fastest_memory_format`; which one wins can change with the slice
-    size).
+    size), and the slices shared among the threads as the sampler shares them
+    (:mod:`~.core.slice_workers`).
     """
     from .core.checkpoint import model_from_checkpoint
     from .core.device import memory_format_seconds, time_call
     from .core.encoding import num_channels
+    from .core.slice_workers import SliceWorkers, cpu_workers
 
     device = torch.device(device)
     model = model_from_checkpoint(ckpt, device)
     channels = num_channels(int(ckpt["num_phases"]))
     speed: dict[int, float] = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), SliceWorkers(cpu_workers(device)) as workers:
         for side in PROBE_SIDES:
-            slices = max(1, PROBE_PIXELS // side ** 2)
+            # at least a slice per worker, as the sampler's calls of large slices have
+            slices = max(workers.workers, PROBE_PIXELS // side ** 2)
             if speed and max(speed.values()) * slices * side ** 2 > PROBE_CALL_LIMIT_S:
                 break
             x = torch.zeros(slices, channels, side, side, device=device)
-            seconds = (min(memory_format_seconds(model, x).values()) if device.type == "cpu"
-                       else time_call(model, x))
+            seconds = (min(memory_format_seconds(model, x, workers.split(model)).values())
+                       if device.type == "cpu" else time_call(model, x))
             speed[side] = seconds / (slices * side ** 2)
     return speed
 

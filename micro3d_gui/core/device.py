@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -33,7 +34,8 @@ def resolve_device(name: str = DEFAULT_DEVICE) -> torch.device:
     return dev
 
 
-def time_call(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> float:
+def time_call(model: Callable[..., torch.Tensor], x: torch.Tensor, repeats: int = 2
+              ) -> float:
     """Mean seconds of ``repeats`` calls of ``model`` on ``x`` after a warm-up call: a
     shape's first call also builds its kernels (oneDNN, cuDNN), which costs a small batch
     as much as its work. CUDA's queued work is waited for."""
@@ -57,30 +59,35 @@ LAYOUT_PROBE_SLICES = 8
 
 
 @torch.inference_mode()
-def fastest_memory_format(model: nn.Module, example: torch.Tensor) -> torch.memory_format:
+def fastest_memory_format(model: nn.Module, example: torch.Tensor,
+                          run: Callable[..., torch.Tensor] | None = None
+                          ) -> torch.memory_format:
     """On CPU, time a forward pass in contiguous vs channels_last and keep the faster.
 
     Which is faster for the small U-Nets is a property of the machine (docs/benchmarks.md,
     Speed), so it is measured. GPUs keep the default. The model is left in
-    the chosen format.
+    the chosen format. ``run``: what calls the model, as the sampler will (default: the
+    model itself; e.g. :meth:`~.slice_workers.SliceWorkers.split`).
     """
     if example.device.type != "cpu":
         return torch.contiguous_format
-    times = memory_format_seconds(model, example)
+    times = memory_format_seconds(model, example, run)
     best = min(times, key=times.get)
     model.to(memory_format=best)
     return best
 
 
 @torch.inference_mode()
-def memory_format_seconds(model: nn.Module, example: torch.Tensor
+def memory_format_seconds(model: nn.Module, example: torch.Tensor,
+                          run: Callable[..., torch.Tensor] | None = None
                           ) -> dict[torch.memory_format, float]:
     """Seconds of a forward pass of ``example`` per memory layout (a warm-up call, then
-    the mean of two); the model is left in the last layout timed."""
+    the mean of two), through ``run`` (default: the model itself); the model is left in
+    the last layout timed."""
     times = {}
     for fmt in (torch.contiguous_format, torch.channels_last):
         model.to(memory_format=fmt)
-        times[fmt] = time_call(model, example.contiguous(memory_format=fmt))
+        times[fmt] = time_call(run or model, example.contiguous(memory_format=fmt))
     return times
 
 
@@ -98,7 +105,7 @@ PROBE_PATIENCE = 2
 
 
 @torch.inference_mode()
-def fastest_chunk(model: nn.Module, example: torch.Tensor, most: int,
+def fastest_chunk(model: Callable[..., torch.Tensor], example: torch.Tensor, most: int,
                   memory_format: torch.memory_format = torch.contiguous_format) -> int:
     """On CPU, the slices per network call (at most ``most``, the memory plan's) that run
     fastest per slice for slices shaped like ``example`` ``[1, C, H, W]``, in the model's

@@ -18,6 +18,7 @@ from .device import (LAYOUT_PROBE_SLICES, autocast, enable_fast_matmul, fastest_
 from .diffusion.fraction_condition import plane_spreads
 from .diffusion.respace import respace
 from .diffusion.unet import UNetConfig
+from .slice_workers import SliceWorkers, cpu_workers
 from .memory import default_budget, largest_slice, padded, plan_sampling
 from .diffusion.sampler import KeptSection, SampleStep, chain_progressive, run_to_end
 from .diffusion.settings import SamplerSettings
@@ -92,37 +93,42 @@ def pipeline_progressive(
     probe = torch.zeros(min(LAYOUT_PROBE_SLICES, plan.slices_per_call * branches), channels,
                         *side, device=device)
     enable_fast_matmul(device)
-    fmt = fastest_memory_format(model, probe)
-    amp = fastest_autocast(model, probe)
-    # Slices per call: what memory allows, cut to what runs fastest on a CPU; one number
-    # for all processes, which meet at every call.
-    example = torch.zeros(1, channels, *largest_slice(shape, m), device=device)
-    fastest = fastest_chunk(model, example, plan.slices_per_call * branches, fmt)
-    settings = replace(settings, max_batch=max(branches, dist.smallest(fastest, device)))
-    log.info("%d slices per network call (memory allows %d)",
-             settings.max_batch // branches, plan.slices_per_call)
-    net = maybe_compile(model, compile_network)
-    # A stand-in plane is denoised with its source's label and told its source's spread.
-    symmetry = checkpoint_symmetry(ckpt)
-    # A network with the fraction condition is told each slice's fraction around the target.
-    spread = plane_spreads(ckpt.get("data_summary"), PLANES, channels) if conditioned else None
-    spread = None if spread is None else {p: spread[s] for p, s in symmetry.sources().items()}
+    # The threads share each call's slices out (the probes time the calls that way too);
+    # a compiled network runs whole (torch.compile's tracing is not for concurrent calls).
+    with SliceWorkers(1 if compile_network else cpu_workers(device)) as workers:
+        fmt = fastest_memory_format(model, probe, workers.split(model))
+        amp = fastest_autocast(model, probe)
+        # Slices per call: what memory allows, cut to what runs fastest on a CPU; one
+        # number for all processes, which meet at every call.
+        example = torch.zeros(1, channels, *largest_slice(shape, m), device=device)
+        fastest = fastest_chunk(workers.split(model), example,
+                                plan.slices_per_call * branches, fmt)
+        settings = replace(settings, max_batch=max(branches, dist.smallest(fastest, device)))
+        log.info("%d slices per network call (memory allows %d), %d worker thread(s)",
+                 settings.max_batch // branches, plan.slices_per_call, workers.workers)
+        net = maybe_compile(model, compile_network)
+        # A stand-in plane is denoised with its source's label and told its source's spread.
+        symmetry = checkpoint_symmetry(ckpt)
+        # A network with the fraction condition is told each slice's fraction around the
+        # target.
+        spread = (plane_spreads(ckpt.get("data_summary"), PLANES, channels) if conditioned
+                  else None)
+        spread = None if spread is None else {p: spread[s] for p, s in symmetry.sources().items()}
 
-    def network(x, t, c, means=None, x0_self=None):
-        if x0_self is not None:
-            x0_self = x0_self.contiguous(memory_format=fmt)
-        with autocast(device, amp):
-            return net(x.contiguous(memory_format=fmt), t, c, means, x0_self).float()
+        def network(x, t, c, means=None, x0_self=None):
+            if x0_self is not None:
+                x0_self = x0_self.contiguous(memory_format=fmt)
+            with autocast(device, amp):
+                return net(x.contiguous(memory_format=fmt), t, c, means, x0_self).float()
 
-    with torch.inference_mode():
-        yield from chain_progressive(
-            network, schedule, shape, k, channels, count, settings, seed=seed, device=device,
-            size_multiple=cfg.size_multiple, periodic=periodic, should_stop=should_stop,
-            target_fractions=fractions,
-            keep=keep, fraction_spread=spread,
-            plane_labels=symmetry.labels(), dist=dist, self_condition=cfg.self_condition,
-            start=start,
-        )
+        with torch.inference_mode():
+            yield from chain_progressive(
+                workers.split(network), schedule, shape, k, channels, count, settings,
+                seed=seed, device=device, size_multiple=cfg.size_multiple,
+                periodic=periodic, should_stop=should_stop, target_fractions=fractions,
+                keep=keep, fraction_spread=spread, plane_labels=symmetry.labels(),
+                dist=dist, self_condition=cfg.self_condition, start=start,
+            )
 
 
 def _encoded_start(start, num_phases: int, count: int, shape, steps: int):
