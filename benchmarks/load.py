@@ -1,13 +1,15 @@
 """Sampling beside a busy neighbour: ``micro3d sample`` of one cube, idle and beside one
-busy single-thread process, with the thread rule (core/threads.py) and with every core.
+busy single-thread process, with the thread rule (core/threads.py: sampling takes every
+core) and with only the cores the neighbour leaves free (the rule of the other commands).
 
     python benchmarks/load.py [--size 64] [--sampling-steps S]
 
 Each run is the real command in its own process (the bundled fibres model, the default
 recipe unless --sampling-steps is given, --no-check). The neighbour is a Python loop that
 holds one core. "threads" is what the rule picks at that moment (the command decides the
-same way a moment later). Prints a Markdown table for docs/benchmarks.md; the load average
-before each run is printed, as other work on a shared machine skews every figure.
+same way a moment later; the free cores are given to it as ``--threads``). Prints a
+Markdown table for docs/benchmarks.md; the load average before each run is printed, as
+other work on a shared machine skews every figure.
 """
 from __future__ import annotations
 
@@ -51,16 +53,15 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "v.npy"
-        for label, busy, threads in (("idle", False, None), ("beside 1 busy", True, None),
-                                     ("beside 1 busy, every core", True, cores)):
+        for label, busy, free in (("idle", False, False), ("beside 1 busy", True, False),
+                                  ("beside 1 busy, the free cores only", True, True)):
             neighbour = (subprocess.Popen([sys.executable, "-c", BUSY]) if busy else None)
             try:
                 time.sleep(1.0 if busy else 0.0)  # the neighbour on its core first
                 load = os.getloadavg()[0]
-                chosen = decide_threads(threads)
+                chosen = decide_threads(load=free)
                 seconds = sample(model, args.size, out,
-                                 extra + ([] if threads is None else ["--threads",
-                                                                      str(threads)]))
+                                 extra + (["--threads", str(chosen)] if free else []))
             finally:
                 if neighbour is not None:
                     neighbour.kill()

@@ -74,25 +74,32 @@ def environment_limit(environ: MutableMapping[str, str] = os.environ) -> int | N
 
 
 def decide_threads(requested: int | None = None, *, processes: int = 1,
-                   limit: int | None = None) -> int:
+                   limit: int | None = None, load: bool = True) -> int:
     """The threads for each of ``processes`` processes of this machine: ``requested`` when
     given (``--threads N``), else :func:`choose_threads` for this machine now, at most
     ``limit`` (default ``OMP_NUM_THREADS`` when set). No measurement where the answer is
-    1 anyway."""
+    1 anyway.
+
+    ``load=False``: every core, whatever the other processes use, for work whose threads
+    run apart rather than sharing each operator (sampling: :mod:`.slice_workers`). Such a
+    thread on a busy core only runs slower, and it stalls no other thread: beside busy
+    neighbours, sampling on every core beat sampling on the free ones
+    (docs/benchmarks.md, Load and threads)."""
     if requested is not None:
         return int(requested)
     cores = usable_cores()
     limit = environment_limit() if limit is None else limit
     if cores == 1 or limit == 1 or cores <= processes:
         return 1
-    return choose_threads(cores, busy_cores(), processes, limit)
+    return choose_threads(cores, busy_cores() if load else 0.0, processes, limit)
 
 
-def use_threads(requested: int | None = None, *, limit: int | None = None) -> int:
+def use_threads(requested: int | None = None, *, limit: int | None = None,
+                load: bool = True) -> int:
     """Set torch's threads for the calling thread to :func:`decide_threads` and return
     how many."""
     import torch  # noqa: PLC0415
 
-    threads = decide_threads(requested, limit=limit)
+    threads = decide_threads(requested, limit=limit, load=load)
     torch.set_num_threads(threads)
     return threads

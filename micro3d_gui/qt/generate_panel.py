@@ -331,7 +331,7 @@ class GeneratePanel(JobPanel):
                   None if seg is None else seg.num_phases, name="Generation",
                   unit="network call",
                   progress_of=lambda p: (p.calls, p.total_calls), error_parent=self,
-                  parent=self)
+                  threads_apart=True, parent=self)  # as micro3d sample
         return self._launch(job, self._on_preview)
 
     def _micrographs(self):

@@ -108,10 +108,12 @@ class _Worker(WorkerBase):
     ``finally`` blocks run in the worker thread) and it tells when its thread is done.
     """
 
-    def __init__(self, fn: Callable, args: tuple, kwargs: dict, should_stop: Callable[[], bool]):
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, should_stop: Callable[[], bool],
+                 threads_apart: bool = False):
         super().__init__(SignalsClass=_WorkerSignals)
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._should_stop = should_stop
+        self._threads_apart = threads_apart
         self.thread_done = threading.Event()
         # torch's intra-op thread count is per OS thread (OpenMP): a pool thread would
         # start at the machine default, not at the app's (e.g. the tests' one thread),
@@ -122,7 +124,9 @@ class _Worker(WorkerBase):
         try:
             if self._torch_threads:
                 # the cores other processes leave free now, as the micro3d command does
-                threads.use_threads(limit=self._torch_threads)
+                # (every core for work whose threads run apart, as micro3d sample)
+                threads.use_threads(limit=self._torch_threads,
+                                    load=not self._threads_apart)
             if inspect.isgeneratorfunction(self._fn):
                 return self._drive(self._fn(*self._args, should_stop=self._should_stop,
                                             **self._kwargs))
@@ -161,6 +165,8 @@ class Job(QObject):
     returning, as the trainer does), ``cancelled()`` when it stopped by raising after a
     cancel, ``failed(exception)`` on any other exception (after the message box), and
     ``ended(status)`` last, always, with status ``"done" | "cancelled" | "failed"``.
+    ``threads_apart``: ``fn``'s threads run apart (sampling), so it takes every core the
+    app may use, whatever the load (:func:`~micro3d_gui.core.threads.decide_threads`).
     """
 
     progress = Signal(float, str)
@@ -173,7 +179,8 @@ class Job(QObject):
     def __init__(self, fn: Callable, *args, name: str = "Job",
                  progress_of: ProgressOf | None = None, unit: str = "step",
                  error_parent: QWidget | None = None, show_errors: bool = True,
-                 throttle_ms: int = THROTTLE_MS, parent: QObject | None = None, **kwargs):
+                 throttle_ms: int = THROTTLE_MS, threads_apart: bool = False,
+                 parent: QObject | None = None, **kwargs):
         super().__init__(parent)
         self._emit_progress = throttled(self.progress.emit, throttle_ms, self)
         self.name = name
@@ -190,7 +197,7 @@ class Job(QObject):
         self._first: tuple[float, float] | None = None  # (time, done) at the first report
         # A job deleted with its panel while running stops at its next check.
         self.destroyed.connect(self._stop.set)
-        self._worker = _Worker(fn, args, kwargs, self._stop.is_set)
+        self._worker = _Worker(fn, args, kwargs, self._stop.is_set, threads_apart)
         w = self._worker
         w.yielded.connect(self._on_yielded)
         w.returned.connect(self._on_returned)

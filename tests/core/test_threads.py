@@ -1,4 +1,8 @@
 """The thread rule, on given load numbers, and the micro3d command applying it."""
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +10,7 @@ import torch
 from micro3d_gui.cli import main
 from micro3d_gui.core import threads
 from micro3d_gui.core.threads import choose_threads, decide_threads, environment_limit
+from micro3d_gui.paths import demo_model
 
 
 @pytest.mark.parametrize("cores, busy, processes, limit, expected", [
@@ -59,3 +64,33 @@ def test_the_command_sets_its_threads_and_gives_them_back(tmp_path, monkeypatch)
         assert torch.get_num_threads() == before
     assert [c[0] for c in calls] == [None, 1, 2]
     assert seen == [c[2] for c in calls] and seen[1:] == [1, 2]
+
+
+def test_work_whose_threads_run_apart_takes_every_core_beside_a_busy_neighbour():
+    # on a 2-core machine the rule gives the busy core up; sampling's threads keep it
+    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert decide_threads(load=False, limit=2) == min(2, threads.usable_cores())
+        assert decide_threads(load=False, limit=1) == 1
+        assert decide_threads(1, load=False) == 1  # --threads still wins
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+
+
+def test_sample_takes_every_core_and_the_other_commands_the_free_ones(tmp_path, monkeypatch):
+    calls = []
+    real_use = threads.use_threads
+
+    def recording(requested=None, **kw):
+        calls.append(kw["load"])
+        return real_use(requested, **kw)
+
+    monkeypatch.setattr(threads, "use_threads", recording)
+    assert main(["sample", str(demo_model("fibres")), "--shape", "8", "16", "16", "--out",
+                 str(tmp_path / "v.npy"), "--sampling-steps", "2", "--harmonize", "0",
+                 "--no-check", "--device", "cpu"]) == 0
+    assert main(["evaluate", str(tmp_path / "v.npy"), "--json",
+                 str(tmp_path / "r.json")]) == 0
+    assert calls == [False, True]

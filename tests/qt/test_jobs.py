@@ -189,15 +189,19 @@ def test_a_job_takes_the_threads_the_command_would(qtbot, monkeypatch):
     monkeypatch.setattr(threads, "use_threads", recording)
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # the app's count (the tests' session holds 1)
+    seen = []
     try:
-        job = Job(torch_threads_of_the_job, name="Threads")
-        seen = []
-        job.yielded.connect(seen.append)
-        assert run(qtbot, job) == "done"
+        for apart in (False, True):  # e.g. training; sampling (the Generate panel's job)
+            job = Job(torch_threads_of_the_job, name="Threads", threads_apart=apart)
+            job.yielded.connect(seen.append)
+            assert run(qtbot, job) == "done"
     finally:
         torch.set_num_threads(before)
-    assert [(r, kw) for r, kw, _ in calls] == [(None, {"limit": 2})]
-    assert seen == [calls[0][2]] and 1 <= seen[0] <= 2
+    assert [(r, kw) for r, kw, _ in calls] == [(None, {"limit": 2, "load": True}),
+                                                (None, {"limit": 2, "load": False})]
+    assert seen == [c[2] for c in calls] and 1 <= seen[0] <= 2
+    # threads that run apart take every core the app may use, whatever the load
+    assert seen[1] == min(2, threads.usable_cores())
 
 
 def test_a_long_job_keeps_pythons_reference_counts(qtbot):
