@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from micro3d_gui.core.planes import volume_plane_images
@@ -27,3 +28,18 @@ def lamella_dirs(tmp_path):
 def plane_writer():
     """:func:`write_planes` for tests that make their own volumes."""
     return write_planes
+
+
+@pytest.fixture
+def torch_threads():
+    """``torch_threads(n)`` sets torch's thread count for the test; the count it had is
+    given back after."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread(torch_threads):
+    """One torch thread for the test."""
+    torch_threads(1)

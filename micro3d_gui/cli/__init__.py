@@ -31,9 +31,6 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut 
 
 COMMANDS = {"train": train.run, "sample": sample.run, "evaluate": evaluate.run,
             "demo": demo.run, "info": info.run}
-#: Commands whose threads run apart (sampling's slice workers, core/slice_workers.py):
-#: they take every core whatever the load (core/threads.py ``decide_threads``).
-THREADS_APART = ("sample",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "threads"):
             # at most the caller's count, as the app's jobs: a fresh process has torch's
             # default (OMP_NUM_THREADS, else the cores); a program calling main() its own
-            threads.use_threads(args.threads, limit=before,
-                                load=args.command not in THREADS_APART)
+            threads.use_threads(args.threads, limit=before, load=not args.threads_apart)
         rc = COMMANDS[args.command](args)
         if args.command not in ("demo", "info") and os.environ.get("RANK", "0") == "0":
             print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

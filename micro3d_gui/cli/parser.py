@@ -10,6 +10,9 @@ from .options import positive
 #: The subcommands in the order ``micro3d --help`` lists them, and those taking --threads.
 SUBCOMMANDS = (train, sample, evaluate, info, demo)
 THREADED = (train, sample, evaluate, demo)
+#: Those whose threads run apart (sampling's slice workers, core/slice_workers.py): they
+#: take every core whatever the load (core/threads.py ``decide_threads``).
+THREADS_APART = (sample,)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command in SUBCOMMANDS:
         p = command.add_arguments(sub)
         if command in THREADED:
+            apart = command in THREADS_APART
+            default = "every core" if apart else "the cores that other processes leave free"
             p.add_argument("--threads", type=positive, default=None, metavar="N",
-                           help="CPU threads per process (default: the cores that other "
-                                "processes leave free, at most OMP_NUM_THREADS when set)")
+                           help=f"CPU threads per process (default: {default}, at most "
+                                "OMP_NUM_THREADS when set)")
+            p.set_defaults(threads_apart=apart)
     return parser

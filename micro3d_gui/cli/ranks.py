@@ -21,10 +21,9 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
 def launch_ranks(args) -> int:
     """Run this command again in ``--nproc`` processes under torchrun and wait for them."""
     from ..core.distributed import torchrun_command
-    from . import THREADS_APART
 
     argv = _without_option(args.argv, "--nproc")
-    if args.threads is None:  # the free cores shared out, decided once for all ranks
-        argv += ["--threads", str(threads.decide_threads(
-            processes=args.nproc, load=args.command not in THREADS_APART))]
+    if args.threads is None:  # the cores shared out, decided once for all ranks
+        argv += ["--threads", str(threads.decide_threads(processes=args.nproc,
+                                                         load=not args.threads_apart))]
     return call_forwarding_signals(torchrun_command(args.nproc, argv))

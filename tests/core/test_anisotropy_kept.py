@@ -22,19 +22,10 @@ against 0.656).
 import numpy as np
 import pytest
 import tifffile
-import torch
 
 from micro3d_gui.cli import main
 from micro3d_gui.preprocess.synthetic import lamellae
 from micro3d_gui.metrics.anisotropy import transition_rate
-
-
-@pytest.fixture
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.slow

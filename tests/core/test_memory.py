@@ -54,17 +54,9 @@ def test_estimate_grows_with_voxels_and_fits_the_budget():
                                  + RUNTIME_BYTES)
 
 
-@pytest.fixture
-def one_thread():
-    """Each network call whole: with more threads the slice workers split a call's slices
-    (core/slice_workers.py), and the hook below would see the parts."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_a_small_budget_bounds_every_network_batch_and_keeps_the_sample(one_thread):
+    # one thread: each network call whole (with more, the slice workers split a call's
+    # slices, core/slice_workers.py, and the hook below would see the parts)
     ckpt = load_checkpoint(demo_model("fibres"))
     cfg = UNetConfig.from_dict(ckpt["model_config"])
     shape = (16, 8, 16)

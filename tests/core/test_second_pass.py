@@ -11,7 +11,6 @@ import json
 import numpy as np
 import pytest
 import tifffile
-import torch
 
 from micro3d_gui.cli import main
 from micro3d_gui.core.checkpoint import load_checkpoint, reference_micrographs
@@ -27,12 +26,7 @@ BOX = (24, 24, 24)
 SPECKLED = get_recipe("fast").replace(sampling_steps=3, harmonize=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_the_retry_recipes_are_the_planes_in_turn_and_the_planes_vote():

@@ -14,11 +14,8 @@ from micro3d_gui.paths import demo_model
 
 
 @pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+def two_threads(torch_threads):
+    torch_threads(2)
 
 
 def recording(seen: list):
