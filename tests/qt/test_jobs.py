@@ -172,11 +172,9 @@ def torch_threads_of_the_job(*, should_stop):
     yield torch.get_num_threads()
 
 
-def test_a_job_takes_the_threads_the_command_would(qtbot, monkeypatch):
+def test_a_job_takes_the_threads_the_command_would(qtbot, monkeypatch, torch_threads):
     """The app's jobs call the one thread rule the ``micro3d`` command calls
     (tests/core/test_threads.py), at most the app's own count, and run with its answer."""
-    import torch
-
     from micro3d_gui.core import threads
 
     calls = []
@@ -187,16 +185,12 @@ def test_a_job_takes_the_threads_the_command_would(qtbot, monkeypatch):
         return calls[-1][2]
 
     monkeypatch.setattr(threads, "use_threads", recording)
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)  # the app's count (the tests' session holds 1)
+    torch_threads(2)  # the app's count (the tests' session holds 1)
     seen = []
-    try:
-        for apart in (False, True):  # e.g. training; sampling (the Generate panel's job)
-            job = Job(torch_threads_of_the_job, name="Threads", threads_apart=apart)
-            job.yielded.connect(seen.append)
-            assert run(qtbot, job) == "done"
-    finally:
-        torch.set_num_threads(before)
+    for apart in (False, True):  # e.g. training; sampling (the Generate panel's job)
+        job = Job(torch_threads_of_the_job, name="Threads", threads_apart=apart)
+        job.yielded.connect(seen.append)
+        assert run(qtbot, job) == "done"
     assert [(r, kw) for r, kw, _ in calls] == [(None, {"limit": 2, "load": True}),
                                                 (None, {"limit": 2, "load": False})]
     assert seen == [c[2] for c in calls] and 1 <= seen[0] <= 2
