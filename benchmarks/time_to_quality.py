@@ -7,6 +7,8 @@
         [--seed 1]    # the training seed (micro3d train --seed)
         [--sample-seeds 0 1 2]    # a row per sampling seed (default: 0)
         [--no-resample]    # no second pass where the self-check finds broken-up or long phases
+        [--judge-edge 64]    # judge each volume's two opposite corner cubes of this side
+        [--real-pairs 6]    # first judge pairs of real sub-volumes as generated volumes are
         [--self-condition]    # self-conditioned networks (micro3d train --self-condition)
         [--no-diffusivity] [--floor-cache FLOORS.json]    # reuse the truths' floors
         [--planes xy [xz]] [--isotropic | --like PLANE=PLANE ...]    # a declared symmetry
@@ -30,7 +32,12 @@ demo electrode made isotropic (round particles), a 128^3 truth cut every 4th sli
 demos are. ``--planes`` keeps only those planes' micrographs and ``--isotropic`` /
 ``--like`` declares what stands for the others, through ``PlaneDataset.declared`` as
 ``micro3d train --isotropic / --like`` does (e.g. ``--planes xy --isotropic``). Prints a
-Markdown table for docs/benchmarks.md.
+Markdown table for docs/benchmarks.md. ``--judge-edge E`` with ``--size`` above it judges
+the two cubes of side E at opposite corners of each volume against the floor of real E^3
+sub-volumes: does a large box keep a small box's fidelity (``--size 128 --count 1
+--judge-edge 64`` is judged as two 64^3 volumes are)? ``--real-pairs N`` first judges N
+pairs of real sub-volumes of the truth (drawn apart from the floor's) exactly as two
+generated volumes are: how often real material itself passes the line.
 """
 from __future__ import annotations
 
@@ -54,6 +61,7 @@ from micro3d_gui.preprocess.synthetic import electrode
 from micro3d_gui.preprocess.dataset import load_labelled_planes
 from micro3d_gui.core.planes import volume_plane_images
 from micro3d_gui.io.volume import read_volume
+from micro3d_gui.metrics.compare import corner_cubes, random_sub_volumes
 from micro3d_gui.metrics.checked_sample import run_checked, sample_checked, second_pass_recipes
 from micro3d_gui.metrics.fidelity import FidelityMonitor
 from micro3d_gui.metrics.yardstick import (YardstickSettings, diffusivity_text, judge,
@@ -63,6 +71,8 @@ from micro3d_gui.paths import demo_dir
 DEVDATA = Path(__file__).resolve().parents[2] / "shared" / "devdata"
 #: devdata volumes: (file, every n-th slice per plane)
 DEV_VOLUMES = {"tf500": ("tf500_aniso_160.tif", 1), "electrode3": ("electrode_3phase_256.tif", 2)}
+#: Seed of the first real pair of --real-pairs (the floor draws with the yardstick's seed).
+REAL_PAIR_SEED = 10
 #: The benchmark materials: the three demos and the devdata volumes.
 MATERIALS = ("fibres", "separator", "electrode", "tf500", "electrode3")
 
@@ -170,6 +180,12 @@ def main(argv=None) -> None:
     ap.add_argument("--no-resample", action="store_true",
                     help="judge the first volumes, without the second pass that micro3d "
                          "sample makes where the self-check finds the phases broken up or long")
+    ap.add_argument("--judge-edge", type=int, default=None, metavar="E",
+                    help="judge the two E^3 cubes at opposite corners of each volume "
+                         "against real E^3 sub-volumes (default: the whole --size box)")
+    ap.add_argument("--real-pairs", type=int, default=0, metavar="N",
+                    help="first judge N pairs of real sub-volumes as two generated volumes "
+                         "are: how often the truth itself passes")
     ap.add_argument("--sample-seeds", type=int, nargs="+", default=[0], metavar="SEED",
                     help="sample and judge with each of these seeds, a row each: one "
                          "seed's 2 volumes can pass where the next seed's fail "
@@ -198,7 +214,10 @@ def main(argv=None) -> None:
     print(f"sampling: the {args.recipe} recipe",
           *(["with", " ".join(f"{k}={v}" for k, v in args.set)] if args.set else []))
     print(describe(device), "\n")
-    settings = YardstickSettings(edge=args.size)
+    edge = args.judge_edge or args.size
+    if edge > args.size:
+        ap.error(f"--judge-edge {edge}: at most --size {args.size}")
+    settings = YardstickSettings(edge=edge)
     with_d = not args.no_diffusivity
     print("| material | budget | preset, steps trained | S2 x floor xy / xz / yz | "
           "lineal path x floor | max vf error | rel. diffusivity vs real, per phase "
@@ -222,6 +241,11 @@ def main(argv=None) -> None:
                                                 for d in axes.values())
                            for ph, axes in floor["diffusivity"].items()) if with_d else "-")
               + " | - | - | - |", flush=True)
+        for pair in range(args.real_pairs):  # draws apart from the floor's (its seed 0)
+            real = random_sub_volumes(truth, edge, 2, seed=REAL_PAIR_SEED + pair)
+            print(row(name, f"real pair {pair + 1}", "-",
+                      judge(real, truth, k, floor, settings, device=device), "-", None),
+                  flush=True)
         for minutes in ([None] if args.models else args.budgets):
             if minutes is None:
                 ckpt = load_checkpoint(args.models / f"{name}.pt")
@@ -253,7 +277,8 @@ def main(argv=None) -> None:
                     ckpt, rec, (args.size,) * 3, args.count, check=bool(retry),
                     retry=retry, seed=seed, device=device))
                 per = (time.perf_counter() - start) / args.count
-                verdict = judge(result.volumes, truth, k, floor, settings, device=device)
+                judged = [c for v in result.volumes for c in corner_cubes(v, edge)]
+                verdict = judge(judged, truth, k, floor, settings, device=device)
                 seeded = "" if args.sample_seeds == [0] else f", sampling seed {seed}"
                 again = (result.self_check or {}).get("second_pass")
                 passes = ("" if not again else

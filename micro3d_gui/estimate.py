@@ -20,6 +20,11 @@ PROBE_SIDES = (64, 256)
 #: Slice pixels per timed call (16 slices of 64^2, one of 256^2): enough to spread the fixed
 #: cost of a call (tens of ms for the tiny preset on a CPU), few enough for a probe at load.
 PROBE_PIXELS = 1 << 16
+#: A call quicker than this is timed again at twice the pixels, up to PROBE_MAX_PIXELS (a
+#: 64^3 box's whole call): a cheap network's fixed cost per call would otherwise weigh in
+#: the probe as it does not in the sampler's larger calls.
+PROBE_MIN_CALL_S = 0.1
+PROBE_MAX_PIXELS = 1 << 18
 #: A larger side is timed only where the smaller one's figure puts its call under this
 #: (the paper preset on a CPU would take a minute); above it the smaller side's figure holds.
 PROBE_CALL_LIMIT_S = 1.0
@@ -29,7 +34,8 @@ def probe_speed(ckpt: dict, device: torch.device | str = "cpu") -> dict[int, flo
     """Seconds per slice pixel of a conditional network call of the checkpoint's model, per
     slice side ``{side px: seconds}`` (the sides of :data:`PROBE_SIDES` that were timed),
     each a call of :data:`PROBE_PIXELS` pixels (or one slice per worker thread, where
-    that is more).
+    that is more), timed again at twice the slices while it takes under
+    :data:`PROBE_MIN_CALL_S` (up to :data:`PROBE_MAX_PIXELS`).
 
     Each: a warm-up call, then the mean of two (:func:`~.core.device.time_call`). On a CPU
     in both memory layouts, the faster counting, as the sampler runs the faster
@@ -38,7 +44,6 @@ def probe_speed(ckpt: dict, device: torch.device | str = "cpu") -> dict[int, flo
     (:mod:`~.core.slice_workers`).
     """
     from .core.checkpoint import model_from_checkpoint
-    from .core.device import memory_format_seconds, time_call
     from .core.encoding import num_channels
     from .core.slice_workers import SliceWorkers, cpu_workers
 
@@ -52,11 +57,28 @@ def probe_speed(ckpt: dict, device: torch.device | str = "cpu") -> dict[int, flo
             slices = max(workers.workers, PROBE_PIXELS // side ** 2)
             if speed and max(speed.values()) * slices * side ** 2 > PROBE_CALL_LIMIT_S:
                 break
-            x = torch.zeros(slices, channels, side, side, device=device)
-            seconds = (min(memory_format_seconds(model, x, workers.split(model)).values())
-                       if device.type == "cpu" else time_call(model, x))
-            speed[side] = seconds / (slices * side ** 2)
+            speed[side] = probe_call(model, workers, (slices, channels, side, side),
+                                     device)[0]
     return speed
+
+
+def probe_call(model, workers, shape: tuple[int, int, int, int],
+               device: torch.device) -> tuple[float, int]:
+    """(seconds per slice pixel, slices timed) of the network calls of
+    :func:`probe_speed`: slices ``shape`` ``[N, C, H, W]``, then twice N while a call
+    takes under :data:`PROBE_MIN_CALL_S` and the next stays within
+    :data:`PROBE_MAX_PIXELS`."""
+    from .core.device import memory_format_seconds, time_call
+
+    slices, *rest = shape
+    pixels = rest[-2] * rest[-1]
+    while True:
+        x = torch.zeros(slices, *rest, device=device)
+        seconds = (min(memory_format_seconds(model, x, workers.split(model)).values())
+                   if device.type == "cpu" else time_call(model, x))
+        if seconds >= PROBE_MIN_CALL_S or 2 * slices * pixels > PROBE_MAX_PIXELS:
+            return seconds / (slices * pixels), slices
+        slices *= 2
 
 
 def pixel_seconds(speed: Mapping[int, float], pixels: int) -> float:

@@ -6,8 +6,8 @@ import pytest
 
 from micro3d_gui import estimate
 from micro3d_gui.core.diffusion.settings import SamplerSettings
-from micro3d_gui.estimate import (PROBE_SIDES, about, pixel_seconds, probe_speed,
-                                  sampling_seconds)
+from micro3d_gui.estimate import (PROBE_SIDES, about, pixel_seconds, probe_call,
+                                  probe_speed, sampling_seconds)
 
 #: One figure at every side: a flat cost per pixel.
 FLAT = {side: 1e-6 for side in PROBE_SIDES}
@@ -45,7 +45,9 @@ def test_about_rounds_for_a_person():
     assert about(150) == "about 2 min" and about(3 * 3600) == "about 3.0 h"
 
 
-def test_probe_times_a_real_model(tmp_path, monkeypatch):
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A saved tiny network (one training step), as a checkpoint dict."""
     from micro3d_gui.core.checkpoint import load_checkpoint
     from micro3d_gui.core.diffusion.unet import preset_config
     from micro3d_gui.core.plane_dataset import PlaneDataset
@@ -54,9 +56,32 @@ def test_probe_times_a_real_model(tmp_path, monkeypatch):
 
     data = PlaneDataset({"xy": [np.eye(16, dtype=np.uint8)]}, 2)
     Trainer(data, preset_config("tiny", 1), TrainConfig(steps=1, crop=16)).save(tmp_path / "m.pt")
-    speed = probe_speed(load_checkpoint(tmp_path / "m.pt"))
+    return load_checkpoint(tmp_path / "m.pt")
+
+
+def test_probe_times_a_real_model(tiny_model, monkeypatch):
+    speed = probe_speed(tiny_model)
     assert set(speed) == set(PROBE_SIDES)  # a small network: every side timed
     assert all(math.isfinite(v) and 0 < v < 1e-2 for v in speed.values())
     # where the small side's figure puts a large side's call over the limit, it is skipped
     monkeypatch.setattr(estimate, "PROBE_CALL_LIMIT_S", 0.0)
-    assert set(probe_speed(load_checkpoint(tmp_path / "m.pt"))) == {PROBE_SIDES[0]}
+    assert set(probe_speed(tiny_model)) == {PROBE_SIDES[0]}
+
+
+def test_a_quick_probe_call_is_timed_again_with_more_slices(tiny_model, monkeypatch):
+    """A cheap network's call is dominated by its fixed cost: the probe doubles the slices
+    until a call takes PROBE_MIN_CALL_S, within PROBE_MAX_PIXELS."""
+    import torch
+
+    from micro3d_gui.core.checkpoint import model_from_checkpoint
+    from micro3d_gui.core.slice_workers import SliceWorkers
+
+    model = model_from_checkpoint(tiny_model, "cpu")
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(estimate, "PROBE_MAX_PIXELS", 20 * 16 * 16)
+    with torch.inference_mode(), SliceWorkers(1) as workers:
+        monkeypatch.setattr(estimate, "PROBE_MIN_CALL_S", 0.0)
+        seconds, slices = probe_call(model, workers, (2, 1, 16, 16), cpu)
+        assert slices == 2 and 0 < seconds < 1e-2
+        monkeypatch.setattr(estimate, "PROBE_MIN_CALL_S", 1e9)  # never reached
+        assert probe_call(model, workers, (2, 1, 16, 16), cpu)[1] == 16

@@ -25,6 +25,15 @@ def random_sub_volumes(volume: np.ndarray, edge: int, count: int,
     return out
 
 
+def corner_cubes(volume: np.ndarray, edge: int) -> list[np.ndarray]:
+    """The two cubes of ``edge`` voxels at opposite corners of ``volume`` ``[Z, Y, X]``
+    (the whole volume where it is no larger): a large generated box judged as two volumes
+    of a small one, far enough apart to be nearly independent."""
+    if all(s <= edge for s in volume.shape):
+        return [volume]
+    return [volume[:edge, :edge, :edge], volume[-edge:, -edge:, -edge:]]
+
+
 def _curve_error(gen: Curves, ref: Curves) -> float:
     return float(np.mean([relative_error(gen.along_rows, ref.along_rows),
                           relative_error(gen.along_cols, ref.along_cols)]))

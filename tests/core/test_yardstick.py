@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from micro3d_gui.io.volume import read_volume
-from micro3d_gui.metrics.compare import random_sub_volumes
+from micro3d_gui.metrics.compare import corner_cubes, random_sub_volumes
 from micro3d_gui.metrics.yardstick import (YardstickSettings, diffusivity_text, judge,
                                            ratio_text, truth_floor)
 from micro3d_gui.paths import demo_dir
@@ -34,6 +34,13 @@ def test_real_sub_volumes_pass_and_speckle_fails_on_lineal_path(separator):
     assert max(bad["ratio"]["lineal_path"].values()) > \
         1.5 * max(verdict["ratio"]["lineal_path"].values())
     assert ratio_text(bad["ratio"]["s2"]).count("/") == 2
+
+
+def test_corner_cubes_are_the_opposite_corners_of_a_large_box():
+    big = np.arange(5 * 6 * 7).reshape(5, 6, 7)
+    near, far = corner_cubes(big, 3)
+    assert np.array_equal(near, big[:3, :3, :3]) and np.array_equal(far, big[2:, 3:, 4:])
+    assert corner_cubes(near, 3)[0] is near  # a box of the edge: itself, once
 
 
 def test_diffusivity_band_on_straight_channels():
