@@ -67,7 +67,8 @@ def probe_call(model, workers, shape: tuple[int, int, int, int],
     """(seconds per slice pixel, slices timed) of the network calls of
     :func:`probe_speed`: slices ``shape`` ``[N, C, H, W]``, then twice N while a call
     takes under :data:`PROBE_MIN_CALL_S` and the next stays within
-    :data:`PROBE_MAX_PIXELS`."""
+    :data:`PROBE_MAX_PIXELS`. ``model``: the network; ``workers``: the
+    :class:`~.core.slice_workers.SliceWorkers` whose ``split`` runs the calls on a CPU."""
     from .core.device import memory_format_seconds, time_call
 
     slices, *rest = shape
