@@ -7,10 +7,10 @@ core) and with only the cores the neighbour leaves free (the rule of the other c
 Each run is the real command in its own process (the bundled fibres model, the default
 recipe unless --sampling-steps is given; --no-check unless --check, which keeps the
 command's self-check and the second pass it may start, as a user's run has them). The
-neighbour is a Python loop that holds one core. "threads" is what the rule picks at that moment (the command decides the
-same way a moment later; the free cores are given to it as ``--threads``). Prints a
-Markdown table for docs/benchmarks.md; the load average before each run is printed, as
-other work on a shared machine skews every figure.
+neighbour is a Python loop that holds one core. "threads" is what the rule picks at that
+moment (the command decides the same way a moment later; the free cores are given to it
+as ``--threads``). Prints a Markdown table for docs/benchmarks.md; the load average
+before each run is printed, as other work on a shared machine skews every figure.
 """
 from __future__ import annotations
 
